@@ -1,0 +1,44 @@
+# The front door: `make demo` and `make test` each set up everything they need.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+TS_PEERS := tests/interop/peers/ts
+TS_STAMP := $(TS_PEERS)/node_modules/.installed
+
+.PHONY: install demo test lint typecheck unit bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "anyport needs Python >= 3.11"'
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -U pip
+	$(PY) -m pip install -q --disable-pip-version-check -e ".[cli,fast,test]"
+	@touch $@
+
+$(TS_STAMP): $(TS_PEERS)/package.json $(TS_PEERS)/package-lock.json
+	@scripts/ensure-node
+	npm ci --prefix $(TS_PEERS) --no-audit --no-fund --loglevel=error
+	@touch $@
+
+demo: install
+	$(PY) examples/demo.py
+
+lint: install
+	$(VENV)/bin/ruff check src tests examples bench
+
+typecheck: install
+	$(VENV)/bin/mypy
+
+unit: install
+	$(VENV)/bin/pytest -q
+
+test: install $(TS_STAMP) lint typecheck
+	$(VENV)/bin/pytest -q
+
+bench: install $(TS_STAMP)
+	$(PY) bench/stdio.py
+
+clean:
+	rm -rf $(VENV) $(TS_PEERS)/node_modules .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,87 @@
+"""anyport: MCP servers and clients for every transport and every protocol revision.
+
+``import anyport`` loads the protocol core, the server API and the client; HTTP, Redis and the
+CLI load only when used.
+"""
+
+from anyport._exceptions import (
+    BrokenConnectionError,
+    ConnectionClosedError,
+    HeaderMismatchError,
+    InternalError,
+    InvalidParamsError,
+    InvalidRequestError,
+    JSONRPCError,
+    LocalProtocolError,
+    MCPError,
+    MethodNotFoundError,
+    MissingCapabilityError,
+    ParseError,
+    ProtocolError,
+    RemoteProtocolError,
+    RequestTimeoutError,
+    ResourceNotFoundError,
+    ServerExitedError,
+    ToolError,
+    TransportError,
+    UnsupportedProtocolVersionError,
+)
+from anyport.client import CallToolResult, Client
+from anyport.server import (
+    Audio,
+    Completion,
+    Context,
+    ElicitResult,
+    EmbeddedResource,
+    Image,
+    Message,
+    ResourceContents,
+    ResourceLink,
+    Root,
+    SamplingResult,
+    Server,
+    TextContent,
+    ToolResult,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Audio",
+    "BrokenConnectionError",
+    "CallToolResult",
+    "Client",
+    "Completion",
+    "ConnectionClosedError",
+    "Context",
+    "ElicitResult",
+    "EmbeddedResource",
+    "HeaderMismatchError",
+    "Image",
+    "InternalError",
+    "InvalidParamsError",
+    "InvalidRequestError",
+    "JSONRPCError",
+    "LocalProtocolError",
+    "MCPError",
+    "Message",
+    "MethodNotFoundError",
+    "MissingCapabilityError",
+    "ParseError",
+    "ProtocolError",
+    "RemoteProtocolError",
+    "RequestTimeoutError",
+    "ResourceContents",
+    "ResourceLink",
+    "ResourceNotFoundError",
+    "Root",
+    "SamplingResult",
+    "Server",
+    "ServerExitedError",
+    "TextContent",
+    "ToolError",
+    "ToolResult",
+    "TransportError",
+    "UnsupportedProtocolVersionError",
+    "__version__",
+]

@@ -1,0 +1,5 @@
+"""``python -m anyport`` is the ``anyport`` command."""
+
+from anyport.cli import main
+
+main()

@@ -1,0 +1,221 @@
+"""The one exception tree of anyport.
+
+```
+MCPError
+├── JSONRPCError                    an error that is (or becomes) a JSON-RPC error object: code, message, data
+│   ├── ProtocolError               the rules of JSON-RPC / MCP were broken
+│   │   ├── LocalProtocolError      ... by us (or by code using this library): a bug on this side
+│   │   └── RemoteProtocolError     ... by the peer: carries the code to answer with
+│   ├── ParseError                  -32700
+│   ├── InvalidRequestError         -32600
+│   ├── MethodNotFoundError         -32601
+│   ├── InvalidParamsError          -32602
+│   │   └── ResourceNotFoundError   -32602 on 2026-07-28, -32002 on legacy revisions
+│   ├── InternalError               -32603
+│   ├── HeaderMismatchError         -32020
+│   ├── MissingCapabilityError      -32021
+│   └── UnsupportedProtocolVersionError  -32022
+├── ToolError                       raised in a tool: the call returns an ``isError`` result
+├── TransportError
+│   ├── ConnectionClosedError       we (this side) closed the connection; no further I/O
+│   └── BrokenConnectionError       the peer or the network broke it (cause chained)
+│       └── ServerExitedError       a stdio server process exited: exit code and its stderr tail
+└── RequestTimeoutError             no answer in time (also a ``TimeoutError``); a cancellation was sent
+```
+
+A ``JSONRPCError`` raised inside a handler is sent to the peer as that error. A JSON-RPC error
+received from the peer is raised as the subclass for its code with ``remote=True``, so errors that
+the peer sent and errors that this library raised locally can be told apart (E-03).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+__all__ = [
+    "BrokenConnectionError",
+    "ConnectionClosedError",
+    "HeaderMismatchError",
+    "InternalError",
+    "InvalidParamsError",
+    "InvalidRequestError",
+    "JSONRPCError",
+    "LocalProtocolError",
+    "MCPError",
+    "MethodNotFoundError",
+    "MissingCapabilityError",
+    "ParseError",
+    "ProtocolError",
+    "RemoteProtocolError",
+    "RequestTimeoutError",
+    "ResourceNotFoundError",
+    "ServerExitedError",
+    "ToolError",
+    "TransportError",
+    "UnsupportedProtocolVersionError",
+    "error_from_response",
+]
+
+PARSE_ERROR = -32700
+INVALID_REQUEST = -32600
+METHOD_NOT_FOUND = -32601
+INVALID_PARAMS = -32602
+INTERNAL_ERROR = -32603
+RESOURCE_NOT_FOUND_LEGACY = -32002
+HEADER_MISMATCH = -32020
+MISSING_CAPABILITY = -32021
+UNSUPPORTED_PROTOCOL_VERSION = -32022
+
+
+class MCPError(Exception):
+    """Base of every exception anyport raises."""
+
+
+class JSONRPCError(MCPError):
+    """An error with a JSON-RPC ``code``, ``message`` and optional ``data``."""
+
+    default_code: ClassVar[int] = INTERNAL_ERROR
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: int | None = None,
+        data: Any = None,
+        remote: bool = False,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = self.default_code if code is None else code
+        self.data = data
+        self.remote = remote
+
+    def to_error(self) -> dict[str, Any]:
+        """The JSON-RPC ``error`` member for this exception."""
+        err: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.data is not None:
+            err["data"] = self.data
+        return err
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(code={self.code}, message={self.message!r})"
+
+
+class ProtocolError(JSONRPCError):
+    """The rules of JSON-RPC or MCP were broken. Use a concrete subclass."""
+
+    default_code = INVALID_REQUEST
+
+    def __init__(self, message: str, *, code: int | None = None, data: Any = None) -> None:
+        if type(self) is ProtocolError:
+            raise TypeError("raise LocalProtocolError or RemoteProtocolError")
+        super().__init__(message, code=code, data=data)
+
+
+class LocalProtocolError(ProtocolError):
+    """This side tried to do something the protocol forbids (a bug in the caller)."""
+
+
+class RemoteProtocolError(ProtocolError):
+    """The peer sent something the protocol forbids; ``code`` is what to answer it with."""
+
+
+class ParseError(JSONRPCError):
+    default_code = PARSE_ERROR
+
+
+class InvalidRequestError(JSONRPCError):
+    default_code = INVALID_REQUEST
+
+
+class MethodNotFoundError(JSONRPCError):
+    default_code = METHOD_NOT_FOUND
+
+
+class InvalidParamsError(JSONRPCError):
+    default_code = INVALID_PARAMS
+
+
+class ResourceNotFoundError(InvalidParamsError):
+    """A resource URI that the server does not have. The wire code depends on the revision (F-RES-04)."""
+
+    default_code = INVALID_PARAMS
+
+
+class InternalError(JSONRPCError):
+    default_code = INTERNAL_ERROR
+
+
+class HeaderMismatchError(JSONRPCError):
+    default_code = HEADER_MISMATCH
+
+
+class MissingCapabilityError(JSONRPCError):
+    default_code = MISSING_CAPABILITY
+
+
+class UnsupportedProtocolVersionError(JSONRPCError):
+    default_code = UNSUPPORTED_PROTOCOL_VERSION
+
+    @property
+    def supported(self) -> list[str]:
+        data = self.data if isinstance(self.data, dict) else {}
+        sup = data.get("supported")
+        return [v for v in sup if isinstance(v, str)] if isinstance(sup, list) else []
+
+
+class ToolError(MCPError):
+    """Raise inside a tool to end the call with an ``isError`` result carrying this message."""
+
+
+class TransportError(MCPError):
+    """The connection underneath failed or was closed."""
+
+
+class ConnectionClosedError(TransportError):
+    """This side closed the connection; nothing more can be sent or received."""
+
+
+class BrokenConnectionError(TransportError):
+    """The peer or the network broke the connection."""
+
+
+class ServerExitedError(BrokenConnectionError):
+    """A stdio server process exited while we still needed it."""
+
+    def __init__(self, message: str, *, returncode: int | None, stderr_tail: str = "") -> None:
+        detail = f"{message} (exit code {returncode})"
+        if stderr_tail:
+            detail += f"; last stderr lines:\n{stderr_tail}"
+        super().__init__(detail)
+        self.returncode = returncode
+        self.stderr_tail = stderr_tail
+
+
+class RequestTimeoutError(MCPError, TimeoutError):
+    """A request got no answer in time; a cancellation was sent to the peer."""
+
+
+_BY_CODE: dict[int, type[JSONRPCError]] = {
+    PARSE_ERROR: ParseError,
+    INVALID_REQUEST: InvalidRequestError,
+    METHOD_NOT_FOUND: MethodNotFoundError,
+    INVALID_PARAMS: InvalidParamsError,
+    INTERNAL_ERROR: InternalError,
+    RESOURCE_NOT_FOUND_LEGACY: ResourceNotFoundError,
+    HEADER_MISMATCH: HeaderMismatchError,
+    MISSING_CAPABILITY: MissingCapabilityError,
+    UNSUPPORTED_PROTOCOL_VERSION: UnsupportedProtocolVersionError,
+}
+
+
+def error_from_response(error: object) -> JSONRPCError:
+    """Build the exception for a JSON-RPC ``error`` member received from the peer."""
+    if not isinstance(error, dict):
+        return RemoteProtocolError(f"malformed error member: {error!r}")
+    code = error.get("code")
+    message = error.get("message")
+    if not isinstance(code, int) or isinstance(code, bool):
+        return RemoteProtocolError(f"error without an integer code: {error!r}")
+    cls = _BY_CODE.get(code, JSONRPCError)
+    return cls(str(message) if message is not None else "", code=code, data=error.get("data"), remote=True)

@@ -1,0 +1,138 @@
+"""JSON-RPC message shapes: building them and telling them apart.
+
+Messages stay plain dicts end to end (no object graph per message); these helpers build and
+classify them. ``classify`` is the single gate that rejects what JSON-RPC 2.0 and MCP forbid.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from anyport._exceptions import InvalidRequestError
+
+__all__ = [
+    "META_CLIENT_CAPABILITIES",
+    "META_CLIENT_INFO",
+    "META_LOG_LEVEL",
+    "META_PROTOCOL_VERSION",
+    "META_SERVER_INFO",
+    "META_SUBSCRIPTION_ID",
+    "LOG_LEVELS",
+    "Notification",
+    "Request",
+    "Response",
+    "classify",
+    "error_message",
+    "notification",
+    "request",
+    "result_message",
+]
+
+META_PROTOCOL_VERSION = "io.modelcontextprotocol/protocolVersion"
+META_CLIENT_CAPABILITIES = "io.modelcontextprotocol/clientCapabilities"
+META_CLIENT_INFO = "io.modelcontextprotocol/clientInfo"
+META_LOG_LEVEL = "io.modelcontextprotocol/logLevel"
+META_SERVER_INFO = "io.modelcontextprotocol/serverInfo"
+META_SUBSCRIPTION_ID = "io.modelcontextprotocol/subscriptionId"
+
+#: syslog severities in increasing order (U-11).
+LOG_LEVELS: dict[str, int] = {
+    name: i
+    for i, name in enumerate(("debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"))
+}
+
+_NO_ID = object()
+
+
+@dataclass(slots=True)
+class Request:
+    id: str | int
+    method: str
+    params: dict[str, Any]
+
+
+@dataclass(slots=True)
+class Notification:
+    method: str
+    params: dict[str, Any]
+
+
+@dataclass(slots=True)
+class Response:
+    id: str | int
+    result: Any = None
+    error: Any = None
+
+    @property
+    def is_error(self) -> bool:
+        return self.error is not None
+
+
+def _valid_id(value: object) -> bool:
+    # J-03: string or integer; null is forbidden; bool is not an integer here.
+    return isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
+
+
+def classify(obj: object) -> Request | Notification | Response:
+    """Validate one decoded JSON-RPC message (J-01, J-03, J-06, J-09, J-10).
+
+    Raises ``InvalidRequestError`` (-32600) with ``data = {"id": ...}`` when the id was readable,
+    so the error reply can echo it.
+    """
+    if not isinstance(obj, dict):
+        raise InvalidRequestError("Invalid Request: a JSON-RPC message must be an object")
+    raw_id = obj.get("id", _NO_ID)
+    readable_id = raw_id if _valid_id(raw_id) else None
+    if obj.get("jsonrpc") != "2.0":
+        raise InvalidRequestError('Invalid Request: "jsonrpc" must be "2.0"', data=_id_data(readable_id))
+    method = obj.get("method", _NO_ID)
+    if method is not _NO_ID:
+        if not isinstance(method, str) or not method:
+            raise InvalidRequestError('Invalid Request: "method" must be a non-empty string', data=_id_data(readable_id))
+        params = obj.get("params")
+        if params is None:
+            params = {}
+        elif not isinstance(params, dict):
+            raise InvalidRequestError('Invalid Request: "params" must be an object', data=_id_data(readable_id))
+        if raw_id is _NO_ID:
+            return Notification(method, params)
+        if readable_id is None:
+            raise InvalidRequestError('Invalid Request: "id" must be a string or an integer')
+        return Request(readable_id, method, params)
+    has_result = "result" in obj
+    has_error = "error" in obj
+    if readable_id is None or has_result == has_error:
+        raise InvalidRequestError("Invalid Request: neither a request, a notification nor a response")
+    return Response(readable_id, obj.get("result"), obj.get("error"))
+
+
+def _id_data(id_: str | int | None) -> dict[str, Any] | None:
+    return None if id_ is None else {"id": id_}
+
+
+def request(id_: str | int, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+    msg: dict[str, Any] = {"jsonrpc": "2.0", "id": id_, "method": method}
+    if params is not None:
+        msg["params"] = params
+    return msg
+
+
+def notification(method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+    msg: dict[str, Any] = {"jsonrpc": "2.0", "method": method}
+    if params is not None:
+        msg["params"] = params
+    return msg
+
+
+def result_message(id_: str | int, result: Any) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": id_, "result": result}
+
+
+def error_message(id_: str | int | None, error: dict[str, Any], *, omit_missing_id: bool = True) -> dict[str, Any]:
+    """An error response. Without a readable id, omit ``id`` (J-08, >= 2025-11-25) or send null (older)."""
+    msg: dict[str, Any] = {"jsonrpc": "2.0"}
+    if id_ is not None or not omit_missing_id:
+        msg["id"] = id_
+    msg["error"] = error
+    return msg

@@ -1,0 +1,150 @@
+"""Input and output schemas from type hints, built once at registration.
+
+Arguments are validated with a pydantic model made from the signature (plain types,
+``Annotated[..., Field(...)]``, pydantic models, defaults); the JSON Schema is 2020-12, the
+pydantic default. The return annotation decides the output: a ``str`` (or no annotation) is
+text; an object type (model, TypedDict, dataclass, mapping) is ``structuredContent`` with its
+``outputSchema``; any other type is wrapped as ``{"result": value}`` so the root stays an object
+for legacy clients (F-TOOL-06).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import typing
+from collections.abc import Callable, Mapping
+from typing import Any, get_args, get_origin
+
+import pydantic
+from pydantic import BaseModel, TypeAdapter
+
+from anyport.server._content import CONTENT_TYPES
+
+__all__ = ["ArgumentsSpec", "OutputSpec", "build_arguments", "build_output"]
+
+
+def _is_context(annotation: Any, context_type: type) -> bool:
+    if annotation is context_type:
+        return True
+    args = get_args(annotation)
+    return bool(args) and any(a is context_type for a in args)
+
+
+@dataclasses.dataclass(slots=True)
+class ArgumentsSpec:
+    model: type[BaseModel]
+    names: tuple[str, ...]
+    context_param: str | None
+    schema: dict[str, Any]
+    #: (name, description, required) for prompts
+    fields: tuple[tuple[str, str | None, bool], ...]
+
+    def validate(self, arguments: Mapping[str, Any]) -> dict[str, Any]:
+        """Validated keyword arguments; raises ``pydantic.ValidationError``."""
+        obj = self.model.__pydantic_validator__.validate_python(arguments)
+        return {n: getattr(obj, n) for n in self.names}
+
+
+def _strip_titles(schema: Any) -> None:
+    """pydantic titles every property after its name; drop that noise, keep user-given titles."""
+    if isinstance(schema, dict):
+        props = schema.get("properties")
+        if isinstance(props, dict):
+            for name, prop in props.items():
+                if isinstance(prop, dict) and prop.get("title") == name.replace("_", " ").title():
+                    del prop["title"]
+        for v in schema.values():
+            _strip_titles(v)
+    elif isinstance(schema, list):
+        for v in schema:
+            _strip_titles(v)
+
+
+def build_arguments(fn: Callable[..., Any], context_type: type, model_name: str) -> ArgumentsSpec:
+    sig = inspect.signature(fn)
+    hints = typing.get_type_hints(fn, include_extras=True)
+    fields: dict[str, Any] = {}
+    ctx_param: str | None = None
+    prompt_fields: list[tuple[str, str | None, bool]] = []
+    for name, param in sig.parameters.items():
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            raise TypeError(f"{fn.__qualname__}: *args/**kwargs cannot be described as a schema")
+        ann = hints.get(name, Any)
+        if _is_context(ann, context_type):
+            ctx_param = name
+            continue
+        if name.startswith("_"):
+            raise TypeError(f"{fn.__qualname__}: parameter names may not start with '_' ({name})")
+        default = ... if param.default is inspect.Parameter.empty else param.default
+        fields[name] = (ann, default)
+        desc = None
+        for meta in get_args(ann)[1:] if get_origin(ann) is typing.Annotated else ():
+            if isinstance(meta, pydantic.fields.FieldInfo) and meta.description:
+                desc = meta.description
+        prompt_fields.append((name, desc, default is ...))
+    model = pydantic.create_model(model_name, __config__=pydantic.ConfigDict(arbitrary_types_allowed=True), **fields)
+    schema = model.model_json_schema()
+    schema.pop("title", None)
+    _strip_titles(schema)
+    schema.setdefault("properties", {})
+    if not fields:
+        schema["additionalProperties"] = False  # F-TOOL-04: a no-argument tool
+    return ArgumentsSpec(model, tuple(fields), ctx_param, schema, tuple(prompt_fields))
+
+
+@dataclasses.dataclass(slots=True)
+class OutputSpec:
+    #: None: unstructured (text / content blocks).
+    schema: dict[str, Any] | None
+    adapter: TypeAdapter[Any] | None
+    wrapped: bool
+
+    def structured(self, value: Any) -> Any:
+        assert self.adapter is not None
+        data = self.adapter.dump_python(value, mode="json")
+        return {"result": data} if self.wrapped else data
+
+
+def _is_object_type(tp: Any) -> bool:
+    origin = get_origin(tp) or tp
+    if inspect.isclass(origin):
+        if issubclass(origin, BaseModel) or dataclasses.is_dataclass(origin):
+            return True
+        if typing.is_typeddict(origin):
+            return True
+        if issubclass(origin, Mapping):
+            return True
+    return False
+
+
+def build_output(fn: Callable[..., Any], structured: bool | None) -> OutputSpec:
+    hints = typing.get_type_hints(fn, include_extras=True)
+    ret = hints.get("return", inspect.Signature.empty)
+    if get_origin(ret) is typing.Annotated:
+        ret = get_args(ret)[0]
+    unstructured = (
+        ret is inspect.Signature.empty
+        or ret is None
+        or ret is type(None)
+        or ret is str
+        or ret is Any
+        or (inspect.isclass(ret) and issubclass(ret, CONTENT_TYPES))
+        or any(inspect.isclass(a) and issubclass(a, CONTENT_TYPES) for a in get_args(ret))
+    )
+    if structured is False or (unstructured and structured is not True):
+        return OutputSpec(None, None, False)
+    adapter: TypeAdapter[Any] = TypeAdapter(ret)
+    inner = adapter.json_schema(mode="serialization")
+    if _is_object_type(ret):
+        schema = inner
+        wrapped = False
+    else:
+        defs = inner.pop("$defs", None)
+        schema = {"type": "object", "properties": {"result": inner}, "required": ["result"]}
+        if defs:
+            schema["$defs"] = defs  # refs point at the root: keep the definitions there
+        wrapped = True
+    schema.pop("title", None)
+    _strip_titles(schema)
+    return OutputSpec(schema, adapter, wrapped)

@@ -1,0 +1,651 @@
+"""``Server``: the registries of tools, resources, prompts and completions, and the dispatcher.
+
+The dispatcher is transport-free: ``handle(request, outlet)`` takes a request that the protocol
+core already admitted and returns the result object (or raises a ``JSONRPCError``). Transports
+call ``open_connection()`` for the protocol state and ``handle()`` for the work.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import inspect
+import re
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import pydantic
+
+from anyport._exceptions import InvalidParamsError, JSONRPCError, MethodNotFoundError, ResourceNotFoundError, ToolError
+from anyport.protocol import (
+    META_SERVER_INFO,
+    IncomingRequest,
+    KeyRing,
+    Revision,
+    ServerConnection,
+    dumps,
+)
+from anyport.protocol._codec import dumps_canonical
+from anyport.protocol._revisions import LEGACY_VERSIONS, MODERN_VERSIONS
+from anyport.server._content import to_content_blocks, to_text
+from anyport.server._context import Context, InputRequired, Outlet
+from anyport.server._schema import ArgumentsSpec, OutputSpec, build_arguments, build_output
+from anyport.server._uri_template import UriTemplate
+
+if TYPE_CHECKING:
+    from anyport.transports._base import MessageStream
+
+__all__ = ["Completion", "Message", "ResourceContents", "Server", "ToolResult"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+Handler = Callable[[IncomingRequest, Outlet], Awaitable[dict[str, Any]]]
+
+_TOOL_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")  # F-TOOL-05
+_CACHEABLE = frozenset({"tools/list", "prompts/list", "resources/list", "resources/templates/list", "resources/read"})
+_MAX_COMPLETIONS = 100
+
+
+@dataclass(slots=True)
+class ToolResult:
+    """Full control over a tool's result: content blocks, structured content, error flag."""
+
+    content: list[Any] = field(default_factory=list)
+    structured_content: Any = None
+    is_error: bool = False
+    meta: dict[str, Any] | None = None
+
+
+@dataclass(slots=True)
+class ResourceContents:
+    """One item of a ``resources/read`` result; return several from a handler for multi-part resources."""
+
+    text: str | None = None
+    blob: bytes | None = None
+    mime_type: str | None = None
+    uri: str | None = None
+
+
+@dataclass(slots=True)
+class Message:
+    """A prompt message; ``content`` is a str (a text block) or a content object / block dict."""
+
+    role: str
+    content: Any
+
+
+@dataclass(slots=True)
+class Completion:
+    values: list[str]
+    total: int | None = None
+    has_more: bool | None = None
+
+
+@dataclass(slots=True)
+class _Tool:
+    name: str
+    fn: Callable[..., Any]
+    is_async: bool
+    args: ArgumentsSpec
+    output: OutputSpec
+    meta: dict[str, Any]
+    _described: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def describe(self, rev: Revision) -> dict[str, Any]:
+        cached = self._described.get(rev.version)
+        if cached is None:
+            d = dict(self.meta)
+            if not rev.titles:
+                d.pop("title", None)
+            if not rev.icons:
+                d.pop("icons", None)
+            if not rev.annotations:
+                d.pop("annotations", None)
+            if self.output.schema is not None and rev.structured_output:
+                d["outputSchema"] = self.output.schema
+            cached = self._described[rev.version] = d
+        return cached
+
+
+@dataclass(slots=True)
+class _Resource:
+    template: UriTemplate
+    fn: Callable[..., Any]
+    is_async: bool
+    args: ArgumentsSpec
+    meta: dict[str, Any]
+    mime_type: str | None
+
+
+@dataclass(slots=True)
+class _Prompt:
+    name: str
+    fn: Callable[..., Any]
+    is_async: bool
+    args: ArgumentsSpec
+    meta: dict[str, Any]
+
+
+def _page_cursor(offset: int) -> str:
+    return base64.urlsafe_b64encode(f"o{offset}".encode()).decode().rstrip("=")
+
+
+def _page_offset(cursor: object, total: int) -> int:
+    if cursor is None:
+        return 0
+    if not isinstance(cursor, str):
+        raise InvalidParamsError("Invalid cursor")  # U-15
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        offset = int(raw[1:]) if raw.startswith("o") else -1
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        offset = -1
+    if offset < 0 or offset > total:
+        raise InvalidParamsError("Invalid cursor")
+    return offset
+
+
+def _clean_meta(**kw: Any) -> dict[str, Any]:
+    return {k: v for k, v in kw.items() if v is not None}
+
+
+class Server:
+    """An MCP server. Register handlers with the decorators, then serve it with any transport.
+
+    Example:
+        app = Server("notes", version="1.0.0")
+
+        @app.tool()
+        async def add(a: int, b: int) -> int:
+            \"\"\"Add two numbers.\"\"\"
+            return a + b
+    """
+
+    def __init__(
+        self,
+        name: str,
+        version: str = "0.1.0",
+        *,
+        title: str | None = None,
+        description: str | None = None,
+        instructions: str | None = None,
+        website_url: str | None = None,
+        icons: list[dict[str, Any]] | None = None,
+        page_size: int | None = None,
+        cache_ttl_ms: int = 0,
+        cache_scope: str = "public",
+        key_ring: KeyRing | None = None,
+        input_ttl: float = 600.0,
+    ) -> None:
+        self.name = name
+        self.version = version
+        self.instructions = instructions
+        self.info: dict[str, Any] = _clean_meta(
+            name=name, version=version, title=title, description=description, websiteUrl=website_url, icons=icons
+        )
+        if page_size is not None and page_size < 1:
+            raise ValueError("page_size must be >= 1")
+        self.page_size = page_size
+        self.cache_ttl_ms = cache_ttl_ms
+        self.cache_scope = cache_scope
+        self.key_ring = key_ring or KeyRing.from_env()
+        self.input_ttl = input_ttl
+        self.legacy_versions: tuple[str, ...] = LEGACY_VERSIONS
+        self.modern_versions: tuple[str, ...] = MODERN_VERSIONS
+        self._tools: dict[str, _Tool] = {}
+        self._resources: dict[str, _Resource] = {}
+        self._templates: list[_Resource] = []
+        self._prompts: dict[str, _Prompt] = {}
+        self._completions: dict[tuple[str, str, str], Callable[..., Any]] = {}
+        self._handlers: dict[str, Handler] = {
+            "tools/list": self._list_tools,
+            "tools/call": self._call_tool,
+            "resources/list": self._list_resources,
+            "resources/templates/list": self._list_templates,
+            "resources/read": self._read_resource,
+            "prompts/list": self._list_prompts,
+            "prompts/get": self._get_prompt,
+            "completion/complete": self._complete,
+        }
+        self._modern_info = {META_SERVER_INFO: {"name": name, "version": version}}
+
+    # -- registration ----------------------------------------------------------------------------
+
+    def tool(
+        self,
+        name: str | None = None,
+        *,
+        title: str | None = None,
+        description: str | None = None,
+        annotations: dict[str, Any] | None = None,
+        icons: list[dict[str, Any]] | None = None,
+        meta: dict[str, Any] | None = None,
+        structured_output: bool | None = None,
+    ) -> Callable[[F], F]:
+        """Register a tool. Name: the function's; description: its docstring; schema: its type hints."""
+
+        def deco(fn: F) -> F:
+            self.add_tool(
+                fn, name=name, title=title, description=description, annotations=annotations,
+                icons=icons, meta=meta, structured_output=structured_output,
+            )
+            return fn
+
+        return deco
+
+    def add_tool(
+        self,
+        fn: Callable[..., Any],
+        *,
+        name: str | None = None,
+        title: str | None = None,
+        description: str | None = None,
+        annotations: dict[str, Any] | None = None,
+        icons: list[dict[str, Any]] | None = None,
+        meta: dict[str, Any] | None = None,
+        structured_output: bool | None = None,
+    ) -> None:
+        tool_name = name or fn.__name__
+        if not _TOOL_NAME.match(tool_name):
+            raise ValueError(f"invalid tool name {tool_name!r}: 1-128 characters of A-Z a-z 0-9 _ . -")
+        if tool_name in self._tools:
+            raise ValueError(f"tool {tool_name!r} is already registered")
+        args = build_arguments(fn, Context, f"{tool_name}Arguments")
+        output = build_output(fn, structured_output)
+        doc = description if description is not None else inspect.getdoc(fn)
+        described = _clean_meta(
+            name=tool_name, title=title, description=doc, inputSchema=args.schema,
+            annotations=annotations, icons=icons, _meta=meta,
+        )
+        self._tools[tool_name] = _Tool(tool_name, fn, inspect.iscoroutinefunction(fn), args, output, described)
+
+    def resource(
+        self,
+        uri: str,
+        *,
+        name: str | None = None,
+        title: str | None = None,
+        description: str | None = None,
+        mime_type: str | None = None,
+        annotations: dict[str, Any] | None = None,
+        icons: list[dict[str, Any]] | None = None,
+        size: int | None = None,
+    ) -> Callable[[F], F]:
+        """Register a resource, or a resource template when ``uri`` has ``{variables}`` (RFC 6570)."""
+
+        def deco(fn: F) -> F:
+            template = UriTemplate(uri)
+            args = build_arguments(fn, Context, f"{fn.__name__}ResourceArguments")
+            if template.is_template:
+                missing = set(args.names) - set(template.variables)
+                if missing:
+                    raise TypeError(f"{fn.__qualname__}: parameters {sorted(missing)} are not variables of {uri!r}")
+            elif args.names:
+                raise TypeError(f"{fn.__qualname__}: a fixed resource takes no arguments (only a Context)")
+            key = "uriTemplate" if template.is_template else "uri"
+            meta = _clean_meta(
+                name=name or fn.__name__, title=title, description=description if description is not None else inspect.getdoc(fn),
+                mimeType=mime_type, annotations=annotations, icons=icons, size=size,
+            )
+            meta[key] = uri
+            entry = _Resource(template, fn, inspect.iscoroutinefunction(fn), args, meta, mime_type)
+            if template.is_template:
+                self._templates.append(entry)
+            else:
+                if uri in self._resources:
+                    raise ValueError(f"resource {uri!r} is already registered")
+                self._resources[uri] = entry
+            return fn
+
+        return deco
+
+    def prompt(
+        self,
+        name: str | None = None,
+        *,
+        title: str | None = None,
+        description: str | None = None,
+        icons: list[dict[str, Any]] | None = None,
+    ) -> Callable[[F], F]:
+        """Register a prompt; its arguments are the function's parameters."""
+
+        def deco(fn: F) -> F:
+            prompt_name = name or fn.__name__
+            if prompt_name in self._prompts:
+                raise ValueError(f"prompt {prompt_name!r} is already registered")
+            args = build_arguments(fn, Context, f"{prompt_name}PromptArguments")
+            arguments = [_clean_meta(name=n, description=d, required=r) for n, d, r in args.fields]
+            meta = _clean_meta(
+                name=prompt_name, title=title, description=description if description is not None else inspect.getdoc(fn),
+                arguments=arguments, icons=icons,
+            )
+            self._prompts[prompt_name] = _Prompt(prompt_name, fn, inspect.iscoroutinefunction(fn), args, meta)
+            return fn
+
+        return deco
+
+    def completion(self, *, argument: str, prompt: str | None = None, resource: str | None = None) -> Callable[[F], F]:
+        """Register completions for one argument of a prompt or of a resource template.
+
+        The handler gets ``(value, context)``: the partial value and the already-resolved
+        arguments; it returns a list of strings (at most 100 are sent) or a ``Completion``.
+        """
+        if (prompt is None) == (resource is None):
+            raise TypeError("give exactly one of prompt= or resource=")
+
+        def deco(fn: F) -> F:
+            key = ("ref/prompt", prompt, argument) if prompt is not None else ("ref/resource", str(resource), argument)
+            self._completions[key] = fn
+            return fn
+
+        return deco
+
+    # -- protocol-facing ------------------------------------------------------------------------------
+
+    @property
+    def capabilities(self) -> dict[str, Any]:
+        return {
+            "tools": {"listChanged": False},
+            "resources": {"subscribe": False, "listChanged": False},
+            "prompts": {"listChanged": False},
+            "logging": {},
+            "completions": {},
+        }
+
+    def open_connection(self, **kw: Any) -> ServerConnection:
+        """Fresh protocol state for one connection (a stdio process, an HTTP session, a request)."""
+        return ServerConnection(
+            server_info=self.info,
+            capabilities=self.capabilities,
+            instructions=self.instructions,
+            legacy_versions=self.legacy_versions,
+            modern_versions=self.modern_versions,
+            discover_extra={"ttlMs": self.cache_ttl_ms, "cacheScope": self.cache_scope},
+            **kw,
+        )
+
+    async def serve(self, stream: MessageStream) -> None:
+        """Serve one connection over any message stream (memory pairs, custom byte streams)."""
+        from anyport.server._session import ServerSession
+
+        await ServerSession(self, stream).run()
+
+    def run(self, transport: str = "stdio", **kw: Any) -> None:
+        """Blocking: serve this server on stdio (the only transport of this release)."""
+        if transport != "stdio":
+            raise ValueError(f"unknown transport {transport!r}")
+        from anyport.transports.stdio import run_stdio_server
+
+        run_stdio_server(self, **kw)
+
+    async def handle(self, req: IncomingRequest, outlet: Outlet) -> dict[str, Any]:
+        """Run the handler for an admitted request; returns the result object."""
+        handler = self._handlers.get(req.method)
+        if handler is None:
+            raise MethodNotFoundError(f"Method not found: {req.method}")
+        result = await handler(req, outlet)
+        if req.revision.result_type:
+            if "resultType" not in result:
+                result["resultType"] = "complete"
+            if result["resultType"] == "complete" and req.method in _CACHEABLE:
+                result.setdefault("ttlMs", self.cache_ttl_ms)  # U-18
+                result.setdefault("cacheScope", self.cache_scope)
+            meta = result.get("_meta")
+            result["_meta"] = {**meta, **self._modern_info} if isinstance(meta, dict) else self._modern_info  # M-07
+        return result
+
+    # -- MRTR --------------------------------------------------------------------------------------------
+
+    def _binding(self, req: IncomingRequest, target: str) -> bytes:
+        args = req.params.get("arguments")
+        digest = hashlib.sha256(dumps_canonical(args)).hexdigest() if args else ""
+        return f"{req.method}\0{target}\0{digest}".encode()
+
+    def _answers(self, req: IncomingRequest, target: str) -> dict[str, Any]:
+        if not req.revision.modern:
+            return {}
+        answers: dict[str, Any] = {}
+        state = req.params.get("requestState")
+        if state is not None:
+            opened = self.key_ring.open(state, binding=self._binding(req, target))
+            prior = opened.get("a")
+            if isinstance(prior, dict):
+                answers.update(prior)
+        responses = req.params.get("inputResponses")
+        if isinstance(responses, dict):
+            answers.update(responses)
+        return answers
+
+    def _input_required(self, req: IncomingRequest, target: str, exc: InputRequired) -> dict[str, Any]:
+        state = self.key_ring.seal({"a": exc.answers}, binding=self._binding(req, target), ttl=self.input_ttl)
+        return {"resultType": "input_required", "inputRequests": exc.requests, "requestState": state}
+
+    async def _invoke(
+        self, fn: Callable[..., Any], is_async: bool, kwargs: dict[str, Any], spec: ArgumentsSpec,
+        req: IncomingRequest, outlet: Outlet, answers: Mapping[str, Any],
+    ) -> Any:
+        if spec.context_param is not None:
+            kwargs[spec.context_param] = Context(req, outlet, self, answers)
+        if is_async:
+            return await fn(**kwargs)
+        return fn(**kwargs)
+
+    # -- tools -------------------------------------------------------------------------------------------
+
+    def _page(self, items: list[Any], params: dict[str, Any], key: str) -> dict[str, Any]:
+        start = _page_offset(params.get("cursor"), len(items))
+        if self.page_size is None:
+            return {key: items[start:]}
+        end = start + self.page_size
+        out: dict[str, Any] = {key: items[start:end]}
+        if end < len(items):
+            out["nextCursor"] = _page_cursor(end)
+        return out
+
+    async def _list_tools(self, req: IncomingRequest, outlet: Outlet) -> dict[str, Any]:
+        rev = req.revision
+        return self._page([t.describe(rev) for t in self._tools.values()], req.params, "tools")
+
+    async def _call_tool(self, req: IncomingRequest, outlet: Outlet) -> dict[str, Any]:
+        params = req.params
+        name = params.get("name")
+        tool = self._tools.get(name) if isinstance(name, str) else None
+        if tool is None:
+            raise InvalidParamsError(f"Unknown tool: {name!r}")  # F-TOOL-07
+        arguments = params.get("arguments")
+        if arguments is None:
+            arguments = {}
+        elif not isinstance(arguments, dict):
+            raise InvalidParamsError("tools/call arguments must be an object")
+        try:
+            kwargs = tool.args.validate(arguments)
+        except pydantic.ValidationError as exc:
+            # F-TOOL-07: argument validation failures are tool results the model can correct.
+            return _error_result(f"Invalid arguments for tool {tool.name}: {_validation_text(exc)}")
+        answers = self._answers(req, tool.name)
+        try:
+            value = await self._invoke(tool.fn, tool.is_async, kwargs, tool.args, req, outlet, answers)
+        except InputRequired as exc:
+            return self._input_required(req, tool.name, exc)
+        except JSONRPCError:
+            raise
+        except ToolError as exc:
+            return _error_result(str(exc))
+        except Exception as exc:
+            return _error_result(str(exc) or type(exc).__name__)
+        return self._tool_result(tool, value, req.revision)
+
+    def _tool_result(self, tool: _Tool, value: Any, rev: Revision) -> dict[str, Any]:
+        if isinstance(value, ToolResult):
+            out: dict[str, Any] = {"content": to_content_blocks(value.content) if value.content else [], "isError": value.is_error}
+            if value.structured_content is not None and rev.structured_output:
+                out["structuredContent"] = value.structured_content
+            if value.meta:
+                out["_meta"] = dict(value.meta)
+            return out
+        if tool.output.schema is not None:
+            structured = tool.output.structured(value)
+            result: dict[str, Any] = {"content": [{"type": "text", "text": dumps(structured).decode()}], "isError": False}
+            if rev.structured_output:
+                result["structuredContent"] = structured
+            return result
+        return {"content": to_content_blocks(value), "isError": False}
+
+    # -- resources -----------------------------------------------------------------------------------------
+
+    async def _list_resources(self, req: IncomingRequest, outlet: Outlet) -> dict[str, Any]:
+        return self._page([r.meta for r in self._resources.values()], req.params, "resources")
+
+    async def _list_templates(self, req: IncomingRequest, outlet: Outlet) -> dict[str, Any]:
+        return self._page([r.meta for r in self._templates], req.params, "resourceTemplates")
+
+    def _find_resource(self, uri: str) -> tuple[_Resource, dict[str, str]] | None:
+        entry = self._resources.get(uri)
+        if entry is not None:
+            return entry, {}
+        for t in self._templates:
+            values = t.template.match(uri)
+            if values is not None:
+                return t, values
+        return None
+
+    async def _read_resource(self, req: IncomingRequest, outlet: Outlet) -> dict[str, Any]:
+        uri = req.params.get("uri")
+        if not isinstance(uri, str) or not uri:
+            raise InvalidParamsError("resources/read needs a string uri")
+        found = self._find_resource(uri)
+        if found is None:
+            # F-RES-04: -32002 on legacy revisions, -32602 on 2026-07-28.
+            raise ResourceNotFoundError(
+                f"Resource not found: {uri}", code=req.revision.resource_not_found_code, data={"uri": uri}
+            )
+        entry, values = found
+        try:
+            kwargs = entry.args.validate(values)
+        except pydantic.ValidationError as exc:
+            raise InvalidParamsError(f"Invalid URI {uri}: {_validation_text(exc)}") from exc
+        answers = self._answers(req, uri)
+        try:
+            value = await self._invoke(entry.fn, entry.is_async, kwargs, entry.args, req, outlet, answers)
+        except InputRequired as exc:
+            return self._input_required(req, uri, exc)
+        return {"contents": _resource_contents(uri, value, entry.mime_type)}
+
+    # -- prompts ---------------------------------------------------------------------------------------------
+
+    async def _list_prompts(self, req: IncomingRequest, outlet: Outlet) -> dict[str, Any]:
+        return self._page([p.meta for p in self._prompts.values()], req.params, "prompts")
+
+    async def _get_prompt(self, req: IncomingRequest, outlet: Outlet) -> dict[str, Any]:
+        name = req.params.get("name")
+        prompt = self._prompts.get(name) if isinstance(name, str) else None
+        if prompt is None:
+            raise InvalidParamsError(f"Unknown prompt: {name!r}")  # F-PROMPT-02
+        arguments = req.params.get("arguments") or {}
+        if not isinstance(arguments, dict):
+            raise InvalidParamsError("prompts/get arguments must be an object")
+        try:
+            kwargs = prompt.args.validate(arguments)
+        except pydantic.ValidationError as exc:
+            raise InvalidParamsError(f"Invalid arguments for prompt {prompt.name}: {_validation_text(exc)}") from exc
+        answers = self._answers(req, prompt.name)
+        try:
+            value = await self._invoke(prompt.fn, prompt.is_async, kwargs, prompt.args, req, outlet, answers)
+        except InputRequired as exc:
+            return self._input_required(req, prompt.name, exc)
+        result: dict[str, Any] = {"messages": _prompt_messages(value)}
+        if prompt.meta.get("description"):
+            result["description"] = prompt.meta["description"]
+        return result
+
+    # -- completion ---------------------------------------------------------------------------------------------
+
+    async def _complete(self, req: IncomingRequest, outlet: Outlet) -> dict[str, Any]:
+        ref = req.params.get("ref")
+        argument = req.params.get("argument")
+        if not isinstance(ref, dict) or not isinstance(argument, dict) or not isinstance(argument.get("name"), str):
+            raise InvalidParamsError("completion/complete needs ref and argument {name, value}")
+        kind = ref.get("type")
+        target = ref.get("name") if kind == "ref/prompt" else ref.get("uri") if kind == "ref/resource" else None
+        if not isinstance(target, str):
+            raise InvalidParamsError(f"Invalid completion ref: {ref!r}")
+        if kind == "ref/prompt" and target not in self._prompts:
+            raise InvalidParamsError(f"Unknown prompt: {target!r}")
+        if kind == "ref/resource" and not any(t.template.template == target for t in self._templates) and target not in self._resources:
+            raise InvalidParamsError(f"Unknown resource: {target!r}")
+        fn = self._completions.get((str(kind), target, str(argument["name"])))
+        if fn is None:
+            return {"completion": {"values": [], "hasMore": False}}
+        value = argument.get("value", "")
+        ctx_args = req.params.get("context", {})
+        ctx_args = ctx_args.get("arguments", {}) if isinstance(ctx_args, dict) else {}
+        out = fn(str(value), dict(ctx_args) if isinstance(ctx_args, dict) else {})
+        if inspect.isawaitable(out):
+            out = await out
+        comp = out if isinstance(out, Completion) else Completion([str(v) for v in out])
+        values = comp.values[:_MAX_COMPLETIONS]
+        completion: dict[str, Any] = {"values": values}
+        total = comp.total if comp.total is not None else len(comp.values)
+        completion["total"] = total
+        completion["hasMore"] = comp.has_more if comp.has_more is not None else total > len(values)
+        return {"completion": completion}
+
+
+def _validation_text(exc: pydantic.ValidationError) -> str:
+    parts = []
+    for err in exc.errors(include_url=False):
+        loc = ".".join(str(p) for p in err.get("loc", ())) or "arguments"
+        parts.append(f"{loc}: {err.get('msg')}")
+    return "; ".join(parts)
+
+
+def _error_result(message: str) -> dict[str, Any]:
+    return {"content": [{"type": "text", "text": message}], "isError": True}
+
+
+def _resource_contents(uri: str, value: Any, mime_type: str | None) -> list[dict[str, Any]]:
+    items = value if isinstance(value, list) and value and all(isinstance(v, ResourceContents) for v in value) else [value]
+    out = []
+    for item in items:
+        if isinstance(item, ResourceContents):
+            entry: dict[str, Any] = {"uri": item.uri or uri}
+            mt = item.mime_type or mime_type
+            if item.blob is not None:
+                entry["blob"] = base64.b64encode(item.blob).decode()
+            else:
+                entry["text"] = item.text or ""
+        elif isinstance(item, (bytes, bytearray)):
+            entry = {"uri": uri, "blob": base64.b64encode(bytes(item)).decode()}
+            mt = mime_type or "application/octet-stream"
+        elif isinstance(item, str):
+            entry = {"uri": uri, "text": item}
+            mt = mime_type or "text/plain"
+        else:
+            entry = {"uri": uri, "text": to_text(item)}
+            mt = mime_type or "application/json"
+        if mt:
+            entry["mimeType"] = mt
+        out.append(entry)
+    return out
+
+
+def _prompt_messages(value: Any) -> list[dict[str, Any]]:
+    items = value if isinstance(value, (list, tuple)) else [value]
+    out = []
+    for item in items:
+        if isinstance(item, Message):
+            role, content = item.role, item.content
+        elif isinstance(item, dict) and "role" in item:
+            role, content = item["role"], item.get("content")
+        else:
+            role, content = "user", item
+        if role not in ("user", "assistant"):
+            raise InvalidParamsError(f"prompt message role must be user or assistant, not {role!r}")
+        if isinstance(content, dict) and "type" in content:
+            block = content
+        else:
+            blocks = to_content_blocks(content)
+            block = blocks[0] if blocks else {"type": "text", "text": ""}
+        out.append({"role": role, "content": block})
+    return out

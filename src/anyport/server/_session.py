@@ -1,0 +1,208 @@
+"""Run a ``Server`` over one ``MessageStream`` (stdio, memory, any byte-stream transport).
+
+The read loop hands every frame to the protocol core, answers what the core answered, runs
+each admitted request in its own task (so requests run concurrently and can be cancelled),
+and correlates the client's answers to server->client requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any
+
+from anyport._exceptions import (
+    ConnectionClosedError,
+    InternalError,
+    JSONRPCError,
+    RequestTimeoutError,
+    TransportError,
+    error_from_response,
+)
+from anyport.protocol import (
+    CancelRequested,
+    IncomingRequest,
+    NotificationReceived,
+    Reply,
+    ResponseReceived,
+    ServerConnection,
+    dumps,
+    error_message,
+    notification,
+    request,
+    result_message,
+)
+
+if TYPE_CHECKING:
+    from anyport.server._server import Server
+    from anyport.transports._base import MessageStream
+
+__all__ = ["ServerSession", "serve_stream"]
+
+log = logging.getLogger("anyport.server")
+
+
+class _Outlet:
+    """A request's way back to the client on a bidirectional stream."""
+
+    __slots__ = ("_session",)
+
+    def __init__(self, session: ServerSession) -> None:
+        self._session = session
+
+    async def notify(self, method: str, params: dict[str, Any]) -> None:
+        await self._session.send(notification(method, params))
+
+    async def request(self, method: str, params: dict[str, Any]) -> Any:
+        return await self._session.request(method, params)
+
+
+class ServerSession:
+    def __init__(
+        self,
+        server: Server,
+        stream: MessageStream,
+        *,
+        request_timeout: float | None = 300.0,
+    ) -> None:
+        self.server = server
+        self.stream = stream
+        self.conn: ServerConnection = server.open_connection()
+        self.request_timeout = request_timeout
+        self._tasks: dict[str | int, asyncio.Task[None]] = {}
+        self._waiters: dict[str | int, asyncio.Future[Any]] = {}
+        self._outlet = _Outlet(self)
+        self._closed = False
+
+    async def send(self, message: dict[str, Any] | list[Any]) -> None:
+        if self._closed:
+            raise ConnectionClosedError("the session is closed")
+        await self.stream.send(dumps(message))
+
+    async def request(self, method: str, params: dict[str, Any]) -> Any:
+        """A server->client request (legacy era): elicitation, sampling, roots."""
+        id_ = self.conn.start_request(method)
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._waiters[id_] = fut
+        try:
+            await self.send(request(id_, method, params))
+            return await asyncio.wait_for(fut, self.request_timeout)
+        except (TimeoutError, asyncio.CancelledError) as exc:
+            self.conn.outgoing.forget(id_)
+            reason = "timed out" if isinstance(exc, TimeoutError) else "cancelled"
+            if not self._closed:
+                try:
+                    await self.send(notification("notifications/cancelled", {"requestId": id_, "reason": reason}))
+                except TransportError:
+                    pass
+            if isinstance(exc, TimeoutError):
+                raise RequestTimeoutError(f"{method}: the client did not answer in {self.request_timeout} s") from exc
+            raise
+        finally:
+            self._waiters.pop(id_, None)
+
+    async def run(self) -> None:
+        """Serve until the client closes its end (T-STDIO-11: exit on EOF)."""
+        try:
+            while True:
+                data = await self.stream.receive()
+                if data is None:
+                    break
+                await self.feed(data)
+        finally:
+            await self.close()
+
+    async def feed(self, data: bytes) -> None:
+        received = self.conn.receive_data(data)
+        if received.batch:
+            self._spawn(self._run_batch(received.events), None)
+            return
+        for ev in received.events:
+            await self._on_event(ev)
+
+    async def send_error_frame(self, message: str, code: int = -32600) -> None:
+        """Answer a frame the transport could not deliver (e.g. over the size limit)."""
+        omit = self.conn.revision is None or self.conn.revision.error_id_optional
+        await self.send(error_message(None, {"code": code, "message": message}, omit_missing_id=omit))
+
+    async def _on_event(self, ev: Any) -> None:
+        if isinstance(ev, IncomingRequest):
+            self._spawn(self._run_request(ev), ev.id)
+        elif isinstance(ev, Reply):
+            await self.send(ev.message)
+        elif isinstance(ev, ResponseReceived):
+            fut = self._waiters.get(ev.id)
+            if fut is not None and not fut.done():
+                if ev.error is not None:
+                    fut.set_exception(error_from_response(ev.error))
+                else:
+                    fut.set_result(ev.result)
+        elif isinstance(ev, CancelRequested):
+            task = self._tasks.get(ev.request_id)
+            if task is not None:
+                task.cancel()
+        elif isinstance(ev, NotificationReceived):
+            pass  # progress for our requests, roots/list_changed: nothing to do yet
+
+    def _spawn(self, coro: Any, key: str | int | None) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        k: str | int = id(task) if key is None else key
+        self._tasks[k] = task
+
+        def done(_t: asyncio.Task[None]) -> None:
+            self._tasks.pop(k, None)
+
+        task.add_done_callback(done)
+
+    async def _answer(self, req: IncomingRequest) -> dict[str, Any] | None:
+        try:
+            result = await self.server.handle(req, self._outlet)
+            msg = result_message(req.id, result)
+        except asyncio.CancelledError:
+            self.conn.finish(req.id)
+            return None  # U-04 / T-STDIO-14: nothing more for a cancelled request
+        except JSONRPCError as exc:
+            msg = error_message(req.id, exc.to_error())
+        except Exception:
+            log.exception("unhandled error in %s", req.method)
+            msg = error_message(req.id, InternalError("Internal error").to_error())
+        return msg if self.conn.finish(req.id) else None
+
+    async def _run_request(self, req: IncomingRequest) -> None:
+        msg = await self._answer(req)
+        if msg is not None and not self._closed:
+            try:
+                await self.send(msg)
+            except TransportError:
+                pass
+
+    async def _run_batch(self, events: list[Any]) -> None:
+        replies: list[dict[str, Any]] = []
+        jobs = []
+        for ev in events:
+            if isinstance(ev, IncomingRequest):
+                jobs.append(self._answer(ev))
+            elif isinstance(ev, Reply):
+                replies.append(ev.message)
+            else:
+                await self._on_event(ev)
+        for msg in await asyncio.gather(*jobs):
+            if msg is not None:
+                replies.append(msg)
+        if replies and not self._closed:
+            await self.send(replies)
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for task in list(self._tasks.values()):
+            task.cancel()
+        for fut in self._waiters.values():
+            if not fut.done():
+                fut.set_exception(ConnectionClosedError("the session closed"))
+        await self.stream.aclose()
+
+
+async def serve_stream(server: Server, stream: MessageStream) -> None:
+    await ServerSession(server, stream).run()

@@ -1,0 +1,5 @@
+"""Transports: they move framed messages and know nothing of tools."""
+
+from anyport.transports._base import MessageStream
+
+__all__ = ["MessageStream"]

@@ -1,0 +1,301 @@
+"""stdio: a server on this process's stdin/stdout, and a client that spawns a server process.
+
+Server side: stdout carries protocol messages and nothing else (T-STDIO-03). At start the real
+stdout is duplicated for our own use and file descriptor 1 is pointed at stderr, so a stray
+``print()`` in user code, a logging handler bound to stdout, or a child process inheriting fd 1
+all end up on stderr instead of corrupting the stream. The server exits on stdin EOF (T-STDIO-11).
+
+Client side: the child's stdout is framed without asyncio's 64 KiB line limit, its stderr is
+always drained (kept as a tail for error reports, forwarded to logging), and closing follows
+close-stdin -> wait -> SIGTERM -> wait -> SIGKILL (T-STDIO-09/10). A child that exits while
+requests are outstanding is reported as ``ServerExitedError`` with its exit code and stderr tail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import os
+import signal
+import sys
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from anyport._exceptions import BrokenConnectionError, ConnectionClosedError, ServerExitedError, TransportError
+from anyport.protocol._framing import LineFramer, Oversized
+
+if TYPE_CHECKING:
+    from anyport.server._server import Server
+
+__all__ = ["DEFAULT_MAX_MESSAGE_BYTES", "StdioClientStream", "run_stdio_server", "serve_stdio"]
+
+#: Default limit for one incoming message on a stdio server. Lines above it are answered with
+#: -32600 and skipped without buffering them whole. Clients read without a practical limit.
+DEFAULT_MAX_MESSAGE_BYTES = 8 * 1024 * 1024
+_CLIENT_MAX_MESSAGE_BYTES = 1024 * 1024 * 1024
+_CHUNK = 256 * 1024
+
+log = logging.getLogger("anyport.stdio")
+
+
+class _Writer:
+    """Writes to a pipe with flow control, or to a regular file / tty with plain writes."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self._writer: asyncio.StreamWriter | None = None
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        pipe = os.fdopen(self.fd, "wb", buffering=0, closefd=False)
+        try:
+            transport, protocol = await loop.connect_write_pipe(asyncio.streams.FlowControlMixin, pipe)
+        except (ValueError, OSError):
+            return  # a regular file or something else that is not a pipe: write directly
+        self._writer = asyncio.StreamWriter(transport, protocol, None, loop)
+
+    async def write(self, data: bytes) -> None:
+        if self._writer is not None:
+            self._writer.write(data)
+            if self._writer.transport.get_write_buffer_size() > 1 << 20:
+                await self._writer.drain()
+            return
+        view = memoryview(data)
+        while view:
+            n = os.write(self.fd, view)
+            view = view[n:]
+
+    async def drain(self) -> None:
+        if self._writer is not None:
+            with contextlib.suppress(ConnectionError):
+                await self._writer.drain()
+
+
+class _Reader:
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self._reader: asyncio.StreamReader | None = None
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader(limit=_CHUNK)
+        pipe = os.fdopen(self.fd, "rb", buffering=0, closefd=False)
+        try:
+            await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), pipe)
+        except (ValueError, OSError):
+            return
+        self._reader = reader
+
+    async def read(self) -> bytes:
+        if self._reader is not None:
+            return await self._reader.read(_CHUNK)
+        return await asyncio.get_running_loop().run_in_executor(None, os.read, self.fd, _CHUNK)
+
+
+class _StdoutStream:
+    """The server's MessageStream over (stdin, the saved stdout)."""
+
+    def __init__(self, writer: _Writer) -> None:
+        self._writer = writer
+
+    async def send(self, data: bytes) -> None:
+        await self._writer.write(data + b"\n")
+
+    async def receive(self) -> bytes | None:  # pragma: no cover - the stdio loop feeds frames itself
+        return None
+
+    async def aclose(self) -> None:
+        await self._writer.drain()
+
+
+def _claim_stdout() -> int:
+    """Keep the real stdout for protocol messages; send everything else written to fd 1 to stderr."""
+    sys.stdout.flush()
+    proto_fd = os.dup(1)
+    os.dup2(2, 1)
+    return proto_fd
+
+
+async def serve_stdio(
+    server: Server,
+    *,
+    stdin_fd: int = 0,
+    stdout_fd: int | None = None,
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+) -> None:
+    """Serve ``server`` on stdin/stdout until stdin reaches EOF."""
+    from anyport.server._session import ServerSession
+
+    out_fd = _claim_stdout() if stdout_fd is None else stdout_fd
+    writer = _Writer(out_fd)
+    reader = _Reader(stdin_fd)
+    await writer.start()
+    await reader.start()
+    session = ServerSession(server, _StdoutStream(writer))
+    framer = LineFramer(max_message_bytes)
+    try:
+        while True:
+            chunk = await reader.read()
+            if not chunk:
+                tail = framer.pending()
+                if tail:
+                    await session.feed(tail)
+                break
+            for item in framer.feed(chunk):
+                if isinstance(item, Oversized):
+                    await session.send_error_frame(
+                        f"Invalid Request: message of {item.size} bytes exceeds the limit of {max_message_bytes} bytes"
+                    )
+                else:
+                    await session.feed(item)
+        # Let requests already running finish before exiting on EOF.
+        pending = [t for t in session._tasks.values() if not t.done()]
+        if pending:
+            await asyncio.wait(pending, timeout=5.0)
+    finally:
+        await session.close()
+
+
+def run_stdio_server(server: Server, **kw: Any) -> None:
+    """Blocking entry point: run the event loop (uvloop when installed) and serve stdio."""
+    try:
+        import uvloop
+
+        runner: Any = uvloop.run
+    except ImportError:
+        runner = asyncio.run
+    with contextlib.suppress(KeyboardInterrupt):
+        runner(serve_stdio(server, **kw))
+
+
+class StdioClientStream:
+    """A MessageStream to a server process we spawn and supervise."""
+
+    def __init__(
+        self,
+        command: Sequence[str],
+        *,
+        env: Mapping[str, str] | None = None,
+        cwd: str | None = None,
+        shutdown_timeout: float = 2.0,
+        stderr_lines: int = 50,
+        max_message_bytes: int = _CLIENT_MAX_MESSAGE_BYTES,
+    ) -> None:
+        if not command:
+            raise ValueError("an empty command")
+        self.command = list(command)
+        self.env = None if env is None else {**os.environ, **env}
+        self.cwd = cwd
+        self.shutdown_timeout = shutdown_timeout
+        self.process: asyncio.subprocess.Process | None = None
+        self._framer = LineFramer(max_message_bytes)
+        self._lines: collections.deque[bytes] = collections.deque()
+        self._stderr: collections.deque[str] = collections.deque(maxlen=stderr_lines)
+        self._stderr_task: asyncio.Task[None] | None = None
+        self._eof = False
+        self._closed = False
+
+    async def start(self) -> None:
+        try:
+            self.process = await asyncio.create_subprocess_exec(
+                *self.command,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                env=self.env,
+                cwd=self.cwd,
+                limit=_CHUNK,
+            )
+        except OSError as exc:
+            raise BrokenConnectionError(f"cannot start {self.command[0]!r}: {exc}") from exc
+        self._stderr_task = asyncio.get_running_loop().create_task(self._drain_stderr())
+
+    async def _drain_stderr(self) -> None:
+        assert self.process is not None and self.process.stderr is not None
+        stream = self.process.stderr
+        framer = LineFramer(64 * 1024)
+        while True:
+            chunk = await stream.read(_CHUNK)
+            if not chunk:
+                break
+            for line in framer.feed(chunk):
+                if isinstance(line, bytes):
+                    text = line.decode("utf-8", "replace")
+                    self._stderr.append(text)
+                    log.debug("server stderr: %s", text)
+
+    def stderr_tail(self) -> str:
+        return "\n".join(self._stderr)
+
+    async def send(self, data: bytes) -> None:
+        if self._closed:
+            raise ConnectionClosedError("the stdio client is closed")
+        proc = self.process
+        if proc is None or proc.stdin is None or proc.returncode is not None:
+            raise await self.exit_error()
+        try:
+            proc.stdin.write(data + b"\n")
+            if proc.stdin.transport.get_write_buffer_size() > 1 << 20:
+                await proc.stdin.drain()
+        except (BrokenPipeError, ConnectionResetError) as exc:
+            raise await self.exit_error() from exc
+
+    async def receive(self) -> bytes | None:
+        while not self._lines:
+            if self._eof or self.process is None or self.process.stdout is None:
+                return None
+            chunk = await self.process.stdout.read(_CHUNK)
+            if not chunk:
+                self._eof = True
+                tail = self._framer.pending()
+                if tail:
+                    self._lines.append(tail)
+                continue
+            for item in self._framer.feed(chunk):
+                if isinstance(item, bytes):
+                    self._lines.append(item)
+                else:
+                    log.warning("dropped a %d-byte message from the server: over the limit", item.size)
+        return self._lines.popleft()
+
+    async def exit_error(self) -> TransportError:
+        """Why the connection ended: the exit code and stderr tail of the server process."""
+        if self._closed:
+            return ConnectionClosedError("the stdio client is closed")
+        proc = self.process
+        code = None
+        if proc is not None:
+            with contextlib.suppress(asyncio.TimeoutError):
+                code = await asyncio.wait_for(proc.wait(), 1.0)
+        if self._stderr_task is not None:
+            with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(asyncio.shield(self._stderr_task), 0.5)
+        return ServerExitedError(
+            f"server process {self.command[0]!r} exited", returncode=code, stderr_tail=self.stderr_tail()
+        )
+
+    async def aclose(self) -> None:
+        """close stdin -> wait -> SIGTERM -> wait -> SIGKILL (T-STDIO-09, T-STDIO-10)."""
+        if self._closed:
+            return
+        self._closed = True
+        proc = self.process
+        if proc is None:
+            return
+        if proc.stdin is not None:
+            with contextlib.suppress(Exception):
+                proc.stdin.close()
+        for sig in (None, signal.SIGTERM, signal.SIGKILL):
+            if proc.returncode is not None:
+                break
+            if sig is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.send_signal(sig)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(proc.wait(), self.shutdown_timeout)
+        if self._stderr_task is not None:
+            self._stderr_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._stderr_task
