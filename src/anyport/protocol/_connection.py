@@ -307,7 +307,6 @@ class ServerConnection:
             return _error(
                 req.id, UNSUPPORTED_PROTOCOL_VERSION, f"Unsupported protocol version: {version!r}",
                 data={"supported": list(self.modern_versions), "requested": version},
-                revision=REVISIONS[self.modern_versions[-1]],
             )
         rev = REVISIONS[version]
         caps = meta.get(META_CLIENT_CAPABILITIES)

@@ -102,6 +102,17 @@ def to_text(value: Any) -> str:
     return dumps(value).decode()
 
 
+def blocks_of(items: list[Any]) -> list[dict[str, Any]]:
+    """Each item as its own block(s): block dicts pass through, anything else is converted."""
+    out: list[dict[str, Any]] = []
+    for item in items:
+        if isinstance(item, dict) and isinstance(item.get("type"), str):
+            out.append(item)
+        else:
+            out.extend(to_content_blocks(item))
+    return out
+
+
 def to_content_blocks(value: Any) -> list[dict[str, Any]]:
     """Any return value as a list of content blocks (a str is one text block)."""
     if value is None:

@@ -29,7 +29,7 @@ from anyport.protocol import (
 )
 from anyport.protocol._codec import dumps_canonical
 from anyport.protocol._revisions import LEGACY_VERSIONS, MODERN_VERSIONS
-from anyport.server._content import to_content_blocks, to_text
+from anyport.server._content import blocks_of, to_content_blocks, to_text
 from anyport.server._context import Context, InputRequired, Outlet
 from anyport.server._schema import ArgumentsSpec, OutputSpec, build_arguments, build_output
 from anyport.server._uri_template import UriTemplate
@@ -478,7 +478,7 @@ class Server:
 
     def _tool_result(self, tool: _Tool, value: Any, rev: Revision) -> dict[str, Any]:
         if isinstance(value, ToolResult):
-            out: dict[str, Any] = {"content": to_content_blocks(value.content) if value.content else [], "isError": value.is_error}
+            out: dict[str, Any] = {"content": blocks_of(value.content), "isError": value.is_error}
             if value.structured_content is not None and rev.structured_output:
                 out["structuredContent"] = value.structured_content
             if value.meta:
