@@ -18,7 +18,7 @@ from anyport import (
     ToolError,
     ToolResult,
 )
-from anyport.protocol import META_PROTOCOL_VERSION, LATEST_VERSION
+from anyport.protocol import LATEST_VERSION, META_PROTOCOL_VERSION
 from anyport.testing import connect, memory_pair
 
 ERAS = ["legacy", "modern"]
