@@ -31,10 +31,11 @@ def cli() -> None:
 def serve(target: str, transport: str, max_message_bytes: int | None) -> None:
     """Serve TARGET: path/to/file.py[:attr] or package.module[:attr] (default attr: app)."""
     from anyport.cli._load import load_server
-    from anyport.transports.stdio import run_stdio_server
+    from anyport.transports.stdio import claim_stdout, run_stdio_server
 
+    # T-STDIO-03: stdout is ours before user code is imported, so import-time prints go to stderr.
+    kw: dict[str, Any] = {"stdout_fd": claim_stdout()}
     server = load_server(target)
-    kw: dict[str, Any] = {}
     if max_message_bytes is not None:
         kw["max_message_bytes"] = max_message_bytes
     run_stdio_server(server, **kw)

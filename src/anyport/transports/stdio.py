@@ -29,7 +29,7 @@ from anyport.protocol._framing import LineFramer, Oversized
 if TYPE_CHECKING:
     from anyport.server._server import Server
 
-__all__ = ["DEFAULT_MAX_MESSAGE_BYTES", "StdioClientStream", "run_stdio_server", "serve_stdio"]
+__all__ = ["DEFAULT_MAX_MESSAGE_BYTES", "StdioClientStream", "claim_stdout", "run_stdio_server", "serve_stdio"]
 
 #: Default limit for one incoming message on a stdio server. Lines above it are answered with
 #: -32600 and skipped without buffering them whole. Clients read without a practical limit.
@@ -110,11 +110,15 @@ class _StdoutStream:
         await self._writer.drain()
 
 
-def _claim_stdout() -> int:
-    """Keep the real stdout for protocol messages; send everything else written to fd 1 to stderr."""
-    sys.stdout.flush()
+def claim_stdout() -> int:
+    """Keep the real stdout for protocol messages; send everything else written to fd 1 to stderr.
+
+    Call it before importing user code, so banners printed at import time land on stderr too.
+    Text still buffered in ``sys.stdout`` is flushed after the switch, onto stderr.
+    """
     proto_fd = os.dup(1)
     os.dup2(2, 1)
+    sys.stdout.flush()
     return proto_fd
 
 
@@ -124,11 +128,16 @@ async def serve_stdio(
     stdin_fd: int = 0,
     stdout_fd: int | None = None,
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+    eof_grace: float = 2.0,
 ) -> None:
-    """Serve ``server`` on stdin/stdout until stdin reaches EOF."""
+    """Serve ``server`` on stdin/stdout until stdin reaches EOF.
+
+    On EOF, requests still running get ``eof_grace`` seconds to finish (so ``cat requests |
+    server`` gets its answers), then are cancelled and the server returns (T-STDIO-11).
+    """
     from anyport.server._session import ServerSession
 
-    out_fd = _claim_stdout() if stdout_fd is None else stdout_fd
+    out_fd = claim_stdout() if stdout_fd is None else stdout_fd
     writer = _Writer(out_fd)
     reader = _Reader(stdin_fd)
     await writer.start()
@@ -153,7 +162,7 @@ async def serve_stdio(
         # Let requests already running finish before exiting on EOF.
         pending = [t for t in session._tasks.values() if not t.done()]
         if pending:
-            await asyncio.wait(pending, timeout=5.0)
+            await asyncio.wait(pending, timeout=eof_grace)
     finally:
         await session.close()
 

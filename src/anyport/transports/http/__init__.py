@@ -1,0 +1,72 @@
+"""Streamable HTTP server transport: one raw ASGI application serving both protocol eras.
+
+```python
+import uvicorn
+from anyport.transports.http import create_app
+
+uvicorn.run(create_app(app), host="127.0.0.1", port=8000)   # POST /mcp, DELETE /mcp, /healthz, /readyz
+```
+
+Any ASGI server works (uvicorn, hypercorn, granian); the app has no framework underneath.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from anyport.transports.http._app import StreamableHTTPApp
+from anyport.transports.http._headers import DEFAULT_LOCAL_HOSTS
+from anyport.transports.http._sessions import HTTPSession, MemorySessionStore, SessionStore
+
+if TYPE_CHECKING:
+    from anyport.server import Server
+
+__all__ = [
+    "DEFAULT_LOCAL_HOSTS",
+    "HTTPSession",
+    "MemorySessionStore",
+    "SessionStore",
+    "StreamableHTTPApp",
+    "create_app",
+]
+
+
+def create_app(
+    server: Server,
+    *,
+    path: str = "/mcp",
+    stateless: bool = False,
+    json_response: bool = False,
+    allowed_origins: Iterable[str] | None = None,
+    allowed_hosts: Iterable[str] | None = None,
+    max_body_bytes: int = 4 * 1024 * 1024,
+    session_idle_timeout: float = 1800,
+    max_sessions: int = 10_000,
+    session_store: SessionStore | None = None,
+) -> StreamableHTTPApp:
+    """The MCP endpoint of ``server`` as an ASGI application.
+
+    - ``stateless``: no legacy sessions; legacy requests are served without ``initialize``
+      (as 2025-03-26 unless ``MCP-Protocol-Version`` says otherwise). 2026-07-28 requests are
+      stateless either way.
+    - ``json_response``: answer requests with ``application/json`` instead of an SSE stream
+      (then notifications during a request are dropped and server->client requests fail).
+    - ``allowed_origins`` / ``allowed_hosts``: DNS-rebinding defence. ``None`` allows only
+      ``localhost``, ``127.0.0.1`` and ``[::1]`` (any port); ``"*"`` allows anything. A server
+      reachable under another name must list it.
+    - ``session_idle_timeout`` (seconds) and ``max_sessions`` bound the legacy sessions kept in
+      memory; ``session_store`` replaces that store.
+    """
+    return StreamableHTTPApp(
+        server,
+        path=path,
+        stateless=stateless,
+        json_response=json_response,
+        allowed_origins=allowed_origins,
+        allowed_hosts=allowed_hosts,
+        max_body_bytes=max_body_bytes,
+        session_idle_timeout=session_idle_timeout,
+        max_sessions=max_sessions,
+        session_store=session_store,
+    )

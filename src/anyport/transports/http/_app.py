@@ -1,0 +1,445 @@
+"""The Streamable HTTP endpoint as one raw ASGI application (no framework underneath).
+
+Every request passes the checks in one fixed order, so status codes are deterministic
+(DIGEST §21): Origin/Host -> method -> Accept/Content-Type -> session -> protocol version -> body.
+The era of a POST is decided from its ``MCP-Protocol-Version`` header and its body: a request whose
+``_meta`` names a protocol version (or whose header names a 2026-07-28-era version) is served
+statelessly; everything else follows the legacy session rules (T-HTTP-*).
+
+The app knows nothing of tools: it only calls ``Server.open_connection`` and ``Server.handle``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine, Iterable
+from typing import TYPE_CHECKING, Any
+
+from anyport._exceptions import HEADER_MISMATCH, INVALID_REQUEST, PARSE_ERROR, ParseError
+from anyport.protocol import META_PROTOCOL_VERSION, REVISIONS, Reply, ServerConnection, dumps, error_message, loads
+from anyport.transports.http._exchange import ASGIMessage, Exchange, Receive, Send
+from anyport.transports.http._headers import (
+    HeaderValueError,
+    HostAllowList,
+    OriginAllowList,
+    accepts_json_and_sse,
+    decode_field_value,
+    is_json_content_type,
+)
+from anyport.transports.http._sessions import HTTPSession, MemorySessionStore, SessionStore
+
+if TYPE_CHECKING:
+    from anyport.server import Server
+
+__all__ = ["StreamableHTTPApp"]
+
+log = logging.getLogger("anyport.http")
+
+Scope = ASGIMessage
+Headers = list[tuple[bytes, bytes]]
+
+#: T-HTTP-44: without a header and without a session that knows better, assume this revision.
+ASSUMED_LEGACY_VERSION = "2025-03-26"
+#: Methods whose ``Mcp-Name`` header mirrors a params field on 2026-07-28 (T-H26-15).
+NAME_FIELDS = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
+SESSION_HEADER = b"mcp-session-id"
+
+
+class _Request:
+    """The parts of an ASGI HTTP scope the endpoint looks at; header names are lower-case."""
+
+    __slots__ = ("headers", "method", "path")
+
+    def __init__(self, scope: Scope) -> None:
+        self.method: str = scope["method"]
+        self.path: str = scope["path"]
+        headers: dict[str, str] = {}
+        for name, value in scope.get("headers", ()):
+            key = name.decode("latin-1").lower()
+            text = value.decode("latin-1")
+            headers[key] = f"{headers[key]}, {text}" if key in headers else text
+        self.headers = headers
+
+    def get(self, name: str) -> str | None:
+        return self.headers.get(name)
+
+
+def _error_body(code: int, message: str, id_: str | int | None = None, data: Any = None) -> dict[str, Any]:
+    err: dict[str, Any] = {"code": code, "message": message}
+    if data is not None:
+        err["data"] = data
+    return error_message(id_, err)  # no readable id: the id is omitted (T-HTTP-09, T-HTTP-02)
+
+
+async def _send_json(send: Send, status: int, body: Any, headers: Iterable[tuple[bytes, bytes]] = ()) -> None:
+    data = dumps(body)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode()), *headers],
+        }
+    )
+    await send({"type": "http.response.body", "body": data})
+
+
+async def _send_empty(send: Send, status: int, headers: Iterable[tuple[bytes, bytes]] = ()) -> None:
+    await send({"type": "http.response.start", "status": status, "headers": [(b"content-length", b"0"), *headers]})
+    await send({"type": "http.response.body", "body": b""})
+
+
+async def _reject(send: Send, status: int, code: int, message: str, *, id_: str | int | None = None, data: Any = None, headers: Iterable[tuple[bytes, bytes]] = ()) -> None:
+    await _send_json(send, status, _error_body(code, message, id_, data), headers)
+
+
+class _ClientGone(Exception):
+    """The client disconnected while we read its body."""
+
+
+def _is_request(obj: object) -> bool:
+    return isinstance(obj, dict) and "method" in obj and "id" in obj
+
+
+def _is_initialize(obj: object) -> bool:
+    return _is_request(obj) and isinstance(obj, dict) and obj.get("method") == "initialize"
+
+
+def _meta_version(obj: object) -> object:
+    """The ``_meta`` protocol version of a (non-initialize) message, or None."""
+    if not isinstance(obj, dict) or obj.get("method") == "initialize":
+        return None
+    params = obj.get("params")
+    meta = params.get("_meta") if isinstance(params, dict) else None
+    return meta.get(META_PROTOCOL_VERSION) if isinstance(meta, dict) else None
+
+
+def _readable_id(obj: object) -> str | int | None:
+    v = obj.get("id") if isinstance(obj, dict) else None
+    return v if isinstance(v, str) or (isinstance(v, int) and not isinstance(v, bool)) else None
+
+
+class StreamableHTTPApp:
+    """ASGI app: the MCP endpoint at ``path`` (both eras), plus ``/healthz`` and ``/readyz``."""
+
+    def __init__(
+        self,
+        server: Server,
+        *,
+        path: str = "/mcp",
+        stateless: bool = False,
+        json_response: bool = False,
+        allowed_origins: Iterable[str] | None = None,
+        allowed_hosts: Iterable[str] | None = None,
+        max_body_bytes: int = 4 * 1024 * 1024,
+        session_idle_timeout: float = 1800,
+        max_sessions: int = 10_000,
+        session_store: SessionStore | None = None,
+        request_timeout: float | None = 300.0,
+        keepalive_interval: float = 15.0,
+    ) -> None:
+        if not path.startswith("/"):
+            raise ValueError("path must start with '/'")
+        if max_body_bytes < 1:
+            raise ValueError("max_body_bytes must be >= 1")
+        self.server = server
+        self.path = path.rstrip("/") or "/"
+        self.stateless = stateless
+        self.json_response = json_response
+        self.origins = OriginAllowList(allowed_origins)
+        self.hosts = HostAllowList(allowed_hosts)
+        self.max_body_bytes = max_body_bytes
+        self.sessions: SessionStore = session_store or MemorySessionStore(
+            idle_timeout=session_idle_timeout, max_sessions=max_sessions
+        )
+        self.request_timeout = request_timeout
+        self.keepalive_interval = keepalive_interval
+        self.ready = True
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    # -- ASGI entry ----------------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if kind != "http":
+            return  # websockets are not part of MCP; the server closes the handshake
+        req = _Request(scope)
+        path = req.path.rstrip("/") or "/"
+        if path == "/healthz":
+            await _send_json(send, 200, {"status": "ok"})
+            return
+        if path == "/readyz":
+            await _send_json(send, 200 if self.ready else 503, {"status": "ready" if self.ready else "shutting down"})
+            return
+        if path != self.path:
+            await _reject(send, 404, INVALID_REQUEST, f"Not Found: {req.path}")
+            return
+        try:
+            await self._endpoint(req, receive, send)
+        except _ClientGone:
+            return
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                self.ready = True
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.aclose()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def aclose(self) -> None:
+        """Stop serving: end every session and every handler still running."""
+        self.ready = False
+        await self.sessions.aclose()
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=5)
+
+    def _spawn(self, coro: Coroutine[Any, Any, dict[str, Any]]) -> asyncio.Task[dict[str, Any]]:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    # -- the MCP endpoint ----------------------------------------------------------------------
+
+    async def _endpoint(self, req: _Request, receive: Receive, send: Send) -> None:
+        # 1. Origin / Host: DNS-rebinding defence before anything else (T-HTTP-01, T-HTTP-02, T-H26-02).
+        origin = req.get("origin")
+        if origin is not None and not self.origins.allows(origin):
+            await _reject(send, 403, INVALID_REQUEST, "Forbidden: Origin not allowed")
+            return
+        if not self.hosts.allows(req.get("host")):
+            await _reject(send, 403, INVALID_REQUEST, "Forbidden: Host not allowed")
+            return
+        # 2. Method.
+        if req.method == "POST":
+            await self._post(req, receive, send)
+        elif req.method == "DELETE" and not self.stateless:
+            await self._delete(req, send)
+        else:
+            # No GET stream in this release (T-HTTP-21, T-H26-24); DELETE only where sessions exist.
+            allow = b"POST" if self.stateless else b"POST, DELETE"
+            await _reject(send, 405, INVALID_REQUEST, f"Method Not Allowed: {req.method}", headers=[(b"allow", allow)])
+
+    def _version_header(self, req: _Request) -> str | None:
+        raw = req.get("mcp-protocol-version")
+        return None if raw is None else raw.strip(" \t")
+
+    async def _check_legacy_version(self, send: Send, version: str | None) -> bool:
+        """T-HTTP-45: an invalid or unsupported header is a 400."""
+        if version is None or version in self.server.legacy_versions:
+            return True
+        await _reject(
+            send, 400, INVALID_REQUEST, f"Bad Request: unsupported MCP-Protocol-Version {version!r}",
+            data={"supported": list(self.server.legacy_versions), "requested": version},
+        )
+        return False
+
+    async def _delete(self, req: _Request, send: Send) -> None:
+        sid = req.get("mcp-session-id")
+        if sid is None:
+            await _reject(send, 400, INVALID_REQUEST, "Bad Request: Mcp-Session-Id header is required")
+            return
+        session = await self.sessions.get(sid.strip())
+        if session is None:
+            await _reject(send, 404, INVALID_REQUEST, "Not Found: unknown or terminated session")  # T-HTTP-39
+            return
+        if not await self._check_legacy_version(send, self._version_header(req)):
+            return
+        await self.sessions.delete(session.id)  # T-HTTP-42: 2xx now, 404 afterwards
+        await _send_empty(send, 204)
+
+    async def _read_body(self, req: _Request, receive: Receive) -> bytes | None:
+        """The whole body, or None when it exceeds ``max_body_bytes`` (then it is not read on)."""
+        length = req.get("content-length")
+        if length is not None and length.strip().isdigit() and int(length) > self.max_body_bytes:
+            return None
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise _ClientGone
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                return None
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+
+    async def _post(self, req: _Request, receive: Receive, send: Send) -> None:
+        # 3. Accept / Content-Type (T-HTTP-06, T-H26-03).
+        if not accepts_json_and_sse(req.get("accept")):
+            await _reject(send, 406, INVALID_REQUEST, "Not Acceptable: Accept must list application/json and text/event-stream")
+            return
+        if not is_json_content_type(req.get("content-type")):
+            await _reject(send, 415, INVALID_REQUEST, "Unsupported Media Type: Content-Type must be application/json")
+            return
+        body = await self._read_body(req, receive)
+        parsed: Any = None
+        parse_error: ParseError | None = None
+        if body is not None:
+            try:
+                parsed = loads(body)
+            except ParseError as exc:
+                parse_error = exc
+        version = self._version_header(req)
+        if version in self.server.modern_versions or _meta_version(parsed) is not None:
+            await self._post_modern(req, receive, send, body, parsed, parse_error, version)
+        else:
+            await self._post_legacy(req, receive, send, body, parsed, parse_error, version)
+
+    async def _body_errors(self, send: Send, body: bytes | None, parse_error: ParseError | None) -> bool:
+        """6. The body itself: size (413) and JSON (400 + -32700, J-02)."""
+        if body is None:
+            await _reject(send, 413, INVALID_REQUEST, f"Payload Too Large: the limit is {self.max_body_bytes} bytes")
+            return True
+        if parse_error is not None:
+            await _reject(send, 400, PARSE_ERROR, parse_error.message)
+            return True
+        return False
+
+    # -- legacy era (2025-03-26 .. 2025-11-25) ---------------------------------------------------
+
+    async def _post_legacy(
+        self, req: _Request, receive: Receive, send: Send,
+        body: bytes | None, parsed: Any, parse_error: ParseError | None, version: str | None,
+    ) -> None:
+        # 4. Session (T-HTTP-37..39).
+        session: HTTPSession | None = None
+        initialize = _is_initialize(parsed)
+        if not self.stateless:
+            sid = req.get("mcp-session-id")
+            if sid is not None:
+                session = await self.sessions.get(sid.strip())
+                if session is None:
+                    await _reject(send, 404, INVALID_REQUEST, "Not Found: unknown or terminated session")
+                    return
+            elif not initialize and body is not None and parse_error is None:
+                await _reject(send, 400, INVALID_REQUEST, "Bad Request: Mcp-Session-Id header is required")
+                return
+        # 5. Protocol version header (T-HTTP-43..45).
+        if not await self._check_legacy_version(send, version):
+            return
+        # 6. Body.
+        if await self._body_errors(send, body, parse_error):
+            return
+
+        conn: ServerConnection
+        if session is not None:
+            conn = session.conn
+        elif initialize:
+            conn = self.server.open_connection()
+        else:
+            # Stateless: a throwaway connection that is already initialized (T-HTTP-44 decides the revision).
+            conn = self.server.open_connection(assume_initialized=REVISIONS[version or ASSUMED_LEGACY_VERSION])
+        received = conn.receive_obj(parsed)
+        items = parsed if isinstance(parsed, list) else [parsed]
+
+        if not any(_is_request(item) for item in items):
+            # Only notifications and responses: 202 with no body (T-HTTP-08), or 400 for what was refused.
+            exchange = self._exchange(conn, session, modern=False, batch=received.batch)
+            exchange.start(received.events)
+            errors = [ev.message for ev in received.events if isinstance(ev, Reply)]
+            if errors:
+                await _send_json(send, 400, errors if received.batch else errors[0])
+            else:
+                await _send_empty(send, 202)
+            return
+
+        headers: Headers = []
+        if initialize and session is None and not self.stateless:
+            reply = received.events[0] if received.events else None
+            if isinstance(reply, Reply) and "result" in reply.message:
+                session = await self.sessions.create(conn)
+                if session is None:
+                    await _reject(send, 503, INVALID_REQUEST, "Service Unavailable: too many sessions", headers=[(b"retry-after", b"5")])
+                    return
+                headers.append((SESSION_HEADER, session.id.encode()))  # T-HTTP-33: on this response only
+                log.debug("session %s opened (%s)", session.id[:8], conn.revision.version if conn.revision else "?")
+        exchange = self._exchange(conn, session, modern=False, batch=received.batch)
+        exchange.start(received.events)
+        await exchange.respond(receive, send, headers)
+
+    def _exchange(self, conn: ServerConnection, session: HTTPSession | None, *, modern: bool, batch: bool) -> Exchange:
+        return Exchange(
+            self.server, conn, session, modern=modern, batch=batch, json_response=self.json_response,
+            request_timeout=self.request_timeout, keepalive=self.keepalive_interval, spawn=self._spawn,
+        )
+
+    # -- 2026-07-28 ------------------------------------------------------------------------------
+
+    async def _post_modern(
+        self, req: _Request, receive: Receive, send: Send,
+        body: bytes | None, parsed: Any, parse_error: ParseError | None, version: str | None,
+    ) -> None:
+        # 4. Session: none on 2026-07-28; Mcp-Session-Id is ignored (T-H26-24).
+        # 5./6. The version header is compared with the body, so the body comes first here.
+        if await self._body_errors(send, body, parse_error):
+            return
+        if not isinstance(parsed, dict):
+            await _reject(send, 400, INVALID_REQUEST, "Invalid Request: 2026-07-28 takes one JSON-RPC message per POST")
+            return
+        conn = self.server.open_connection()
+        if "method" not in parsed or "id" not in parsed:
+            # A notification (202, T-H26-04); clients never send responses on 2026-07-28 (T-H26-03).
+            if "method" not in parsed:
+                await _reject(send, 400, INVALID_REQUEST, "Invalid Request: 2026-07-28 clients do not send responses")
+                return
+            received = conn.receive_obj(parsed)
+            errors = [ev.message for ev in received.events if isinstance(ev, Reply)]
+            if errors:
+                await _send_json(send, 400, errors[0])
+            else:
+                await _send_empty(send, 202)
+            return
+        id_ = _readable_id(parsed)
+        mismatch = self._header_mismatch(req, parsed, version)
+        if mismatch is not None:
+            message, data = mismatch
+            await _send_json(send, 400, _error_body(HEADER_MISMATCH, message, id_, data))
+            return
+        received = conn.receive_obj(parsed)
+        exchange = self._exchange(conn, None, modern=True, batch=False)
+        exchange.start(received.events)
+        await exchange.respond(receive, send, [])
+
+    def _header_mismatch(self, req: _Request, body: dict[str, Any], version: str | None) -> tuple[str, dict[str, Any]] | None:
+        """T-H26-12, T-H26-15..18: the request-metadata headers must repeat the body (-32020)."""
+        meta_version = _meta_version(body)
+        if version is None:
+            return "Header mismatch: MCP-Protocol-Version header is required", {"header": "MCP-Protocol-Version", "expected": meta_version}
+        if version != meta_version:
+            return (
+                f"Header mismatch: MCP-Protocol-Version {version!r} differs from _meta protocolVersion {meta_version!r}",
+                {"header": "MCP-Protocol-Version", "expected": meta_version, "actual": version},
+            )
+        method = body.get("method")
+        checks: list[tuple[str, str, object]] = [("mcp-method", "Mcp-Method", method)]
+        field = NAME_FIELDS.get(method) if isinstance(method, str) else None
+        if field is not None:
+            params = body.get("params")
+            checks.append(("mcp-name", "Mcp-Name", params.get(field) if isinstance(params, dict) else None))
+        for key, name, expected in checks:
+            raw = req.get(key)
+            if raw is None:
+                return f"Header mismatch: {name} header is required", {"header": name, "expected": expected}
+            try:
+                actual = decode_field_value(raw)
+            except HeaderValueError as exc:
+                return f"Header mismatch: invalid {name} header: {exc}", {"header": name}
+            if actual != expected:
+                return (
+                    f"Header mismatch: {name} {actual!r} differs from the body's {expected!r}",
+                    {"header": name, "expected": expected, "actual": actual},
+                )
+        return None

@@ -1,0 +1,313 @@
+"""One POST that carries requests: run their handlers and write what they produce.
+
+The answer is ``application/json`` (the final message, or a 2025-03-26 batch of them) or an SSE
+stream that carries the handlers' notifications, and on legacy sessions their server->client
+requests, before the final responses (T-HTTP-10, T-HTTP-14, T-HTTP-15, T-HTTP-17, T-H26-05..07).
+
+Closing the response stream cancels the handlers on 2026-07-28 (T-H26-11); on legacy revisions
+it does not (T-HTTP-18): they run on, and ``notifications/cancelled`` or DELETE can stop them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Coroutine, MutableMapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from anyport._exceptions import (
+    HEADER_MISMATCH,
+    INVALID_PARAMS,
+    INVALID_REQUEST,
+    METHOD_NOT_FOUND,
+    MISSING_CAPABILITY,
+    PARSE_ERROR,
+    UNSUPPORTED_PROTOCOL_VERSION,
+    BrokenConnectionError,
+    InternalError,
+    JSONRPCError,
+    RequestTimeoutError,
+)
+from anyport.protocol import (
+    CancelRequested,
+    Event,
+    IncomingRequest,
+    Reply,
+    ResponseReceived,
+    ServerConnection,
+    dumps,
+    error_message,
+    notification,
+    request,
+    result_message,
+)
+from anyport.transports.http._sessions import HTTPSession
+from anyport.transports.http._sse import SSE_HEADERS, comment, message_event
+
+if TYPE_CHECKING:
+    from anyport.server import Server
+
+__all__ = ["ASGIMessage", "Exchange", "Receive", "Send", "status_for"]
+
+log = logging.getLogger("anyport.http")
+
+ASGIMessage = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[ASGIMessage]]
+Send = Callable[[ASGIMessage], Awaitable[None]]
+
+#: Error codes a 2026-07-28 endpoint answers with HTTP 400 (T-H26-13, T-H26-17, DIGEST §15).
+_MODERN_400 = frozenset(
+    {HEADER_MISMATCH, MISSING_CAPABILITY, UNSUPPORTED_PROTOCOL_VERSION, INVALID_PARAMS, PARSE_ERROR, INVALID_REQUEST}
+)
+
+
+def status_for(message: dict[str, Any], *, modern: bool) -> int:
+    """The HTTP status of a single JSON answer."""
+    error = message.get("error")
+    if not isinstance(error, dict):
+        return 200
+    code = error.get("code")
+    if modern:
+        if code == METHOD_NOT_FOUND:
+            return 404  # T-H26-13: the body tells it apart from "no such endpoint"
+        return 400 if code in _MODERN_400 else 200
+    # Legacy: JSON-RPC errors ride on 200; a message that could not even be read is an HTTP 400 (T-HTTP-09).
+    return 400 if message.get("id") is None else 200
+
+
+@dataclass(slots=True)
+class _Item:
+    message: dict[str, Any] | None
+    final: bool
+
+
+_DISCONNECTED = object()
+
+
+class _Outlet:
+    """A handler's way back to the client: this POST's response stream."""
+
+    __slots__ = ("_exchange",)
+
+    def __init__(self, exchange: Exchange) -> None:
+        self._exchange = exchange
+
+    async def notify(self, method: str, params: dict[str, Any]) -> None:
+        self._exchange.push(notification(method, params))
+
+    async def request(self, method: str, params: dict[str, Any]) -> Any:
+        return await self._exchange.ask(method, params)
+
+
+class Exchange:
+    """The requests of one POST body, their handlers, and the response that carries their output."""
+
+    def __init__(
+        self,
+        server: Server,
+        conn: ServerConnection,
+        session: HTTPSession | None,
+        *,
+        modern: bool,
+        batch: bool,
+        json_response: bool,
+        request_timeout: float | None,
+        keepalive: float,
+        spawn: Callable[[Coroutine[Any, Any, dict[str, Any]]], asyncio.Task[dict[str, Any]]],
+    ) -> None:
+        self.server = server
+        self.conn = conn
+        self.session = session
+        self.modern = modern
+        self.batch = batch
+        self.json_response = json_response
+        self.request_timeout = request_timeout
+        self.keepalive = keepalive
+        self._spawn = spawn
+        self._queue: asyncio.Queue[_Item | object] = asyncio.Queue()
+        self._outstanding = 0
+        self._handlers: list[asyncio.Task[dict[str, Any]]] = []
+        self._outlet = _Outlet(self)
+        self._getter: asyncio.Task[object] | None = None
+        #: The response is complete or its connection is gone: nothing more reaches the client.
+        self.closed = False
+        self.streaming = False
+
+    # -- handler side --------------------------------------------------------------------------
+
+    def start(self, events: list[Event]) -> None:
+        """Run every admitted request; queue what the protocol core answered by itself."""
+        for ev in events:
+            if isinstance(ev, IncomingRequest):
+                self._outstanding += 1
+                task = self._spawn(self._run(ev))
+                task.add_done_callback(self._finished(ev))
+                self._handlers.append(task)
+                if self.session is not None:
+                    self.session.track(ev.id, task)
+            elif isinstance(ev, Reply):
+                self._outstanding += 1
+                self._queue.put_nowait(_Item(ev.message, final=True))
+            elif isinstance(ev, ResponseReceived):
+                if self.session is not None:
+                    self.session.deliver(ev)
+            elif isinstance(ev, CancelRequested):
+                if self.session is not None:
+                    self.session.cancel(ev.request_id)
+
+    @property
+    def has_handlers(self) -> bool:
+        return bool(self._handlers)
+
+    async def _run(self, req: IncomingRequest) -> dict[str, Any]:
+        try:
+            result = await self.server.handle(req, self._outlet)
+            return result_message(req.id, result)
+        except JSONRPCError as exc:
+            return error_message(req.id, exc.to_error())
+        except Exception:
+            log.exception("unhandled error in %s", req.method)
+            return error_message(req.id, InternalError("Internal error").to_error())
+
+    def _finished(self, req: IncomingRequest) -> Callable[[asyncio.Task[dict[str, Any]]], None]:
+        # A done callback, not code in the task: a task cancelled before it ever ran still ends here.
+        def done(task: asyncio.Task[dict[str, Any]]) -> None:
+            msg = None if task.cancelled() else task.result()
+            if not self.conn.finish(req.id):
+                msg = None  # cancelled by the client: nothing is sent for it (U-04)
+            self._queue.put_nowait(_Item(msg, final=True))
+
+        return done
+
+    def push(self, message: dict[str, Any]) -> None:
+        """A notification for the client; dropped once the stream is gone or when answering JSON."""
+        if not self.closed and not self.json_response:
+            self._queue.put_nowait(_Item(message, final=False))
+
+    async def ask(self, method: str, params: dict[str, Any]) -> Any:
+        """A server->client request on this POST's stream; the answer comes back as another POST."""
+        session = self.session
+        if self.modern or session is None:
+            raise InternalError(f"{method}: server->client requests need a legacy session (2026-07-28 uses MRTR)")
+        if self.json_response:
+            raise InternalError(f"{method}: server->client requests need an SSE response (json_response is on)")
+        if self.closed:
+            raise BrokenConnectionError(f"{method}: the response stream is closed")
+        id_ = self.conn.start_request(method)
+        fut = session.expect(id_)
+        self._queue.put_nowait(_Item(request(id_, method, params), final=False))
+        try:
+            return await asyncio.wait_for(fut, self.request_timeout)
+        except (TimeoutError, asyncio.CancelledError) as exc:
+            self.conn.outgoing.forget(id_)
+            reason = "timed out" if isinstance(exc, TimeoutError) else "cancelled"
+            self.push(notification("notifications/cancelled", {"requestId": id_, "reason": reason}))
+            if isinstance(exc, TimeoutError):
+                raise RequestTimeoutError(f"{method}: the client did not answer in {self.request_timeout} s") from exc
+            raise
+        finally:
+            session.waiters.pop(id_, None)
+
+    # -- response side -------------------------------------------------------------------------
+
+    async def respond(self, receive: Receive, send: Send, headers: list[tuple[bytes, bytes]]) -> None:
+        watcher = asyncio.get_running_loop().create_task(self._watch(receive))
+        try:
+            if self.json_response or not self.has_handlers:
+                await self._respond_json(send, headers)
+                return
+            # Hold the headers back briefly: an early error gets its own HTTP status (T-H26-13).
+            item = await self._next()
+            if item is _DISCONNECTED:
+                return
+            if isinstance(item, _Item) and not self.batch and item.final and item.message is not None:
+                status = status_for(item.message, modern=self.modern)
+                if status != 200:
+                    self._outstanding -= 1
+                    await _send_json(send, status, item.message, headers)
+                    return
+            await send({"type": "http.response.start", "status": 200, "headers": [*SSE_HEADERS, *headers]})
+            self.streaming = True
+            while True:
+                if item is _DISCONNECTED:
+                    return
+                if isinstance(item, _Item):
+                    if item.final:
+                        self._outstanding -= 1
+                    if item.message is not None:
+                        await send({"type": "http.response.body", "body": message_event(item.message), "more_body": True})
+                else:
+                    # Nothing for a while: a comment keeps proxies from closing the connection.
+                    await send({"type": "http.response.body", "body": comment(), "more_body": True})
+                if self._outstanding <= 0:
+                    break
+                item = await self._next()
+            await send({"type": "http.response.body", "body": b"", "more_body": False})  # T-HTTP-17
+        except OSError:
+            self._on_disconnect()  # the client went away while we wrote
+        finally:
+            self.closed = True
+            if self._getter is not None:
+                self._getter.cancel()
+                self._getter = None
+            watcher.cancel()
+
+    async def _next(self, timeout: float | None = -1.0) -> object:
+        """The next queued item, or None after ``timeout`` (default: the keep-alive interval)."""
+        if self._getter is None:
+            self._getter = asyncio.get_running_loop().create_task(self._queue.get())
+        done, _ = await asyncio.wait({self._getter}, timeout=self.keepalive if timeout == -1.0 else timeout)
+        if not done:
+            return None
+        item, self._getter = self._getter.result(), None
+        return item
+
+    async def _respond_json(self, send: Send, headers: list[tuple[bytes, bytes]]) -> None:
+        finals: list[dict[str, Any]] = []
+        while self._outstanding > 0:
+            item = await self._next(None)
+            if item is _DISCONNECTED:
+                return
+            assert isinstance(item, _Item)
+            if item.final:
+                self._outstanding -= 1
+                if item.message is not None:
+                    finals.append(item.message)
+        if not finals:
+            # Every request was cancelled: there is no response to send (U-04).
+            await send({"type": "http.response.start", "status": 202, "headers": headers})
+            await send({"type": "http.response.body", "body": b""})
+        elif self.batch:
+            await _send_json(send, 200, finals, headers)
+        else:
+            await _send_json(send, status_for(finals[0], modern=self.modern), finals[0], headers)
+
+    async def _watch(self, receive: Receive) -> None:
+        while True:
+            message = await receive()
+            if message.get("type") == "http.disconnect":
+                self._on_disconnect()
+                self._queue.put_nowait(_DISCONNECTED)
+                return
+
+    def _on_disconnect(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        if self.modern:
+            # T-H26-11: a closed response stream cancels the request; nothing more is sent.
+            for task in self._handlers:
+                task.cancel()
+
+
+async def _send_json(send: Send, status: int, body: Any, headers: list[tuple[bytes, bytes]]) -> None:
+    data = dumps(body)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode()), *headers],
+        }
+    )
+    await send({"type": "http.response.body", "body": data})
