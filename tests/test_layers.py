@@ -1,0 +1,70 @@
+"""The layering rules of DESIGN.md §3, checked in fresh interpreters."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import anyport
+
+
+def _modules_after(statement: str) -> set[str]:
+    code = f"{statement}\nimport sys\nprint('\\n'.join(sorted(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True).stdout
+    return {m.split(".")[0] for m in out.split()} | set(out.split())
+
+
+def test_import_anyport_loads_no_http_redis_or_cli() -> None:
+    loaded = _modules_after("import anyport")
+    assert not loaded & {"httpx", "starlette", "uvicorn", "redis", "click", "mcp", "anyport.cli", "anyport.transports.stdio"}
+
+
+def _imports(package: str) -> dict[str, set[str]]:
+    """Every module of an anyport subpackage -> the absolute names it imports (static, via ast)."""
+    root = Path(anyport.__file__).parent / package
+    out: dict[str, set[str]] = {}
+    for path in root.rglob("*.py"):
+        names: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names.update(a.name for a in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names.add(node.module)
+        out[str(path.relative_to(root.parent))] = names
+    return out
+
+
+def test_protocol_core_imports_only_stdlib_orjson_and_cryptography() -> None:
+    allowed_third_party = {"orjson", "cryptography"}
+    for module, names in _imports("protocol").items():
+        for name in names:
+            top = name.split(".")[0]
+            if top == "anyport":
+                assert name.startswith(("anyport.protocol", "anyport._exceptions")), (module, name)
+            else:
+                assert top in sys.stdlib_module_names or top in allowed_third_party, (module, name)
+            assert top != "asyncio", (module, name)
+
+
+def test_client_and_server_do_not_import_each_other() -> None:
+    for module, names in _imports("client").items():
+        assert not any(n.startswith("anyport.server") for n in names), module
+    for module, names in _imports("server").items():
+        assert not any(n.startswith("anyport.client") for n in names), module
+
+
+def test_transports_know_nothing_of_tools() -> None:
+    for module, names in _imports("transports").items():
+        runtime = {n for n in names if n.startswith(("anyport.server", "anyport.client"))}
+        # stdio's server loop hands frames to the server session; it never touches registries.
+        assert runtime <= {"anyport.server", "anyport.server._session", "anyport.server._server"}, (module, runtime)
+
+
+def test_public_names_are_exported_and_sorted_within_reason() -> None:
+    for name in anyport.__all__:
+        assert hasattr(anyport, name), name
+    assert issubclass(anyport.ServerExitedError, anyport.BrokenConnectionError)
+    assert issubclass(anyport.RequestTimeoutError, TimeoutError)
+    assert all(issubclass(getattr(anyport, n), anyport.MCPError) for n in anyport.__all__ if n.endswith("Error"))
