@@ -132,7 +132,6 @@ class Exchange:
         self._getter: asyncio.Task[object] | None = None
         #: The response is complete or its connection is gone: nothing more reaches the client.
         self.closed = False
-        self.streaming = False
 
     # -- handler side --------------------------------------------------------------------------
 
@@ -228,7 +227,6 @@ class Exchange:
                     await _send_json(send, status, item.message, headers)
                     return
             await send({"type": "http.response.start", "status": 200, "headers": [*SSE_HEADERS, *headers]})
-            self.streaming = True
             while True:
                 if item is _DISCONNECTED:
                     return
@@ -253,11 +251,11 @@ class Exchange:
                 self._getter = None
             watcher.cancel()
 
-    async def _next(self, timeout: float | None = -1.0) -> object:
-        """The next queued item, or None after ``timeout`` (default: the keep-alive interval)."""
+    async def _next(self, *, forever: bool = False) -> object:
+        """The next queued item, or None after a keep-alive interval without one."""
         if self._getter is None:
             self._getter = asyncio.get_running_loop().create_task(self._queue.get())
-        done, _ = await asyncio.wait({self._getter}, timeout=self.keepalive if timeout == -1.0 else timeout)
+        done, _ = await asyncio.wait({self._getter}, timeout=None if forever else self.keepalive)
         if not done:
             return None
         item, self._getter = self._getter.result(), None
@@ -266,7 +264,7 @@ class Exchange:
     async def _respond_json(self, send: Send, headers: list[tuple[bytes, bytes]]) -> None:
         finals: list[dict[str, Any]] = []
         while self._outstanding > 0:
-            item = await self._next(None)
+            item = await self._next(forever=True)
             if item is _DISCONNECTED:
                 return
             assert isinstance(item, _Item)
