@@ -21,15 +21,61 @@ def cli() -> None:
     """anyport: serve and call MCP servers, on every transport and revision."""
 
 
+#: Options that only mean something with --transport http.
+_HTTP_OPTIONS = (
+    "host", "port", "path", "stateless", "json_response", "certfile", "keyfile",
+    "allowed_hosts", "allowed_origins", "legacy_sse", "log_level",
+)
+
+
 @cli.command()
 @click.argument("target")
-@click.option("--transport", type=click.Choice(["stdio"]), default="stdio", show_default=True, help="How to serve.")
+@click.option(
+    "--transport", type=click.Choice(["stdio", "http"]), default="stdio", show_default=True, envvar="ANYPORT_TRANSPORT",
+    help="How to serve: stdio, or Streamable HTTP (+ the 2024-11-05 HTTP+SSE transport) with uvicorn.",
+)
+@click.option("--http", "http_flag", is_flag=True, help="Shorthand for --transport http.")
 @click.option(
     "--max-message-bytes", type=int, default=None, envvar="ANYPORT_MAX_MESSAGE_BYTES",
-    help="Largest accepted stdio message (default 8 MiB).",
+    help="Largest accepted message: a stdio line (default 8 MiB) or an HTTP body (default 4 MiB).",
 )
-def serve(target: str, transport: str, max_message_bytes: int | None) -> None:
+@click.option("--host", default="127.0.0.1", show_default=True, envvar="ANYPORT_HOST", help="HTTP: address to bind.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, envvar="ANYPORT_PORT", help="HTTP: port.")
+@click.option("--path", default="/mcp", show_default=True, envvar="ANYPORT_PATH", help="HTTP: the Streamable HTTP endpoint.")
+@click.option("--stateless", is_flag=True, envvar="ANYPORT_STATELESS", help="HTTP: no legacy sessions.")
+@click.option("--json-response", is_flag=True, envvar="ANYPORT_JSON_RESPONSE", help="HTTP: answer with JSON, not SSE streams.")
+@click.option("--certfile", type=click.Path(exists=True, dir_okay=False), envvar="ANYPORT_CERTFILE", help="HTTP: TLS certificate (PEM).")
+@click.option("--keyfile", type=click.Path(exists=True, dir_okay=False), envvar="ANYPORT_KEYFILE", help="HTTP: TLS private key (PEM).")
+@click.option(
+    "--allowed-host", "allowed_hosts", multiple=True, envvar="ANYPORT_ALLOWED_HOSTS",
+    help="HTTP: a Host the server answers (repeatable; env: space-separated). Default: the local names.",
+)
+@click.option(
+    "--allowed-origin", "allowed_origins", multiple=True, envvar="ANYPORT_ALLOWED_ORIGINS",
+    help="HTTP: an Origin allowed to call (repeatable; env: space-separated). Default: local origins.",
+)
+@click.option(
+    "--legacy-sse/--no-legacy-sse", default=True, show_default=True, envvar="ANYPORT_LEGACY_SSE",
+    help="HTTP: also serve the 2024-11-05 HTTP+SSE transport at /sse and /messages/.",
+)
+@click.option(
+    "--log-level", type=click.Choice(["critical", "error", "warning", "info", "debug"]), default="info",
+    show_default=True, envvar="ANYPORT_LOG_LEVEL", help="HTTP: uvicorn's log level.",
+)
+@click.pass_context
+def serve(ctx: click.Context, /, target: str, transport: str, http_flag: bool, max_message_bytes: int | None, **http: Any) -> None:
     """Serve TARGET: path/to/file.py[:attr] or package.module[:attr] (default attr: app)."""
+    if http_flag:
+        if ctx.get_parameter_source("transport") == click.core.ParameterSource.COMMANDLINE and transport != "http":
+            raise click.UsageError("--http contradicts --transport stdio")
+        transport = "http"
+    if transport == "http":
+        _serve_http(target, max_message_bytes, **http)
+        return
+    given = [f"--{n.replace('_', '-')}" for n in _HTTP_OPTIONS if ctx.get_parameter_source(n) == click.core.ParameterSource.COMMANDLINE]
+    if given:
+        raise click.UsageError(f"{', '.join(given)}: only with --http")
+
     from anyport.cli._load import load_server
     from anyport.transports.stdio import claim_stdout, run_stdio_server
 
@@ -39,6 +85,42 @@ def serve(target: str, transport: str, max_message_bytes: int | None) -> None:
     if max_message_bytes is not None:
         kw["max_message_bytes"] = max_message_bytes
     run_stdio_server(server, **kw)
+
+
+def _serve_http(
+    target: str, max_message_bytes: int | None, *, host: str, port: int, path: str, stateless: bool, json_response: bool,
+    certfile: str | None, keyfile: str | None, allowed_hosts: tuple[str, ...], allowed_origins: tuple[str, ...],
+    legacy_sse: bool, log_level: str,
+) -> None:
+    import importlib
+
+    from anyport.cli._load import load_server
+    from anyport.transports.http._serve import INSTALL_HINT, run_http_server
+
+    try:
+        importlib.import_module("uvicorn")
+    except ImportError as exc:
+        raise click.ClickException(INSTALL_HINT) from exc
+    if keyfile is not None and certfile is None:
+        raise click.UsageError("--keyfile needs --certfile")
+    if not path.startswith("/"):
+        raise click.UsageError("--path must start with '/'")
+    server = load_server(target)
+    kw: dict[str, Any] = {}
+    if max_message_bytes is not None:
+        kw["max_body_bytes"] = max_message_bytes
+    scheme = "https" if certfile else "http"
+    shown = f"[{host}]" if ":" in host else host
+    extra = " and HTTP+SSE at /sse" if legacy_sse else ""
+    click.echo(f"anyport: serving {server.name!r} at {scheme}://{shown}:{port}{path}{extra}", err=True)
+    try:
+        run_http_server(
+            server, host=host, port=port, path=path, stateless=stateless, json_response=json_response,
+            certfile=certfile, keyfile=keyfile, allowed_hosts=list(allowed_hosts) or None,
+            allowed_origins=list(allowed_origins) or None, legacy_sse=legacy_sse, log_level=log_level, **kw,
+        )
+    except ImportError as exc:  # uvicorn itself present, one of its parts not
+        raise click.ClickException(f"{exc}\n{INSTALL_HINT}") from exc
 
 
 def _split(argv: Sequence[str], args: Sequence[str]) -> tuple[list[str], list[str]]:

@@ -372,12 +372,23 @@ class Server:
         await ServerSession(self, stream).run()
 
     def run(self, transport: str = "stdio", **kw: Any) -> None:
-        """Blocking: serve this server on stdio (the only transport of this release)."""
-        if transport != "stdio":
-            raise ValueError(f"unknown transport {transport!r}")
-        from anyport.transports.stdio import run_stdio_server
+        """Blocking: serve this server on ``"stdio"``, or on ``"http"`` with uvicorn.
 
-        run_stdio_server(self, **kw)
+        ``run("http", host="127.0.0.1", port=8000)`` serves Streamable HTTP at ``/mcp`` and the
+        2024-11-05 HTTP+SSE transport at ``/sse``; it takes ``certfile``/``keyfile`` (TLS),
+        ``allowed_hosts``, ``log_level`` and every option of ``anyport.transports.http.create_app``.
+        HTTP needs ``pip install 'anyport[http]'``.
+        """
+        if transport == "stdio":
+            from anyport.transports.stdio import run_stdio_server
+
+            run_stdio_server(self, **kw)
+        elif transport == "http":
+            from anyport.transports.http import run_http_server
+
+            run_http_server(self, **kw)
+        else:
+            raise ValueError(f"unknown transport {transport!r} (stdio or http)")
 
     async def handle(self, req: IncomingRequest, outlet: Outlet) -> dict[str, Any]:
         """Run the handler for an admitted request; returns the result object."""

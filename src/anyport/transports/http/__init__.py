@@ -7,6 +7,9 @@ from anyport.transports.http import create_app
 uvicorn.run(create_app(app), host="127.0.0.1", port=8000)   # POST /mcp, DELETE /mcp, /healthz, /readyz
 ```
 
+The same app serves the deprecated 2024-11-05 HTTP+SSE transport (``GET /sse`` +
+``POST /messages/?session_id=...``) unless ``legacy_sse=False``.
+
 Any ASGI server works (uvicorn, hypercorn, granian); the app has no framework underneath.
 """
 
@@ -17,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from anyport.transports.http._app import StreamableHTTPApp
 from anyport.transports.http._headers import DEFAULT_LOCAL_HOSTS
+from anyport.transports.http._serve import run_http_server
 from anyport.transports.http._sessions import HTTPSession, MemorySessionStore, SessionStore
 
 if TYPE_CHECKING:
@@ -29,6 +33,7 @@ __all__ = [
     "SessionStore",
     "StreamableHTTPApp",
     "create_app",
+    "run_http_server",
 ]
 
 
@@ -44,6 +49,9 @@ def create_app(
     session_idle_timeout: float = 1800,
     max_sessions: int = 10_000,
     session_store: SessionStore | None = None,
+    legacy_sse: bool = True,
+    sse_path: str = "/sse",
+    messages_path: str = "/messages/",
 ) -> StreamableHTTPApp:
     """The MCP endpoint of ``server`` as an ASGI application.
 
@@ -57,6 +65,10 @@ def create_app(
       reachable under another name must list it.
     - ``session_idle_timeout`` (seconds) and ``max_sessions`` bound the legacy sessions kept in
       memory; ``session_store`` replaces that store.
+    - ``legacy_sse``: also serve the 2024-11-05 HTTP+SSE transport: ``GET sse_path`` opens an event
+      stream whose first ``endpoint`` event names ``messages_path?session_id=...``, where the client
+      POSTs its messages (202; answers arrive on the stream). One connection per stream, closed
+      with it; ``max_sessions`` also bounds the number of open streams.
     """
     return StreamableHTTPApp(
         server,
@@ -69,4 +81,7 @@ def create_app(
         session_idle_timeout=session_idle_timeout,
         max_sessions=max_sessions,
         session_store=session_store,
+        legacy_sse=legacy_sse,
+        sse_path=sse_path,
+        messages_path=messages_path,
     )

@@ -6,6 +6,9 @@ The era of a POST is decided from its ``MCP-Protocol-Version`` header and its bo
 ``_meta`` names a protocol version (or whose header names a 2026-07-28-era version) is served
 statelessly; everything else follows the legacy session rules (T-HTTP-*).
 
+With ``legacy_sse`` the same app also serves the 2024-11-05 HTTP+SSE transport (``GET /sse`` and
+``POST /messages/``, see ``_legacy_sse``), behind the same Origin/Host checks and body limit.
+
 The app knows nothing of tools: it only calls ``Server.open_connection`` and ``Server.handle``.
 """
 
@@ -24,9 +27,11 @@ from anyport.transports.http._headers import (
     HostAllowList,
     OriginAllowList,
     accepts_json_and_sse,
+    accepts_sse,
     decode_field_value,
     is_json_content_type,
 )
+from anyport.transports.http._legacy_sse import LegacySSE
 from anyport.transports.http._sessions import HTTPSession, MemorySessionStore, SessionStore
 
 if TYPE_CHECKING:
@@ -49,11 +54,13 @@ SESSION_HEADER = b"mcp-session-id"
 class _Request:
     """The parts of an ASGI HTTP scope the endpoint looks at; header names are lower-case."""
 
-    __slots__ = ("headers", "method", "path")
+    __slots__ = ("headers", "method", "path", "query", "root_path")
 
     def __init__(self, scope: Scope) -> None:
         self.method: str = scope["method"]
         self.path: str = scope["path"]
+        self.query: bytes = scope.get("query_string", b"")
+        self.root_path: str = scope.get("root_path", "")
         headers: dict[str, str] = {}
         for name, value in scope.get("headers", ()):
             key = name.decode("latin-1").lower()
@@ -120,7 +127,8 @@ def _readable_id(obj: object) -> str | int | None:
 
 
 class StreamableHTTPApp:
-    """ASGI app: the MCP endpoint at ``path`` (both eras), plus ``/healthz`` and ``/readyz``."""
+    """ASGI app: the MCP endpoint at ``path`` (both eras), plus ``/healthz`` and ``/readyz``,
+    and (``legacy_sse``) the 2024-11-05 HTTP+SSE endpoints at ``sse_path`` and ``messages_path``."""
 
     def __init__(
         self,
@@ -137,9 +145,21 @@ class StreamableHTTPApp:
         session_store: SessionStore | None = None,
         request_timeout: float | None = 300.0,
         keepalive_interval: float = 15.0,
+        legacy_sse: bool = True,
+        sse_path: str = "/sse",
+        messages_path: str = "/messages/",
     ) -> None:
         if not path.startswith("/"):
             raise ValueError("path must start with '/'")
+        self.legacy: LegacySSE | None = None
+        if legacy_sse:
+            self.legacy = LegacySSE(
+                server, sse_path=sse_path, messages_path=messages_path, max_connections=max_sessions,
+                keepalive_interval=keepalive_interval, request_timeout=request_timeout,
+            )
+            routes = {path.rstrip("/") or "/", sse_path.rstrip("/") or "/", messages_path.rstrip("/") or "/"}
+            if len(routes) != 3:
+                raise ValueError("path, sse_path and messages_path must differ")
         if max_body_bytes < 1:
             raise ValueError("max_body_bytes must be >= 1")
         self.server = server
@@ -174,11 +194,15 @@ class StreamableHTTPApp:
         if path == "/readyz":
             await _send_json(send, 200 if self.ready else 503, {"status": "ready" if self.ready else "shutting down"})
             return
-        if path != self.path:
-            await _reject(send, 404, INVALID_REQUEST, f"Not Found: {req.path}")
-            return
         try:
-            await self._endpoint(req, receive, send)
+            if path == self.path:
+                await self._endpoint(req, receive, send)
+            elif self.legacy is not None and path == (self.legacy.sse_path.rstrip("/") or "/"):
+                await self._legacy_stream(req, receive, send)
+            elif self.legacy is not None and path == (self.legacy.messages_path.rstrip("/") or "/"):
+                await self._legacy_post(req, receive, send)
+            else:
+                await _reject(send, 404, INVALID_REQUEST, f"Not Found: {req.path}")
         except _ClientGone:
             return
 
@@ -193,9 +217,21 @@ class StreamableHTTPApp:
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
+    def begin_shutdown(self) -> None:
+        """Not ready any more, and end the long-lived HTTP+SSE streams so the ASGI server can drain.
+
+        Call it on the event loop when shutdown starts (``anyport serve`` does, on SIGTERM/SIGINT):
+        ASGI servers wait for open responses before the lifespan shutdown reaches ``aclose``.
+        """
+        self.ready = False
+        if self.legacy is not None:
+            self.legacy.close_all()
+
     async def aclose(self) -> None:
         """Stop serving: end every session and every handler still running."""
         self.ready = False
+        if self.legacy is not None:
+            await self.legacy.aclose()
         await self.sessions.aclose()
         for task in list(self._tasks):
             task.cancel()
@@ -210,14 +246,19 @@ class StreamableHTTPApp:
 
     # -- the MCP endpoint ----------------------------------------------------------------------
 
-    async def _endpoint(self, req: _Request, receive: Receive, send: Send) -> None:
-        # 1. Origin / Host: DNS-rebinding defence before anything else (T-HTTP-01, T-HTTP-02, T-H26-02).
+    async def _forbidden(self, req: _Request, send: Send) -> bool:
+        """1. Origin / Host: DNS-rebinding defence before anything else (T-HTTP-01, T-HTTP-02, T-H26-02, T-SSE-05)."""
         origin = req.get("origin")
         if origin is not None and not self.origins.allows(origin):
             await _reject(send, 403, INVALID_REQUEST, "Forbidden: Origin not allowed")
-            return
+            return True
         if not self.hosts.allows(req.get("host")):
             await _reject(send, 403, INVALID_REQUEST, "Forbidden: Host not allowed")
+            return True
+        return False
+
+    async def _endpoint(self, req: _Request, receive: Receive, send: Send) -> None:
+        if await self._forbidden(req, send):
             return
         # 2. Method.
         if req.method == "POST":
@@ -228,6 +269,36 @@ class StreamableHTTPApp:
             # No GET stream in this release (T-HTTP-21, T-H26-24); DELETE only where sessions exist.
             allow = b"POST" if self.stateless else b"POST, DELETE"
             await _reject(send, 405, INVALID_REQUEST, f"Method Not Allowed: {req.method}", headers=[(b"allow", allow)])
+
+    # -- 2024-11-05 HTTP+SSE (T-SSE-*) -----------------------------------------------------------
+
+    async def _legacy_stream(self, req: _Request, receive: Receive, send: Send) -> None:
+        assert self.legacy is not None
+        if await self._forbidden(req, send):
+            return
+        if req.method != "GET":
+            await _reject(send, 405, INVALID_REQUEST, f"Method Not Allowed: {req.method}", headers=[(b"allow", b"GET")])
+            return
+        if not accepts_sse(req.get("accept")):
+            await _reject(send, 406, INVALID_REQUEST, "Not Acceptable: Accept must allow text/event-stream")
+            return
+        if not self.ready:
+            await _reject(send, 503, INVALID_REQUEST, "Service Unavailable: shutting down", headers=[(b"retry-after", b"5")])
+            return
+        await self.legacy.stream(req.root_path, receive, send)
+
+    async def _legacy_post(self, req: _Request, receive: Receive, send: Send) -> None:
+        assert self.legacy is not None
+        if await self._forbidden(req, send):
+            return
+        if req.method != "POST":
+            await _reject(send, 405, INVALID_REQUEST, f"Method Not Allowed: {req.method}", headers=[(b"allow", b"POST")])
+            return
+
+        async def read_body() -> bytes | None:
+            return await self._read_body(req, receive)
+
+        await self.legacy.post(req.query, req.get("content-type"), read_body, send, max_body_bytes=self.max_body_bytes)
 
     def _version_header(self, req: _Request) -> str | None:
         raw = req.get("mcp-protocol-version")

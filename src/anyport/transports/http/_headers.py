@@ -15,6 +15,7 @@ __all__ = [
     "HostAllowList",
     "OriginAllowList",
     "accepts_json_and_sse",
+    "accepts_sse",
     "decode_field_value",
     "is_json_content_type",
     "split_host",
@@ -115,6 +116,13 @@ def accepts_json_and_sse(value: str | None) -> bool:
     json_ok = bool(types & {"application/json", "application/*", "*/*"})
     sse_ok = bool(types & {"text/event-stream", "text/*", "*/*"})
     return json_ok and sse_ok
+
+
+def accepts_sse(value: str | None) -> bool:
+    """A GET for an event stream: no Accept at all, or one that allows ``text/event-stream``."""
+    if value is None:
+        return True
+    return bool(set(_media_types(value)) & {"text/event-stream", "text/*", "*/*"})
 
 
 def is_json_content_type(value: str | None) -> bool:

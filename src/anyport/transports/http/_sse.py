@@ -10,7 +10,7 @@ from typing import Any
 
 from anyport.protocol import dumps
 
-__all__ = ["SSE_HEADERS", "comment", "message_event"]
+__all__ = ["SSE_HEADERS", "comment", "message_event", "named_event"]
 
 #: Response headers of every SSE stream (T-HTTP-48, T-H26-08).
 SSE_HEADERS: tuple[tuple[bytes, bytes], ...] = (
@@ -33,3 +33,11 @@ def message_event(message: dict[str, Any] | list[Any], *, event_id: str | None =
 def comment(text: str = "keepalive") -> bytes:
     """A comment line; clients ignore it (T-H26-08)."""
     return b": " + text.replace("\n", " ").encode() + b"\n\n"
+
+
+def named_event(name: str, data: bytes | str) -> bytes:
+    """One event of type ``name`` whose data is a single line (e.g. the legacy ``endpoint`` event)."""
+    payload = data.encode() if isinstance(data, str) else data
+    if b"\n" in payload or b"\r" in payload or "\n" in name or "\r" in name:
+        raise ValueError("an SSE event name or single-line data cannot contain a line break")
+    return b"event: " + name.encode() + b"\ndata: " + payload + b"\n\n"

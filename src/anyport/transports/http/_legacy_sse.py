@@ -1,0 +1,243 @@
+"""The deprecated HTTP+SSE transport of 2024-11-05 (T-SSE-*), for clients that predate Streamable HTTP.
+
+```
+GET  /sse                          -> 200 text/event-stream
+                                      event: endpoint   data: /messages/?session_id=<32 hex>
+POST /messages/?session_id=<hex>   -> 202 "Accepted"; the answer comes on the GET stream
+                                      as event: message
+```
+
+Each GET stream is one connection: a ``ServerSession`` (the same loop that serves stdio) runs
+over an in-memory ``MessageStream`` whose inbound side is fed by the POSTs and whose outbound
+side is the SSE stream. So the connection negotiates any legacy revision the client initializes
+with, and server->client requests, progress and log notifications all travel on the stream.
+Closing the stream ends the session and cancels its running handlers (T-SSE-07); there is no
+resumption and no DELETE. Kept behind ``create_app(..., legacy_sse=True)`` (T-SSE-08).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import secrets
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs
+
+from anyport._exceptions import INVALID_REQUEST, PARSE_ERROR, ConnectionClosedError, ParseError
+from anyport.protocol import dumps, error_message, loads
+from anyport.server._session import ServerSession
+from anyport.transports.http._exchange import Receive, Send
+from anyport.transports.http._sse import SSE_HEADERS, comment, named_event
+
+if TYPE_CHECKING:
+    from anyport.server import Server
+
+__all__ = ["LegacySSE", "SSEChannel"]
+
+log = logging.getLogger("anyport.http.sse")
+
+_SESSION_ID = re.compile(r"[0-9a-f]{32}")
+_END = None
+
+
+class SSEChannel:
+    """The ``MessageStream`` of one SSE connection: POST bodies in, stream events out."""
+
+    def __init__(self) -> None:
+        self.inbox: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self.outbox: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self.closed = False
+
+    def deliver(self, data: bytes) -> None:
+        """A message POSTed by the client."""
+        if not self.closed:
+            self.inbox.put_nowait(data)
+
+    async def send(self, data: bytes) -> None:
+        if self.closed:
+            raise ConnectionClosedError("the SSE stream is closed")
+        self.outbox.put_nowait(data)
+
+    async def receive(self) -> bytes | None:
+        if self.closed:
+            return None
+        item = await self.inbox.get()
+        if item is _END:
+            self.inbox.put_nowait(_END)  # stay at EOF
+        return item
+
+    def close(self) -> None:
+        """End both directions: the server loop sees EOF, the stream writer ends the response."""
+        if not self.closed:
+            self.closed = True
+            self.inbox.put_nowait(_END)
+            self.outbox.put_nowait(_END)
+
+    async def aclose(self) -> None:
+        self.close()
+
+
+class _Connection:
+    __slots__ = ("channel", "id", "runner")
+
+    def __init__(self, session_id: str, channel: SSEChannel, runner: asyncio.Task[None]) -> None:
+        self.id = session_id
+        self.channel = channel
+        self.runner = runner
+
+
+def _error_body(status: int, code: int, message: str) -> tuple[int, bytes]:
+    return status, dumps(error_message(None, {"code": code, "message": message}))
+
+
+async def _respond(send: Send, status: int, body: bytes, content_type: bytes, headers: Iterable[tuple[bytes, bytes]] = ()) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", content_type), (b"content-length", str(len(body)).encode()), *headers],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _reject(send: Send, status: int, code: int, message: str, headers: Iterable[tuple[bytes, bytes]] = ()) -> None:
+    status, body = _error_body(status, code, message)
+    await _respond(send, status, body, b"application/json", headers)
+
+
+class LegacySSE:
+    """The two endpoints of the 2024-11-05 transport; ``StreamableHTTPApp`` routes to them."""
+
+    def __init__(
+        self,
+        server: Server,
+        *,
+        sse_path: str = "/sse",
+        messages_path: str = "/messages/",
+        max_connections: int = 10_000,
+        keepalive_interval: float = 15.0,
+        request_timeout: float | None = 300.0,
+    ) -> None:
+        for name, value in (("sse_path", sse_path), ("messages_path", messages_path)):
+            if not value.startswith("/"):
+                raise ValueError(f"{name} must start with '/'")
+        self.server = server
+        self.sse_path = sse_path
+        self.messages_path = messages_path
+        self.max_connections = max_connections
+        self.keepalive_interval = keepalive_interval
+        self.request_timeout = request_timeout
+        self.connections: dict[str, _Connection] = {}
+
+    # -- GET /sse --------------------------------------------------------------------------------
+
+    async def stream(self, root_path: str, receive: Receive, send: Send) -> None:
+        """Open a connection and hold its event stream until the client or the server ends it."""
+        if len(self.connections) >= self.max_connections:
+            await _reject(send, 503, INVALID_REQUEST, "Service Unavailable: too many SSE connections", [(b"retry-after", b"5")])
+            return
+        session_id = secrets.token_hex(16)  # T-SSE-06: per-connection, unguessable
+        channel = SSEChannel()
+        session = ServerSession(self.server, channel, request_timeout=self.request_timeout)
+        runner = asyncio.get_running_loop().create_task(session.run())
+        conn = _Connection(session_id, channel, runner)
+        self.connections[session_id] = conn
+        log.debug("SSE connection %s opened", session_id[:8])
+        gone = asyncio.get_running_loop().create_task(_disconnected(receive))
+        getter: asyncio.Task[bytes | None] | None = None
+        try:
+            await send({"type": "http.response.start", "status": 200, "headers": list(SSE_HEADERS)})
+            endpoint = f"{root_path.rstrip('/')}{self.messages_path}?session_id={session_id}"
+            await send({"type": "http.response.body", "body": named_event("endpoint", endpoint), "more_body": True})  # T-SSE-02
+            while True:
+                if getter is None:
+                    getter = asyncio.get_running_loop().create_task(channel.outbox.get())
+                done, _ = await asyncio.wait({getter, gone}, timeout=self.keepalive_interval, return_when=asyncio.FIRST_COMPLETED)
+                if gone in done:
+                    return  # T-SSE-07: the client closed the stream
+                if getter not in done:
+                    await send({"type": "http.response.body", "body": comment(), "more_body": True})
+                    continue
+                data, getter = getter.result(), None
+                if data is _END:
+                    break  # the server ends the connection (shutdown)
+                await send({"type": "http.response.body", "body": named_event("message", data), "more_body": True})  # T-SSE-04
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except OSError:
+            pass  # the client went away while we wrote
+        finally:
+            if getter is not None:
+                getter.cancel()
+            gone.cancel()
+            self.connections.pop(session_id, None)
+            channel.close()  # the server loop sees EOF and cancels what still runs
+            await asyncio.wait({runner}, timeout=5)
+            if runner.done() and not runner.cancelled() and runner.exception() is not None:
+                log.error("SSE connection %s failed", session_id[:8], exc_info=runner.exception())
+            log.debug("SSE connection %s closed", session_id[:8])
+
+    # -- POST /messages/ -------------------------------------------------------------------------
+
+    async def post(
+        self, query_string: bytes, content_type: str | None, read_body: Callable[[], Awaitable[bytes | None]], send: Send,
+        *, max_body_bytes: int,
+    ) -> None:
+        """One client message for a connection: 202 here, the answer on that connection's stream."""
+        values = parse_qs(query_string.decode("latin-1")).get("session_id")
+        if not values:
+            await _reject(send, 400, INVALID_REQUEST, "Bad Request: session_id is required")
+            return
+        session_id = values[0].strip().lower()
+        if not _SESSION_ID.fullmatch(session_id):
+            await _reject(send, 400, INVALID_REQUEST, "Bad Request: invalid session_id")
+            return
+        conn = self.connections.get(session_id)
+        if conn is None or conn.channel.closed:
+            await _reject(send, 404, INVALID_REQUEST, "Not Found: unknown or closed session")
+            return
+        if content_type is not None and content_type.split(";", 1)[0].strip().lower() != "application/json":
+            await _reject(send, 415, INVALID_REQUEST, "Unsupported Media Type: Content-Type must be application/json")
+            return
+        body = await read_body()
+        if body is None:
+            await _reject(send, 413, INVALID_REQUEST, f"Payload Too Large: the limit is {max_body_bytes} bytes")
+            return
+        try:
+            parsed: Any = loads(body)
+        except ParseError as exc:
+            await _reject(send, 400, PARSE_ERROR, exc.message)
+            return
+        if not isinstance(parsed, dict | list):
+            await _reject(send, 400, INVALID_REQUEST, "Bad Request: the body must be a JSON-RPC message")
+            return
+        if conn.channel.closed:
+            await _reject(send, 404, INVALID_REQUEST, "Not Found: unknown or closed session")
+            return
+        conn.channel.deliver(body)
+        await _respond(send, 202, b"Accepted", b"text/plain; charset=utf-8")
+
+    # -- shutdown ---------------------------------------------------------------------------------
+
+    def close_all(self) -> None:
+        """End every stream (server shutdown); safe to call from the event loop at any time."""
+        for conn in list(self.connections.values()):
+            conn.channel.close()
+
+    async def aclose(self) -> None:
+        self.close_all()
+        runners = [c.runner for c in self.connections.values()]
+        if runners:
+            await asyncio.wait(runners, timeout=5)
+
+
+async def _disconnected(receive: Receive) -> None:
+    """Returns when the client closed the connection of the GET stream."""
+    with contextlib.suppress(OSError):
+        while True:
+            message = await receive()
+            if message.get("type") == "http.disconnect":
+                return

@@ -1,0 +1,151 @@
+"""Serve a ``Server`` over HTTP with uvicorn: what ``anyport serve --http`` and ``Server.run("http")`` do.
+
+uvicorn is imported only here and only when called (``pip install 'anyport[http]'``); with
+``uvicorn[standard]`` it picks uvloop and httptools by itself. On SIGTERM/SIGINT the open HTTP+SSE
+streams are ended first (they would otherwise hold the graceful shutdown until its timeout), and
+the process exits with status 0 once the shutdown completed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import signal
+import socket
+import sys
+from collections.abc import Iterable
+from types import FrameType
+from typing import TYPE_CHECKING, Any
+
+from anyport.transports.http._headers import DEFAULT_LOCAL_HOSTS
+
+if TYPE_CHECKING:
+    from anyport.server import Server
+    from anyport.transports.http._app import StreamableHTTPApp
+
+__all__ = ["INSTALL_HINT", "default_allowed_hosts", "is_loopback", "run_http_server"]
+
+INSTALL_HINT = "serving over HTTP needs uvicorn: pip install 'anyport[http]'"
+_WILDCARDS = ("0.0.0.0", "::", "")
+
+
+def _strip_brackets(host: str) -> str:
+    return host[1:-1] if host.startswith("[") and host.endswith("]") else host
+
+
+def is_loopback(host: str) -> bool:
+    """``localhost`` or an address of the loopback network (127.0.0.0/8, ::1)."""
+    name = _strip_brackets(host.strip()).lower()
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def _host_entry(host: str) -> str:
+    """A Host allow-list entry for a bind address (IPv6 literals are bracketed, as in Host headers)."""
+    name = _strip_brackets(host.strip())
+    try:
+        if ipaddress.ip_address(name).version == 6:
+            return f"[{name}]"
+    except ValueError:
+        pass
+    return name
+
+
+def default_allowed_hosts(host: str) -> tuple[list[str] | None, str | None]:
+    """The Host allow-list when none was configured, and the warning to print (None when loopback).
+
+    A server bound to a loopback address answers only the local names (the app's default). One bound
+    to another address also answers that address; a wildcard bind answers this machine's names.
+    """
+    if is_loopback(host):
+        return None, None
+    name = _strip_brackets(host.strip())
+    if name in _WILDCARDS:
+        extra = sorted({socket.gethostname().lower(), socket.getfqdn().lower()} - {""})
+        hosts = [*DEFAULT_LOCAL_HOSTS, *extra]
+        shown = ", ".join(extra) or "no other name"
+        return hosts, (
+            f"anyport: warning: listening on all interfaces ({host or '*'}); requests are accepted for the local "
+            f"names and {shown} only. Name the others with --allowed-host (ANYPORT_ALLOWED_HOSTS) and put "
+            "authentication in front of this server."
+        )
+    entry = _host_entry(host)
+    return [*DEFAULT_LOCAL_HOSTS, entry], (
+        f"anyport: warning: listening on {host}, not a loopback address; Host {entry} is allowed automatically. "
+        "Name other host names with --allowed-host (ANYPORT_ALLOWED_HOSTS) and put authentication in front of this server."
+    )
+
+
+def run_http_server(
+    server: Server,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    certfile: str | None = None,
+    keyfile: str | None = None,
+    allowed_hosts: Iterable[str] | None = None,
+    log_level: str = "info",
+    graceful_timeout: int = 10,
+    **app_kw: Any,
+) -> None:
+    """Blocking: serve ``create_app(server, **app_kw)`` with uvicorn until SIGTERM/SIGINT.
+
+    ``certfile``/``keyfile`` turn on TLS. Without ``allowed_hosts``, a non-loopback ``host`` is
+    allowed automatically (with a warning on stderr); see ``default_allowed_hosts``.
+    """
+    try:
+        import uvicorn
+    except ImportError as exc:
+        raise ImportError(INSTALL_HINT) from exc
+    from anyport.transports.http import create_app
+
+    if keyfile is not None and certfile is None:
+        raise ValueError("keyfile needs certfile")
+    hosts: list[str] | None = None if allowed_hosts is None else list(allowed_hosts)
+    if hosts is None:
+        hosts, warning = default_allowed_hosts(host)
+        if warning is not None:
+            sys.stderr.write(warning + "\n")
+            sys.stderr.flush()
+    app = create_app(server, allowed_hosts=hosts, **app_kw)
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        ssl_certfile=certfile,
+        ssl_keyfile=keyfile,
+        log_level=log_level,
+        lifespan="on",
+        ws="none",  # MCP has no websocket transport; upgrades are refused
+        timeout_graceful_shutdown=graceful_timeout,
+    )
+    _uvicorn_server(config, app).run()
+
+
+def _uvicorn_server(config: Any, app: StreamableHTTPApp) -> Any:
+    """uvicorn's server, plus: end the SSE streams when shutdown starts; exit 0 after a signal."""
+    import uvicorn
+
+    class AnyportUvicornServer(uvicorn.Server):
+        _loop: asyncio.AbstractEventLoop | None = None
+
+        async def serve(self, sockets: list[socket.socket] | None = None) -> None:
+            self._loop = asyncio.get_running_loop()
+            await super().serve(sockets)
+
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            # uvicorn re-raises a captured signal after its shutdown (the process then dies of it);
+            # a server asked to stop that stopped cleanly exits 0 instead, so it is not recorded here.
+            if self.should_exit and sig == signal.SIGINT:
+                self.force_exit = True
+            else:
+                self.should_exit = True
+            loop = self._loop
+            if loop is not None and not loop.is_closed():
+                loop.call_soon_threadsafe(app.begin_shutdown)
+
+    return AnyportUvicornServer(config)
