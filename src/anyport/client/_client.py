@@ -73,8 +73,8 @@ class Client:
     """An MCP client.
 
     Args:
-        target: a command (list of strings) for stdio, a ``Server`` in this process, or a
-            ``MessageStream``.
+        target: an ``http(s)://`` URL of a Streamable HTTP endpoint, a command (list of strings)
+            for stdio, a ``Server`` in this process, or a ``MessageStream``.
         era: ``"auto"`` (probe, then fall back), ``"modern"`` or ``"legacy"``.
         protocol_version: the version to ask for (default: the newest of the era).
         on_elicit / on_sample / on_list_roots / roots: answer the server's questions; each one
@@ -90,7 +90,7 @@ class Client:
 
     def __init__(
         self,
-        target: Sequence[str] | _Servable | MessageStream,
+        target: str | Sequence[str] | _Servable | MessageStream,
         *,
         era: str = "auto",
         protocol_version: str | None = None,
@@ -187,7 +187,11 @@ class Client:
             self._server_task = asyncio.get_running_loop().create_task(target.serve(server_end))
             return client_end
         if isinstance(target, str):
-            raise NotImplementedError("HTTP URLs arrive with the HTTP transport; pass a command list for stdio")
+            if not target.lower().startswith(("http://", "https://")):
+                raise ValueError(f"not an http:// or https:// URL: {target!r}; pass a command list for stdio")
+            from anyport.transports.http_client import StreamableHTTPClientStream
+
+            return StreamableHTTPClientStream(target)
         if isinstance(target, Sequence):
             from anyport.transports.stdio import StdioClientStream
 

@@ -20,7 +20,8 @@ register one, and the fixture's legacy clients send it before calling ``log``.
 
 Nothing is printed on stdout: stdout is the protocol channel.
 
-Run: ``python sdk_server.py`` (needs ``mcp==2.3.0`` installed).
+Run: ``python sdk_server.py`` (needs ``mcp==2.3.0`` installed), or ``python sdk_server.py --http PORT``
+to serve the same fixture over the SDK's Streamable HTTP transport on ``127.0.0.1:PORT/mcp``.
 """
 
 from __future__ import annotations
@@ -239,4 +240,13 @@ mcp._lowlevel_server.add_request_handler("logging/setLevel", SetLevelRequestPara
 
 
 if __name__ == "__main__":
-    mcp.run("stdio")
+    import argparse
+
+    parser = argparse.ArgumentParser(description="The interop fixture on the official Python SDK")
+    parser.add_argument("--http", type=int, metavar="PORT", help="serve Streamable HTTP on 127.0.0.1:PORT/mcp instead of stdio")
+    args = parser.parse_args()
+    if args.http is None:
+        mcp.run("stdio")
+    else:
+        # The SDK's Streamable HTTP app (dual-era: initialize opens a session, 2026-07-28 requests are stateless).
+        mcp.run("streamable-http", host="127.0.0.1", port=args.http, streamable_http_path="/mcp")

@@ -1,0 +1,580 @@
+"""Streamable HTTP, client side: a ``MessageStream`` over POSTs to one MCP endpoint.
+
+``Client("http://127.0.0.1:8000/mcp")`` runs on this. Each message the session sends is its own
+POST (T-HTTP-05, T-H26-03); what comes back on the response is queued for ``receive()``:
+
+- ``application/json``: one message, or each element of a 2025-03-26 batch array (T-HTTP-10);
+- ``text/event-stream``: every ``message`` event with data, parsed incrementally (DIGEST §21);
+- ``202 Accepted``: nothing (a notification or a response was accepted, T-HTTP-08).
+
+Legacy era: the ``Mcp-Session-Id`` of the initialize response is sent on every later request
+(T-HTTP-37), ``MCP-Protocol-Version`` carries the negotiated version (T-HTTP-43), a response
+stream that drops before its answer is resumed with GET + ``Last-Event-ID`` after the server's
+``retry:`` delay (T-HTTP-30), a 404 to a request that carried the session id ends the
+connection with ``SessionTerminatedError`` (T-HTTP-39/40: re-initializing is left to the
+caller), and ``aclose()`` DELETEs the session (T-HTTP-41).
+
+2026-07-28: a request whose ``_meta`` names a protocol version gets ``MCP-Protocol-Version``
+equal to it, ``Mcp-Method`` and, for ``tools/call`` / ``prompts/get`` / ``resources/read``,
+``Mcp-Name``; values that are not plain visible ASCII are sent as ``=?base64?...?=``
+(T-H26-12..16). Cancelling such a request closes its response stream instead of POSTing
+``notifications/cancelled`` (T-H26-11).
+
+HTTP errors never leave a caller waiting: a 4xx/5xx whose body is a JSON-RPC error is delivered
+as the answer (with the request's id filled in when the server could not name it); without a
+usable body a JSON-RPC error carrying the HTTP status is made up for each request of that POST.
+
+httpx is imported only when a stream is created, so ``import anyport`` stays light.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from anyport._exceptions import (
+    INTERNAL_ERROR,
+    INVALID_REQUEST,
+    BrokenConnectionError,
+    ConnectionClosedError,
+    JSONRPCError,
+    TransportError,
+)
+from anyport.protocol import META_PROTOCOL_VERSION, dumps, loads
+
+if TYPE_CHECKING:
+    import httpx
+
+__all__ = [
+    "SSEEvent",
+    "SSEParser",
+    "SessionTerminatedError",
+    "StreamableHTTPClientStream",
+    "encode_header_value",
+]
+
+log = logging.getLogger("anyport.http.client")
+
+ACCEPT = "application/json, text/event-stream"
+#: Methods whose ``Mcp-Name`` header mirrors a params field (T-H26-15).
+NAME_FIELDS = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
+_SENTINEL_PREFIX = "=?base64?"
+
+
+class SessionTerminatedError(BrokenConnectionError):
+    """The server no longer knows our session (HTTP 404 to a request that carried its id)."""
+
+
+# -- header values (T-H26-16) -------------------------------------------------------------------
+
+
+def encode_header_value(value: str) -> str:
+    """``value`` as an HTTP field value: as-is when it is plain visible ASCII, else the sentinel.
+
+    Non-ASCII, control characters, leading or trailing whitespace, or text that itself looks
+    like ``=?base64?...`` are sent as ``=?base64?<base64 of the UTF-8>?=`` (T-H26-16).
+    """
+    plain = (
+        all(0x20 <= ord(ch) <= 0x7E for ch in value)
+        and value == value.strip(" \t")
+        and not value.startswith(_SENTINEL_PREFIX)
+    )
+    if plain:
+        return value
+    return _SENTINEL_PREFIX + base64.b64encode(value.encode("utf-8")).decode("ascii") + "?="
+
+
+# -- Server-Sent Events (WHATWG) ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SSEEvent:
+    """One dispatched event; ``id`` is the last event id in force when it was dispatched."""
+
+    event: str
+    data: str
+    id: str
+
+
+class SSEParser:
+    """Incremental WHATWG event-stream parser: feed bytes, get whole events.
+
+    Lines end in CRLF, LF or CR (also when a CRLF is split between chunks); ``:`` lines are
+    comments; several ``data:`` lines join with ``\\n``; ``id:`` persists until changed (an
+    empty one resets it, one containing NUL is ignored); ``retry:`` takes only digits. A block
+    with no data is not dispatched (but its ``id`` still counts), and an unterminated event at
+    the end of the stream is dropped.
+    """
+
+    def __init__(self, last_event_id: str = "") -> None:
+        self.last_event_id = last_event_id
+        #: The reconnection time in milliseconds, once the server sent a valid ``retry:``.
+        self.retry: int | None = None
+        self._buf = b""
+        self._skip_lf = False
+        self._first = True
+        self._data: list[str] = []
+        self._event = ""
+        self._id_buffer = last_event_id
+
+    def feed(self, chunk: bytes) -> list[SSEEvent]:
+        events: list[SSEEvent] = []
+        if self._skip_lf and chunk:
+            if chunk.startswith(b"\n"):
+                chunk = chunk[1:]
+            self._skip_lf = False
+        buf = self._buf + chunk
+        start = 0
+        n = len(buf)
+        i = 0
+        while i < n:
+            c = buf[i]
+            if c == 0x0A or c == 0x0D:
+                line = buf[start:i]
+                if c == 0x0D:
+                    if i + 1 < n:
+                        if buf[i + 1] == 0x0A:
+                            i += 1
+                    else:
+                        self._skip_lf = True  # a LF at the start of the next chunk ends this same line
+                start = i + 1
+                ev = self._line(line)
+                if ev is not None:
+                    events.append(ev)
+            i += 1
+        self._buf = buf[start:]
+        return events
+
+    def _line(self, raw: bytes) -> SSEEvent | None:
+        line = raw.decode("utf-8", "replace")
+        if self._first:
+            self._first = False
+            if line.startswith("\ufeff"):
+                line = line[1:]
+        if not line:
+            return self._dispatch()
+        if line.startswith(":"):
+            return None
+        name, sep, value = line.partition(":")
+        if sep and value.startswith(" "):
+            value = value[1:]
+        if name == "data":
+            self._data.append(value)
+        elif name == "event":
+            self._event = value
+        elif name == "id":
+            if "\x00" not in value:
+                self._id_buffer = value
+        elif name == "retry":
+            if value and value.isascii() and value.isdigit():
+                self.retry = int(value)
+        return None
+
+    def _dispatch(self) -> SSEEvent | None:
+        self.last_event_id = self._id_buffer
+        data, event = self._data, self._event
+        self._data, self._event = [], ""
+        if not data:
+            return None
+        return SSEEvent(event or "message", "\n".join(data), self.last_event_id)
+
+
+# -- the stream ------------------------------------------------------------------------------------
+
+
+def _httpx() -> Any:
+    try:
+        import httpx
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError("the HTTP client transport needs httpx: pip install httpx") from exc
+    return httpx
+
+
+def _valid_id(value: object) -> bool:
+    return isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
+
+
+def _error_response(id_: str | int, code: int, message: str, data: Any = None) -> bytes:
+    err: dict[str, Any] = {"code": code, "message": message}
+    if data is not None:
+        err["data"] = data
+    return dumps({"jsonrpc": "2.0", "id": id_, "error": err})
+
+
+class _Post:
+    """What one POST that carries requests still owes: the answers to these ids."""
+
+    __slots__ = ("ids", "modern", "task")
+
+    def __init__(self, ids: set[str | int], modern: bool) -> None:
+        self.ids = ids
+        self.modern = modern
+        self.task: asyncio.Task[None] | None = None
+
+
+class StreamableHTTPClientStream:
+    """A ``MessageStream`` to a Streamable HTTP MCP endpoint.
+
+    Args:
+        url: the MCP endpoint, e.g. ``http://127.0.0.1:8000/mcp``.
+        headers: extra headers for every request (e.g. ``Authorization``).
+        timeout: seconds to connect, write, and wait for a pool slot.
+        sse_read_timeout: seconds without any bytes before a response is given up (None: never).
+            Servers send keep-alive comments on quiet streams, so this only catches dead peers.
+        httpx_client: an ``httpx.AsyncClient`` to use (it is not closed by ``aclose()``).
+        max_reconnects: GET + ``Last-Event-ID`` attempts in a row that bring nothing new.
+        default_retry: seconds to wait before resuming when the server sent no ``retry:``.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        timeout: float = 30.0,
+        sse_read_timeout: float | None = 300.0,
+        httpx_client: httpx.AsyncClient | None = None,
+        max_reconnects: int = 3,
+        default_retry: float = 1.0,
+    ) -> None:
+        self.url = url
+        self.headers = dict(headers or {})
+        self.max_reconnects = max_reconnects
+        self.default_retry = default_retry
+        self.session_id: str | None = None
+        #: The version negotiated by ``initialize`` (sent as ``MCP-Protocol-Version`` afterwards).
+        self.protocol_version: str | None = None
+        if httpx_client is None:
+            hx = _httpx()
+            self._client: httpx.AsyncClient = hx.AsyncClient(
+                timeout=hx.Timeout(timeout, read=sse_read_timeout), follow_redirects=False
+            )
+            self._owns_client = True
+        else:
+            self._client = httpx_client
+            self._owns_client = False
+        self._queue: asyncio.Queue[bytes | BaseException | None] = asyncio.Queue()
+        self._posts: dict[str | int, _Post] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._initialize_ids: set[str | int] = set()
+        self._cancelled: set[str | int] = set()
+        self._failure: TransportError | None = None
+        self._closed = False
+
+    # -- MessageStream ----------------------------------------------------------------------------
+
+    async def send(self, data: bytes) -> None:
+        if self._closed:
+            raise ConnectionClosedError("the HTTP client is closed")
+        if self._failure is not None:
+            raise self._failure
+        try:
+            obj = loads(data)
+        except JSONRPCError as exc:
+            raise ValueError(f"not a JSON-RPC message: {exc.message}") from exc
+        items = obj if isinstance(obj, list) else [obj]
+        first = items[0] if items and isinstance(items[0], dict) else {}
+        requests = [m for m in items if isinstance(m, dict) and "method" in m and _valid_id(m.get("id"))]
+        if not requests and first.get("method") == "notifications/cancelled" and not isinstance(obj, list):
+            if self._cancel(first):
+                return
+        headers = self._headers_for(first, modern=self._is_modern(first))
+        if not requests:
+            await self._post_oneway(data, headers, str(first.get("method") or "response"))
+            return
+        ids: set[str | int] = {m["id"] for m in requests}
+        for m in requests:
+            if m.get("method") == "initialize":
+                self._initialize_ids.add(m["id"])
+        post = _Post(ids, modern=self._is_modern(first))
+        for id_ in ids:
+            self._posts[id_] = post
+        initialize = any(m.get("method") == "initialize" for m in requests)
+        task = asyncio.get_running_loop().create_task(self._exchange(post, data, headers, initialize=initialize))
+        post.task = task
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def receive(self) -> bytes | None:
+        item = await self._queue.get()
+        if item is None:
+            self._queue.put_nowait(None)  # every later receive() sees the end too
+            return None
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+    async def aclose(self) -> None:
+        """Stop every exchange, DELETE the session (T-HTTP-41; 405 is fine), close our httpx client."""
+        if self._closed:
+            return
+        self._closed = True
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=5)
+        if self.session_id is not None and self._failure is None:
+            headers = {**self.headers, "mcp-session-id": self.session_id}
+            if self.protocol_version is not None:
+                headers["mcp-protocol-version"] = self.protocol_version
+            try:
+                r = await self._client.delete(self.url, headers=headers, timeout=5.0)
+                if r.status_code not in (200, 202, 204, 404, 405):
+                    log.debug("DELETE of the session answered %s", r.status_code)
+            except Exception as exc:
+                log.debug("DELETE of the session failed: %r", exc)
+        if self._owns_client:
+            await self._client.aclose()
+        self._queue.put_nowait(None)
+
+    # -- headers ----------------------------------------------------------------------------------
+
+    @staticmethod
+    def _modern_version(msg: Mapping[str, Any]) -> str | None:
+        params = msg.get("params")
+        meta = params.get("_meta") if isinstance(params, dict) else None
+        version = meta.get(META_PROTOCOL_VERSION) if isinstance(meta, dict) else None
+        return version if isinstance(version, str) else None
+
+    def _is_modern(self, msg: Mapping[str, Any]) -> bool:
+        return msg.get("method") != "initialize" and self._modern_version(msg) is not None
+
+    def _headers_for(self, msg: Mapping[str, Any], *, modern: bool) -> dict[str, str]:
+        headers = {**self.headers, "accept": ACCEPT, "content-type": "application/json"}
+        method = msg.get("method")
+        if method == "initialize":
+            return headers  # a new handshake starts without session or version (T-HTTP-40)
+        if modern:
+            headers["mcp-protocol-version"] = encode_header_value(self._modern_version(msg) or "")
+            if isinstance(method, str):
+                headers["mcp-method"] = encode_header_value(method)  # T-H26-15
+                field = NAME_FIELDS.get(method)
+                params = msg.get("params")
+                value = params.get(field) if field is not None and isinstance(params, dict) else None
+                if isinstance(value, str):
+                    headers["mcp-name"] = encode_header_value(value)
+            return headers
+        if self.session_id is not None:
+            headers["mcp-session-id"] = self.session_id  # T-HTTP-37
+        if self.protocol_version is not None:
+            headers["mcp-protocol-version"] = self.protocol_version  # T-HTTP-43
+        return headers
+
+    def _get_headers(self, last_event_id: str) -> dict[str, str]:
+        headers = {**self.headers, "accept": "text/event-stream", "last-event-id": last_event_id}
+        if self.session_id is not None:
+            headers["mcp-session-id"] = self.session_id
+        if self.protocol_version is not None:
+            headers["mcp-protocol-version"] = self.protocol_version
+        return headers
+
+    # -- cancellation -----------------------------------------------------------------------------
+
+    def _cancel(self, msg: Mapping[str, Any]) -> bool:
+        """``notifications/cancelled``: True when it was handled by closing the stream (T-H26-11)."""
+        params = msg.get("params")
+        request_id = params.get("requestId") if isinstance(params, dict) else None
+        if not _valid_id(request_id):
+            return False
+        assert isinstance(request_id, (str, int))
+        post = self._posts.get(request_id)
+        if post is None:
+            return False
+        self._cancelled.add(request_id)  # its stream may now end without an answer: not an error
+        if not post.modern:
+            return False  # legacy: POST the notification (T-HTTP-18)
+        if post.task is not None:
+            post.task.cancel()
+        return True
+
+    # -- one-way POSTs ----------------------------------------------------------------------------
+
+    async def _post_oneway(self, data: bytes, headers: dict[str, str], what: str) -> None:
+        hx = _httpx()
+        try:
+            r = await self._client.post(self.url, content=data, headers=headers)
+        except hx.HTTPError as exc:
+            raise BrokenConnectionError(f"POST of {what} to {self.url} failed: {exc!r}") from exc
+        if r.status_code < 300:
+            return
+        if r.status_code == 404 and "mcp-session-id" in headers:
+            raise self._session_gone()
+        detail = r.text[:300]
+        with contextlib.suppress(JSONRPCError):
+            body = loads(r.content)
+            if isinstance(body, dict) and isinstance(body.get("error"), dict):
+                detail = str(body["error"].get("message"))
+        raise BrokenConnectionError(f"the server refused {what}: HTTP {r.status_code}: {detail}")
+
+    def _session_gone(self) -> SessionTerminatedError:
+        exc = SessionTerminatedError(
+            f"the server ended session {self.session_id!r} (HTTP 404); connect again to start a new session"
+        )
+        self._fail(exc)
+        return exc
+
+    def _fail(self, exc: TransportError) -> None:
+        if self._failure is None:
+            self._failure = exc
+            self._queue.put_nowait(exc)
+
+    # -- exchanges: a POST that carries requests --------------------------------------------------
+
+    def _deliver(self, payload: bytes | str, post: _Post, *, fill_id: bool = False) -> None:
+        """Queue what the server sent; note answers to ``post`` and the negotiated version."""
+        try:
+            obj = loads(payload)
+        except JSONRPCError:
+            log.warning("ignoring a malformed message from the server: %.200r", payload)
+            return
+        messages = obj if isinstance(obj, list) else [obj]
+        for msg in messages:
+            if not isinstance(msg, dict) or "method" in msg:
+                continue
+            id_ = msg.get("id")
+            if fill_id and id_ is None and len(post.ids) == 1:
+                msg["id"] = id_ = next(iter(post.ids))  # an error the server could not tie to our request
+                payload = dumps(obj)
+            if _valid_id(id_):
+                assert isinstance(id_, (str, int))
+                post.ids.discard(id_)
+                self._posts.pop(id_, None)
+                if id_ in self._initialize_ids:
+                    self._initialize_ids.discard(id_)
+                    result = msg.get("result")
+                    version = result.get("protocolVersion") if isinstance(result, dict) else None
+                    if isinstance(version, str):
+                        self.protocol_version = version
+        self._queue.put_nowait(payload if isinstance(payload, bytes) else payload.encode())
+
+    def _give_up(self, post: _Post, code: int, message: str, data: Any = None) -> None:
+        """Answer every request of ``post`` still waiting with a made-up JSON-RPC error."""
+        for id_ in list(post.ids):
+            post.ids.discard(id_)
+            self._posts.pop(id_, None)
+            self._initialize_ids.discard(id_)
+            if id_ in self._cancelled:
+                self._cancelled.discard(id_)
+                continue
+            self._queue.put_nowait(_error_response(id_, code, message, data))
+
+    async def _exchange(self, post: _Post, data: bytes, headers: dict[str, str], *, initialize: bool) -> None:
+        hx = _httpx()
+        parser = SSEParser()
+        try:
+            try:
+                async with self._client.stream("POST", self.url, content=data, headers=headers) as resp:
+                    if initialize:
+                        sid = resp.headers.get("mcp-session-id")
+                        if sid is not None:
+                            self.session_id = sid.strip()
+                    await self._read_response(resp, post, parser, sent_session="mcp-session-id" in headers)
+            except hx.ConnectError as exc:
+                self._fail(BrokenConnectionError(f"cannot connect to {self.url}: {exc!r}"))
+                return
+            except hx.HTTPError as exc:
+                if not post.ids:
+                    return
+                if post.modern or not parser.last_event_id:
+                    self._give_up(post, INTERNAL_ERROR, f"the HTTP exchange with {self.url} failed: {exc!r}")
+                    return
+            if post.ids and not post.modern and parser.last_event_id:
+                await self._resume(post, parser)
+            if post.ids:
+                self._give_up(post, INTERNAL_ERROR, "the server ended the response stream before the response")
+        finally:
+            for id_ in post.ids:
+                self._posts.pop(id_, None)
+                self._cancelled.discard(id_)
+
+    async def _read_response(self, resp: httpx.Response, post: _Post, parser: SSEParser, *, sent_session: bool) -> None:
+        status = resp.status_code
+        ctype = resp.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        if status == 202:
+            self._give_up(post, INTERNAL_ERROR, "the server accepted the request (HTTP 202) but sent no response")
+            return
+        if status >= 300:
+            body = await resp.aread()
+            if status == 404 and sent_session:
+                self._cancelled.update(post.ids)  # the waiters get the connection's failure instead
+                self._session_gone()
+                return
+            if self._error_body(body):
+                self._deliver(body, post, fill_id=True)
+            self._give_up(
+                post, INVALID_REQUEST if 400 <= status < 500 else INTERNAL_ERROR,
+                f"HTTP {status} {resp.reason_phrase}: {body[:200].decode('utf-8', 'replace')}".rstrip(": "),
+                {"httpStatus": status},
+            )
+            return
+        if ctype == "text/event-stream":
+            await self._read_sse(resp, post, parser)
+            return
+        body = await resp.aread()
+        if ctype == "application/json" or body[:1] in (b"{", b"["):
+            self._deliver(body, post)
+        self._give_up(post, INTERNAL_ERROR, f"unexpected response (HTTP {status}, {ctype or 'no content type'})")
+
+    @staticmethod
+    def _error_body(body: bytes) -> bool:
+        """The body is a JSON-RPC error response (or an array of responses)."""
+        try:
+            obj = loads(body)
+        except JSONRPCError:
+            return False
+        items = obj if isinstance(obj, list) else [obj]
+        return bool(items) and all(isinstance(m, dict) and ("error" in m or "result" in m) for m in items)
+
+    async def _read_sse(self, resp: httpx.Response, post: _Post, parser: SSEParser) -> bool:
+        """Queue the stream's messages until our answers arrived; True when any event came."""
+        seen = False
+        async for chunk in resp.aiter_bytes():
+            for ev in parser.feed(chunk):
+                seen = True
+                if ev.event == "message" and ev.data.strip():  # a priming event has empty data
+                    self._deliver(ev.data, post)
+            if not post.ids:
+                return seen  # our answers are in: no need to wait for the server to end the stream
+        return seen
+
+    async def _resume(self, post: _Post, parser: SSEParser) -> None:
+        """GET + ``Last-Event-ID`` until the answers arrive (T-HTTP-30), honouring ``retry:`` (T-HTTP-13)."""
+        hx = _httpx()
+        failures = 0
+        while post.ids and failures < self.max_reconnects and not self._closed:
+            delay = parser.retry / 1000 if parser.retry is not None else self.default_retry
+            await asyncio.sleep(delay)
+            if all(i in self._cancelled for i in post.ids):
+                return
+            headers = self._get_headers(parser.last_event_id)
+            # Keep what the server told us, but start the new connection on a clean line.
+            fresh = SSEParser(parser.last_event_id)
+            fresh.retry = parser.retry
+            try:
+                async with self._client.stream("GET", self.url, headers=headers) as resp:
+                    ctype = resp.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+                    if resp.status_code != 200 or ctype != "text/event-stream":
+                        await resp.aread()
+                        if resp.status_code == 404 and self.session_id is not None:
+                            self._cancelled.update(post.ids)
+                            self._session_gone()
+                            return
+                        self._give_up(
+                            post, INTERNAL_ERROR,
+                            f"the response stream broke and could not be resumed (GET answered HTTP {resp.status_code})",
+                            {"httpStatus": resp.status_code},
+                        )
+                        return
+                    progressed = await self._read_sse(resp, post, fresh)
+            except hx.HTTPError:
+                progressed = False
+            parser.last_event_id = fresh.last_event_id  # T-HTTP-30: kept even when nothing new came
+            parser.retry = fresh.retry
+            failures = 0 if progressed else failures + 1
+
