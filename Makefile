@@ -5,8 +5,10 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 TS_PEERS := tests/interop/peers/ts
 TS_STAMP := $(TS_PEERS)/node_modules/.installed
+CONF := tests/conformance
+CONF_STAMP := $(CONF)/node_modules/.installed
 
-.PHONY: install demo test lint typecheck unit bench clean
+.PHONY: install demo test lint typecheck unit conformance bench clean
 
 install: $(STAMP)
 
@@ -22,6 +24,11 @@ $(TS_STAMP): $(TS_PEERS)/package.json $(TS_PEERS)/package-lock.json
 	npm ci --prefix $(TS_PEERS) --no-audit --no-fund --loglevel=error
 	@touch $@
 
+$(CONF_STAMP): $(CONF)/package.json $(CONF)/package-lock.json
+	@scripts/ensure-node
+	npm ci --prefix $(CONF) --no-audit --no-fund --loglevel=error
+	@touch $@
+
 demo: install
 	$(PY) examples/demo.py
 
@@ -31,14 +38,18 @@ lint: install
 typecheck: install
 	$(VENV)/bin/mypy
 
-unit: install
+unit: install $(TS_STAMP) $(CONF_STAMP)
 	$(VENV)/bin/pytest -q
 
-test: install $(TS_STAMP) lint typecheck
+test: install $(TS_STAMP) $(CONF_STAMP) lint typecheck
 	$(VENV)/bin/pytest -q
+
+conformance: install $(CONF_STAMP)
+	$(PY) tests/conformance/run.py
 
 bench: install $(TS_STAMP)
 	$(PY) bench/stdio.py
+	$(PY) bench/http.py
 
 clean:
-	rm -rf $(VENV) $(TS_PEERS)/node_modules .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(TS_PEERS)/node_modules $(CONF)/node_modules .pytest_cache .mypy_cache .ruff_cache
