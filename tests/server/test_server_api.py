@@ -331,7 +331,7 @@ async def test_server_discover_lists_versions_M_09() -> None:
     async with connect(make_app(instructions="be nice"), era="modern") as c:
         r = await c.request("server/discover")
     assert r["supportedVersions"][0] == LATEST_VERSION and "2024-11-05" in r["supportedVersions"]
-    assert r["instructions"] == "be nice" and r["capabilities"]["tools"] == {"listChanged": False}
+    assert r["instructions"] == "be nice" and r["capabilities"]["tools"] == {"listChanged": True}
     assert "subscribe" not in r["capabilities"]["resources"]
     assert r["_meta"]["io.modelcontextprotocol/serverInfo"]["name"] == "t"
 

@@ -196,8 +196,8 @@ def test_server_to_client_request_answered_by_a_separate_post(base: str) -> None
             assert r.status_code == 200 and r.headers["content-type"] == "text/event-stream"
             lines = r.iter_lines()
             for line in lines:
-                if not line.startswith("data:"):
-                    continue
+                if not line.startswith("data:") or not line[5:].strip():
+                    continue  # not data, or a priming event (T-HTTP-11)
                 msg = json.loads(line[5:])
                 seen.append(msg)
                 if msg.get("method") == "elicitation/create":
@@ -217,11 +217,11 @@ def test_cancelled_notification_stops_the_handler(base: str) -> None:
         h = initialize(c)
         with c.stream("POST", "/mcp", headers=h, json=_tool_call(21, "slow", {"seconds": 30, "tag": "legacy-cancel"}, progressToken="p")) as r:
             lines = r.iter_lines()
-            first = next(line for line in lines if line.startswith("data:"))
+            first = next(line for line in lines if line.startswith("data:") and line[5:].strip())
             assert json.loads(first[5:])["method"] == "notifications/progress"
             n = c.post("/mcp", headers=h, json={"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 21}})
             assert n.status_code == 202
-            rest = [line for line in lines if line.startswith("data:")]
+            rest = [line for line in lines if line.startswith("data:") and line[5:].strip()]
         assert rest == []
         assert wait_for(lambda: OUTCOMES.get("legacy-cancel") == "cancelled")
 
@@ -231,7 +231,7 @@ def test_dropped_stream_does_not_cancel_legacy_requests(base: str) -> None:
     with client(base) as c:
         h = initialize(c)
         with c.stream("POST", "/mcp", headers=h, json=_tool_call(22, "slow", {"seconds": 0.5, "tag": "legacy-drop"}, progressToken="p")) as r:
-            next(line for line in r.iter_lines() if line.startswith("data:"))
+            next(line for line in r.iter_lines() if line.startswith("data:") and line[5:].strip())
         assert wait_for(lambda: OUTCOMES.get("legacy-drop") == "completed")
 
 
@@ -246,12 +246,17 @@ def test_delete_ends_the_session(c: httpx.Client) -> None:
     assert c.delete("/mcp", headers={"accept": "application/json"}).status_code == 400  # no session id
 
 
-def test_get_and_other_methods_are_405(c: httpx.Client) -> None:
-    """T-HTTP-21: no GET stream offered -> 405 (clients continue POST-only)."""
+def test_get_and_other_methods_are_405(c: httpx.Client, stateless_base: str) -> None:
+    """T-HTTP-21, T-H26-24: GET streams exist only with legacy sessions; elsewhere 405 (clients continue POST-only).
+
+    The GET stream itself is tested in test_http_resume.py."""
     h = initialize(c)
-    r = c.get("/mcp", headers={"accept": "text/event-stream", "mcp-session-id": h["mcp-session-id"]})
+    r = c.get("/mcp", headers={"accept": "text/event-stream", "mcp-session-id": h["mcp-session-id"], "mcp-protocol-version": MODERN})
     assert r.status_code == 405 and "POST" in r.headers["allow"]
     assert c.put("/mcp", headers=POST_HEADERS, content=b"{}").status_code == 405
+    with client(stateless_base) as sc:
+        r = sc.get("/mcp", headers={"accept": "text/event-stream", "mcp-session-id": h["mcp-session-id"]})
+        assert r.status_code == 405 and r.headers["allow"] == "POST"
 
 
 def test_protocol_version_header(c: httpx.Client) -> None:
@@ -520,7 +525,7 @@ def test_modern_closing_the_stream_cancels_the_request(base: str) -> None:
         body = modern_body(12, "tools/call", {"name": "slow", "arguments": {"seconds": 30, "tag": "modern-close"}, "_meta": {"progressToken": "p"}})
         with c.stream("POST", "/mcp", headers=modern_headers("tools/call", "slow"), json=body) as r:
             assert r.status_code == 200
-            first = next(line for line in r.iter_lines() if line.startswith("data:"))
+            first = next(line for line in r.iter_lines() if line.startswith("data:") and line[5:].strip())
             assert json.loads(first[5:])["method"] == "notifications/progress"
         assert wait_for(lambda: OUTCOMES.get("modern-close") == "cancelled")
 

@@ -34,6 +34,7 @@ from anyport.protocol._messages import (
     META_LOG_LEVEL,
     META_PROTOCOL_VERSION,
     META_SERVER_INFO,
+    TASKS_EXTENSION_ID,
     Notification,
     Request,
     Response,
@@ -387,6 +388,13 @@ def _capabilities_for(caps: dict[str, Any], rev: Revision) -> dict[str, Any]:
         out.pop("completions", None)
     if not rev.tasks:
         out.pop("tasks", None)
+    ext = out.get("extensions")
+    if isinstance(ext, dict) and TASKS_EXTENSION_ID in ext and not rev.tasks_extension:
+        ext = {k: v for k, v in ext.items() if k != TASKS_EXTENSION_ID}
+        if ext:
+            out["extensions"] = ext
+        else:
+            out.pop("extensions")
     if rev.modern:
         # Subscriptions moved to subscriptions/listen; no `subscribe` flag on 2026-07-28.
         res = out.get("resources")

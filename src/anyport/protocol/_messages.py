@@ -17,8 +17,10 @@ __all__ = [
     "META_LOG_LEVEL",
     "META_PROTOCOL_VERSION",
     "META_SERVER_INFO",
+    "META_RELATED_TASK",
     "META_SUBSCRIPTION_ID",
     "LOG_LEVELS",
+    "TASKS_EXTENSION_ID",
     "Notification",
     "Request",
     "Response",
@@ -35,6 +37,8 @@ META_CLIENT_INFO = "io.modelcontextprotocol/clientInfo"
 META_LOG_LEVEL = "io.modelcontextprotocol/logLevel"
 META_SERVER_INFO = "io.modelcontextprotocol/serverInfo"
 META_SUBSCRIPTION_ID = "io.modelcontextprotocol/subscriptionId"
+META_RELATED_TASK = "io.modelcontextprotocol/related-task"
+TASKS_EXTENSION_ID = "io.modelcontextprotocol/tasks"
 
 #: syslog severities in increasing order (U-11).
 LOG_LEVELS: dict[str, int] = {

@@ -56,6 +56,9 @@ class Revision:
     server_requests: bool
     #: HTTP status codes that make a client fall back to the next transport (T-BC-03).
     fallback_statuses: frozenset[int]
+    #: Tasks as the ``io.modelcontextprotocol/tasks`` extension (SEP-2663): server-directed
+    #: creation, ``tasks/update``, no ``tasks/result`` / ``tasks/list``.
+    tasks_extension: bool = False
 
     @property
     def modern(self) -> bool:
@@ -96,7 +99,7 @@ REVISIONS: dict[str, Revision] = {
             version="2026-07-28", era="modern", batching=False, version_header=True, priming_event=False,
             error_id_optional=True, resource_not_found_code=-32602, result_type=True, structured_output=True,
             elicitation=True, progress_message=True, annotations=True, titles=True, icons=True, tasks=False,
-            ping=False, server_requests=False, fallback_statuses=_FALLBACK_25_11,
+            ping=False, server_requests=False, fallback_statuses=_FALLBACK_25_11, tasks_extension=True,
         ),
     )
 }

@@ -9,7 +9,7 @@ question therefore runs once per round: keep it free of side effects, or put the
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar, overload
 
@@ -24,11 +24,24 @@ M = TypeVar("M", bound=BaseModel)
 
 
 class Outlet(Protocol):
-    """How a handler reaches the client: provided by the transport runtime."""
+    """How a handler reaches the client: provided by the transport runtime.
+
+    An outlet may also carry ``session_id`` (a str): the id under which its legacy session is
+    registered with ``server.hub`` (resource subscriptions and task ownership use it).
+    """
 
     async def notify(self, method: str, params: dict[str, Any]) -> None: ...
 
     async def request(self, method: str, params: dict[str, Any]) -> Any: ...
+
+
+class TaskBinding(Protocol):
+    """What a handler running as a task asks the client through."""
+
+    task_id: str
+    outlet: Outlet
+
+    async def ask(self, method: str, params: dict[str, Any]) -> Any: ...
 
 
 @dataclass(slots=True)
@@ -79,7 +92,7 @@ class InputRequired(Exception):
 class Context:
     """Passed to handlers that declare a parameter annotated ``Context``."""
 
-    __slots__ = ("_answers", "_asked", "_outlet", "_progress_last", "request", "server")
+    __slots__ = ("_answers", "_asked", "_detacher", "_outlet", "_progress_last", "_task", "request", "server")
 
     def __init__(
         self,
@@ -94,6 +107,10 @@ class Context:
         self._progress_last: float | None = None
         self._answers: dict[str, Any] = dict(answers or {})
         self._asked = 0
+        #: The task this handler runs as (None: it answers its request directly).
+        self._task: TaskBinding | None = None
+        #: Turns the rest of this handler into a task (set for tools that may defer; see ``detach``).
+        self._detacher: Callable[[Context], Awaitable[None]] | None = None
 
     # -- facts about the request -------------------------------------------------------------
 
@@ -116,6 +133,33 @@ class Context:
     @property
     def client_capabilities(self) -> dict[str, Any]:
         return self.request.client_capabilities
+
+    @property
+    def task_id(self) -> str | None:
+        """The id of the task this handler runs as, or None."""
+        return None if self._task is None else self._task.task_id
+
+    # -- tasks -------------------------------------------------------------------------------
+
+    async def detach(self) -> bool:
+        """Continue as a task: the client gets a ``CreateTaskResult`` now, this handler keeps running.
+
+        For tools registered with ``defer_task=True``: questions asked before ``detach`` are
+        answered within the request (an MRTR round on 2026-07-28), the rest runs as a task whose
+        result the client polls. Returns True when the handler now runs as a task; False when
+        the client cannot take a task (it did not declare the tasks extension), in which case
+        the handler simply goes on answering its request.
+        """
+        if self._task is not None:
+            return True
+        if self._detacher is None:
+            return False
+        await self._detacher(self)
+        return self._task is not None
+
+    def _bind_task(self, task: TaskBinding) -> None:
+        self._task = task
+        self._outlet = task.outlet
 
     # -- progress and logging ----------------------------------------------------------------
 
@@ -233,6 +277,8 @@ class Context:
         rev = self.request.revision
         if capability == "elicitation" and not rev.elicitation:
             raise InternalError(f"elicitation does not exist on protocol {rev.version}")
+        if self._task is not None:
+            return await self._task.ask(method, params)
         if rev.server_requests:
             return await self._outlet.request(method, params)
         key = f"q{self._asked}"

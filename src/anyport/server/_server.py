@@ -7,6 +7,7 @@ call ``open_connection()`` for the protocol state and ``handle()`` for the work.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hashlib
@@ -18,9 +19,17 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import pydantic
 
-from anyport._exceptions import InvalidParamsError, JSONRPCError, MethodNotFoundError, ResourceNotFoundError, ToolError
+from anyport._exceptions import (
+    InvalidParamsError,
+    JSONRPCError,
+    MethodNotFoundError,
+    ResourceNotFoundError,
+    ToolError,
+)
 from anyport.protocol import (
     META_SERVER_INFO,
+    META_SUBSCRIPTION_ID,
+    TASKS_EXTENSION_ID,
     IncomingRequest,
     KeyRing,
     Revision,
@@ -31,10 +40,19 @@ from anyport.protocol._codec import dumps_canonical
 from anyport.protocol._revisions import LEGACY_VERSIONS, MODERN_VERSIONS
 from anyport.server._content import blocks_of, to_content_blocks, to_text
 from anyport.server._context import Context, InputRequired, Outlet
+from anyport.server._hub import LIST_KINDS, NotificationHub
 from anyport.server._schema import ArgumentsSpec, OutputSpec, build_arguments, build_output
+from anyport.server._tasks import (
+    TASK_SUPPORT,
+    TaskHandle,
+    TaskRunner,
+    client_has_tasks_extension,
+    missing_tasks_extension,
+)
 from anyport.server._uri_template import UriTemplate
 
 if TYPE_CHECKING:
+    from anyport.state._tasks import TaskRecord, TaskStore
     from anyport.transports._base import MessageStream
 
 __all__ = ["Completion", "Message", "ResourceContents", "Server", "ToolResult"]
@@ -90,6 +108,10 @@ class _Tool:
     args: ArgumentsSpec
     output: OutputSpec
     meta: dict[str, Any]
+    #: ``execution.taskSupport``: forbidden | optional | required (F-TASK-01).
+    task_support: str = "forbidden"
+    #: The handler runs inline and becomes a task when it calls ``ctx.detach()``.
+    defer_task: bool = False
     _described: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def describe(self, rev: Revision) -> dict[str, Any]:
@@ -104,6 +126,8 @@ class _Tool:
                 d.pop("annotations", None)
             if self.output.schema is not None and rev.structured_output:
                 d["outputSchema"] = self.output.schema
+            if rev.tasks and self.task_support != "forbidden":
+                d["execution"] = {"taskSupport": self.task_support}
             cached = self._described[rev.version] = d
         return cached
 
@@ -177,6 +201,9 @@ class Server:
         cache_scope: str = "public",
         key_ring: KeyRing | None = None,
         input_ttl: float = 600.0,
+        task_store: TaskStore | None = None,
+        task_ttl_ms: int = 3_600_000,
+        task_poll_interval_ms: int | None = 500,
     ) -> None:
         self.name = name
         self.version = version
@@ -207,7 +234,25 @@ class Server:
             "prompts/list": self._list_prompts,
             "prompts/get": self._get_prompt,
             "completion/complete": self._complete,
+            "resources/subscribe": self._subscribe,
+            "resources/unsubscribe": self._unsubscribe,
+            "subscriptions/listen": self._listen,
         }
+        #: Connected legacy sessions and open listen streams (server-initiated notifications).
+        self.hub = NotificationHub()
+        #: Tasks: creation, background handlers, tasks/* (TaskStore: in memory unless given).
+        self.tasks = TaskRunner(
+            self.hub, task_store, default_ttl_ms=task_ttl_ms, poll_interval_ms=task_poll_interval_ms,
+            page_size=page_size or 50,
+        )
+        self._handlers.update({
+            "tasks/get": self.tasks.get,
+            "tasks/result": self.tasks.result,
+            "tasks/list": self.tasks.list,
+            "tasks/cancel": self.tasks.cancel,
+            "tasks/update": self.tasks.update_inputs,
+        })
+        self._background: set[asyncio.Task[Any]] = set()
         self._modern_info = {META_SERVER_INFO: {"name": name, "version": version}}
 
     # -- registration ----------------------------------------------------------------------------
@@ -222,13 +267,22 @@ class Server:
         icons: list[dict[str, Any]] | None = None,
         meta: dict[str, Any] | None = None,
         structured_output: bool | None = None,
+        task_support: str = "forbidden",
+        defer_task: bool = False,
     ) -> Callable[[F], F]:
-        """Register a tool. Name: the function's; description: its docstring; schema: its type hints."""
+        """Register a tool. Name: the function's; description: its docstring; schema: its type hints.
+
+        ``task_support`` (``"forbidden"``, ``"optional"``, ``"required"``) lets a call run as a
+        task: on 2025-11-25 when the client asks (``params.task``), on 2026-07-28 whenever the
+        request declares the tasks extension. With ``defer_task=True`` the handler starts
+        inline and becomes a task when it calls ``await ctx.detach()``.
+        """
 
         def deco(fn: F) -> F:
             self.add_tool(
                 fn, name=name, title=title, description=description, annotations=annotations,
                 icons=icons, meta=meta, structured_output=structured_output,
+                task_support=task_support, defer_task=defer_task,
             )
             return fn
 
@@ -245,8 +299,12 @@ class Server:
         icons: list[dict[str, Any]] | None = None,
         meta: dict[str, Any] | None = None,
         structured_output: bool | None = None,
+        task_support: str = "forbidden",
+        defer_task: bool = False,
     ) -> None:
         tool_name = name or fn.__name__
+        if task_support not in TASK_SUPPORT:
+            raise ValueError(f"task_support must be one of {', '.join(TASK_SUPPORT)}, not {task_support!r}")
         if not _TOOL_NAME.match(tool_name):
             raise ValueError(f"invalid tool name {tool_name!r}: 1-128 characters of A-Z a-z 0-9 _ . -")
         if tool_name in self._tools:
@@ -258,7 +316,10 @@ class Server:
             name=tool_name, title=title, description=doc, inputSchema=args.schema,
             annotations=annotations, icons=icons, _meta=meta,
         )
-        self._tools[tool_name] = _Tool(tool_name, fn, inspect.iscoroutinefunction(fn), args, output, described)
+        self._tools[tool_name] = _Tool(
+            tool_name, fn, inspect.iscoroutinefunction(fn), args, output, described, task_support, defer_task
+        )
+        self._registry_changed("tools")
 
     def resource(
         self,
@@ -296,6 +357,7 @@ class Server:
                 if uri in self._resources:
                     raise ValueError(f"resource {uri!r} is already registered")
                 self._resources[uri] = entry
+            self._registry_changed("resources")
             return fn
 
         return deco
@@ -321,6 +383,7 @@ class Server:
                 arguments=arguments, icons=icons,
             )
             self._prompts[prompt_name] = _Prompt(prompt_name, fn, inspect.iscoroutinefunction(fn), args, meta)
+            self._registry_changed("prompts")
             return fn
 
         return deco
@@ -345,13 +408,48 @@ class Server:
 
     @property
     def capabilities(self) -> dict[str, Any]:
-        return {
-            "tools": {"listChanged": False},
-            "resources": {"subscribe": False, "listChanged": False},
-            "prompts": {"listChanged": False},
+        caps: dict[str, Any] = {
+            "tools": {"listChanged": True},
+            "resources": {"subscribe": True, "listChanged": True},
+            "prompts": {"listChanged": True},
             "logging": {},
             "completions": {},
         }
+        if any(t.task_support != "forbidden" for t in self._tools.values()):
+            # The revision table keeps `tasks` on 2025-11-25 and the extension on 2026-07-28.
+            caps["tasks"] = {"list": {}, "cancel": {}, "requests": {"tools": {"call": {}}}}
+            caps["extensions"] = {TASKS_EXTENSION_ID: {}}
+        return caps
+
+    # -- server-initiated notifications --------------------------------------------------------------
+
+    async def notify_resource_updated(self, uri: str) -> None:
+        """``notifications/resources/updated`` to every legacy session subscribed to ``uri`` and every
+        listen stream whose ``resourceSubscriptions`` names it (F-RES-03, M-20)."""
+        await self.hub.resource_updated(uri)
+
+    async def notify_list_changed(self, kind: str) -> None:
+        """``notifications/{kind}/list_changed`` (kind: tools, resources, prompts) to every legacy
+        session and to listen streams that asked for it (F-TOOL-03, F-RES-02, F-PROMPT-01)."""
+        if kind not in LIST_KINDS:
+            raise ValueError(f"kind is one of {', '.join(LIST_KINDS)}, not {kind!r}")
+        await self.hub.publish(f"notifications/{kind}/list_changed", {})
+
+    def close_subscriptions(self) -> None:
+        """End every open ``subscriptions/listen`` with its completion result (M-23)."""
+        self.hub.close_listeners()
+
+    def _registry_changed(self, kind: str) -> None:
+        # Registering after start (someone is connected) tells the clients (listChanged).
+        if not self.hub.active:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        task = loop.create_task(self.notify_list_changed(kind))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     def open_connection(self, **kw: Any) -> ServerConnection:
         """Fresh protocol state for one connection (a stdio process, an HTTP session, a request)."""
@@ -434,10 +532,10 @@ class Server:
 
     async def _invoke(
         self, fn: Callable[..., Any], is_async: bool, kwargs: dict[str, Any], spec: ArgumentsSpec,
-        req: IncomingRequest, outlet: Outlet, answers: Mapping[str, Any],
+        req: IncomingRequest, outlet: Outlet, answers: Mapping[str, Any], ctx: Context | None = None,
     ) -> Any:
         if spec.context_param is not None:
-            kwargs[spec.context_param] = Context(req, outlet, self, answers)
+            kwargs[spec.context_param] = ctx if ctx is not None else Context(req, outlet, self, answers)
         if is_async:
             return await fn(**kwargs)
         return fn(**kwargs)
@@ -474,9 +572,47 @@ class Server:
         except pydantic.ValidationError as exc:
             # F-TOOL-07: argument validation failures are tool results the model can correct.
             return _error_result(f"Invalid arguments for tool {tool.name}: {_validation_text(exc)}")
+        mode = self._task_mode(req, tool)
         answers = self._answers(req, tool.name)
+        if mode == "sync":
+            return await self._run_tool(tool, kwargs, req, outlet, answers, None)
+        ctx = Context(req, outlet, self, answers)
+        if mode == "defer":
+            return await self._run_deferred(tool, kwargs, req, outlet, answers, ctx)
+        rec = await self.tasks.create(req, outlet)
+        ctx._bind_task(TaskHandle(self.tasks, rec.task_id, req.revision, outlet))
+        self.tasks.spawn(rec, lambda: self._run_tool(tool, kwargs, req, outlet, answers, ctx))
+        return self.tasks.create_result(rec, req.revision)
+
+    def _task_mode(self, req: IncomingRequest, tool: _Tool) -> str:
+        """sync, task (create one now) or defer (inline until ``ctx.detach()``)."""
+        rev = req.revision
+        support = tool.task_support
+        if rev.tasks_extension:
+            # SEP-2663: the server decides, for a request that declares the extension.
+            if client_has_tasks_extension(req):
+                if support == "forbidden":
+                    return "sync"
+                return "defer" if tool.defer_task else "task"
+            if support == "required":
+                raise missing_tasks_extension()
+            return "sync"  # a legacy `task` param is ignored
+        if rev.tasks:
+            # 2025-11-25: the client augments the request with params.task.
+            if isinstance(req.params.get("task"), dict):
+                if support == "forbidden":
+                    raise MethodNotFoundError(f"Tool {tool.name} cannot be called as a task")
+                return "task"
+            if support == "required":
+                raise MethodNotFoundError(f"Tool {tool.name} must be called as a task (params.task)")
+        return "sync"
+
+    async def _run_tool(
+        self, tool: _Tool, kwargs: dict[str, Any], req: IncomingRequest, outlet: Outlet,
+        answers: Mapping[str, Any], ctx: Context | None,
+    ) -> dict[str, Any]:
         try:
-            value = await self._invoke(tool.fn, tool.is_async, kwargs, tool.args, req, outlet, answers)
+            value = await self._invoke(tool.fn, tool.is_async, kwargs, tool.args, req, outlet, answers, ctx)
         except InputRequired as exc:
             return self._input_required(req, tool.name, exc)
         except JSONRPCError:
@@ -486,6 +622,97 @@ class Server:
         except Exception as exc:
             return _error_result(str(exc) or type(exc).__name__)
         return self._tool_result(tool, value, req.revision)
+
+    async def _run_deferred(
+        self, tool: _Tool, kwargs: dict[str, Any], req: IncomingRequest, outlet: Outlet,
+        answers: Mapping[str, Any], ctx: Context,
+    ) -> dict[str, Any]:
+        """Run inline; when the handler calls ``ctx.detach()`` answer with a CreateTaskResult."""
+        loop = asyncio.get_running_loop()
+        detached: asyncio.Future[TaskRecord] = loop.create_future()
+
+        async def detacher(c: Context) -> None:
+            rec = await self.tasks.create(req, outlet)
+            c._bind_task(TaskHandle(self.tasks, rec.task_id, req.revision, outlet))
+            if not detached.done():
+                detached.set_result(rec)
+
+        ctx._detacher = detacher
+        body = loop.create_task(self._run_tool(tool, kwargs, req, outlet, answers, ctx))
+        try:
+            waiting: set[asyncio.Future[Any]] = {body, detached}
+            await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            if not detached.done():
+                body.cancel()
+            raise
+        if not detached.done():
+            detached.cancel()
+            return body.result()
+        rec = detached.result()
+        self.tasks.adopt(rec, loop.create_task(self.tasks.finish(rec.task_id, body)))
+        return self.tasks.create_result(rec, req.revision)
+
+    # -- subscriptions -----------------------------------------------------------------------------------
+
+    async def _subscribe(self, req: IncomingRequest, outlet: Outlet) -> dict[str, Any]:
+        uri = req.params.get("uri")
+        if not isinstance(uri, str) or not uri:
+            raise InvalidParamsError("resources/subscribe needs a string uri")
+        session_id = getattr(outlet, "session_id", None)
+        if isinstance(session_id, str):
+            self.hub.subscribe(session_id, uri)
+        return {}
+
+    async def _unsubscribe(self, req: IncomingRequest, outlet: Outlet) -> dict[str, Any]:
+        uri = req.params.get("uri")
+        if not isinstance(uri, str) or not uri:
+            raise InvalidParamsError("resources/unsubscribe needs a string uri")
+        session_id = getattr(outlet, "session_id", None)
+        if isinstance(session_id, str):
+            self.hub.unsubscribe(session_id, uri)
+        return {}
+
+    async def _listen(self, req: IncomingRequest, outlet: Outlet) -> dict[str, Any]:
+        """``subscriptions/listen`` (M-20..M-23): acknowledge, then forward what the filter asked for
+        until the client cancels (no response then) or the server closes it (a complete result)."""
+        wanted = req.params.get("notifications")
+        if wanted is None:
+            wanted = {}
+        if not isinstance(wanted, dict):
+            raise InvalidParamsError("subscriptions/listen notifications must be an object")
+        honoured: dict[str, Any] = {k: True for k in LIST_KINDS.values() if wanted.get(k) is True}
+        uris = wanted.get("resourceSubscriptions")
+        if uris is not None:
+            if not isinstance(uris, list) or not all(isinstance(u, str) for u in uris):
+                raise InvalidParamsError("resourceSubscriptions must be an array of URIs")
+            if uris:
+                honoured["resourceSubscriptions"] = list(dict.fromkeys(uris))
+        task_ids = wanted.get("taskIds")
+        if task_ids is not None:
+            if not isinstance(task_ids, list) or not all(isinstance(t, str) for t in task_ids):
+                raise InvalidParamsError("taskIds must be an array of task ids")
+            if task_ids:
+                if not client_has_tasks_extension(req):
+                    raise missing_tasks_extension()  # SEP-2663
+                honoured["taskIds"] = list(dict.fromkeys(task_ids))
+        tag = {META_SUBSCRIPTION_ID: req.id}
+        listener = self.hub.add_listener(honoured)  # before the ack: nothing is lost in between
+        try:
+            await outlet.notify(
+                "notifications/subscriptions/acknowledged", {"_meta": dict(tag), "notifications": honoured}
+            )
+            while True:
+                item = await listener.queue.get()
+                if item is None:
+                    break
+                method, params = item
+                meta = params.get("_meta")
+                params["_meta"] = {**meta, **tag} if isinstance(meta, dict) else dict(tag)
+                await outlet.notify(method, params)
+        finally:
+            self.hub.remove_listener(listener)
+        return {"_meta": dict(tag)}
 
     def _tool_result(self, tool: _Tool, value: Any, rev: Revision) -> dict[str, Any]:
         if isinstance(value, ToolResult):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 from typing import TYPE_CHECKING, Any
 
 from anyport._exceptions import (
@@ -50,6 +51,10 @@ class _Outlet:
     def __init__(self, session: ServerSession) -> None:
         self._session = session
 
+    @property
+    def session_id(self) -> str:
+        return self._session.id
+
     async def notify(self, method: str, params: dict[str, Any]) -> None:
         await self._session.send(notification(method, params))
 
@@ -58,6 +63,8 @@ class _Outlet:
 
 
 class ServerSession:
+    """One connection's runtime; also a ``Peer`` of ``server.hub`` (list_changed, resource updates)."""
+
     def __init__(
         self,
         server: Server,
@@ -73,6 +80,17 @@ class ServerSession:
         self._waiters: dict[str | int, asyncio.Future[Any]] = {}
         self._outlet = _Outlet(self)
         self._closed = False
+        self.id = f"conn-{secrets.token_hex(8)}"
+        server.hub.register(self)
+
+    async def notify(self, method: str, params: dict[str, Any]) -> None:
+        """A server-initiated notification; only a legacy session past ``initialize`` takes one (M-05)."""
+        if self._closed or self.conn.revision is None or not self.conn.initialized:
+            return
+        try:
+            await self.send(notification(method, params))
+        except TransportError:
+            pass
 
     async def send(self, message: dict[str, Any] | list[Any]) -> None:
         if self._closed:
@@ -196,6 +214,7 @@ class ServerSession:
         if self._closed:
             return
         self._closed = True
+        self.server.hub.unregister(self.id)
         for task in list(self._tasks.values()):
             task.cancel()
         for fut in self._waiters.values():

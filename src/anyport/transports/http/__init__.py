@@ -4,8 +4,13 @@
 import uvicorn
 from anyport.transports.http import create_app
 
-uvicorn.run(create_app(app), host="127.0.0.1", port=8000)   # POST /mcp, DELETE /mcp, /healthz, /readyz
+uvicorn.run(create_app(app), host="127.0.0.1", port=8000)   # POST/GET/DELETE /mcp, /healthz, /readyz
 ```
+
+Legacy sessions get resumable SSE streams (event ids ``<stream>:<seq>`` in an ``EventLog``, a
+priming event on 2025-11-25, ``GET`` + ``Last-Event-ID`` to resume) and a standalone ``GET``
+stream for server-initiated notifications: ``await http_app.notify(session_id, method, params)``,
+``await http_app.broadcast(method, params)``, or ``await outlet.session.notify(...)`` from a handler.
 
 The same app serves the deprecated 2024-11-05 HTTP+SSE transport (``GET /sse`` +
 ``POST /messages/?session_id=...``) unless ``legacy_sse=False``.
@@ -18,10 +23,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from anyport.state import Bus, EventLog, SessionStore
 from anyport.transports.http._app import StreamableHTTPApp
 from anyport.transports.http._headers import DEFAULT_LOCAL_HOSTS
 from anyport.transports.http._serve import run_http_server
-from anyport.transports.http._sessions import HTTPSession, MemorySessionStore, SessionStore
+from anyport.transports.http._sessions import HTTPSession, MemorySessionStore
 
 if TYPE_CHECKING:
     from anyport.server import Server
@@ -52,6 +58,10 @@ def create_app(
     legacy_sse: bool = True,
     sse_path: str = "/sse",
     messages_path: str = "/messages/",
+    event_log: EventLog | None = None,
+    bus: Bus | None = None,
+    sse_retry_ms: int | None = None,
+    sse_poll_after: float | None = None,
 ) -> StreamableHTTPApp:
     """The MCP endpoint of ``server`` as an ASGI application.
 
@@ -64,7 +74,13 @@ def create_app(
       ``localhost``, ``127.0.0.1`` and ``[::1]`` (any port); ``"*"`` allows anything. A server
       reachable under another name must list it.
     - ``session_idle_timeout`` (seconds) and ``max_sessions`` bound the legacy sessions kept in
-      memory; ``session_store`` replaces that store.
+      memory. ``session_store`` (an ``anyport.state.SessionStore``), ``event_log`` and ``bus``
+      replace the in-memory state: share them between replicas (DESIGN.md §4).
+    - ``sse_retry_ms``: a ``retry:`` field (milliseconds) in the priming event of each stream and
+      before an early close (T-HTTP-13). ``sse_poll_after``: close a POST's SSE connection that many
+      seconds after it opened (``0``: right after the priming event); the stream stays open and the
+      client resumes it with GET + ``Last-Event-ID`` (polling, T-HTTP-12). Both only on revisions
+      with priming events (2025-11-25); off by default.
     - ``legacy_sse``: also serve the 2024-11-05 HTTP+SSE transport: ``GET sse_path`` opens an event
       stream whose first ``endpoint`` event names ``messages_path?session_id=...``, where the client
       POSTs its messages (202; answers arrive on the stream). One connection per stream, closed
@@ -84,4 +100,8 @@ def create_app(
         legacy_sse=legacy_sse,
         sse_path=sse_path,
         messages_path=messages_path,
+        event_log=event_log,
+        bus=bus,
+        sse_retry_ms=sse_retry_ms,
+        sse_poll_after=sse_poll_after,
     )

@@ -2,6 +2,9 @@
 
 Every request passes the checks in one fixed order, so status codes are deterministic
 (DIGEST §21): Origin/Host -> method -> Accept/Content-Type -> session -> protocol version -> body.
+A GET (legacy sessions only: standalone stream and ``Last-Event-ID`` resumption, see ``_streams``)
+goes Origin/Host -> method (405 when stateless or for a 2026-07-28 version header) -> Accept ->
+session -> protocol version -> ``Last-Event-ID``.
 The era of a POST is decided from its ``MCP-Protocol-Version`` header and its body: a request whose
 ``_meta`` names a protocol version (or whose header names a 2026-07-28-era version) is served
 statelessly; everything else follows the legacy session rules (T-HTTP-*).
@@ -20,8 +23,18 @@ from collections.abc import Coroutine, Iterable
 from typing import TYPE_CHECKING, Any
 
 from anyport._exceptions import HEADER_MISMATCH, INVALID_REQUEST, PARSE_ERROR, ParseError
-from anyport.protocol import META_PROTOCOL_VERSION, REVISIONS, Reply, ServerConnection, dumps, error_message, loads
-from anyport.transports.http._exchange import ASGIMessage, Exchange, Receive, Send
+from anyport.protocol import (
+    META_PROTOCOL_VERSION,
+    REVISIONS,
+    Reply,
+    ServerConnection,
+    dumps,
+    error_message,
+    loads,
+    notification,
+)
+from anyport.state import Bus, EventLog, MemoryBus, MemoryEventLog, SessionRecord, SessionStore
+from anyport.transports.http._exchange import ASGIMessage, Exchange, Receive, Send, StreamOptions
 from anyport.transports.http._headers import (
     HeaderValueError,
     HostAllowList,
@@ -32,7 +45,8 @@ from anyport.transports.http._headers import (
     is_json_content_type,
 )
 from anyport.transports.http._legacy_sse import LegacySSE
-from anyport.transports.http._sessions import HTTPSession, MemorySessionStore, SessionStore
+from anyport.transports.http._sessions import BROADCAST_KEY, HTTPSession, MemorySessionStore, session_key
+from anyport.transports.http._streams import GetStreams
 
 if TYPE_CHECKING:
     from anyport.server import Server
@@ -46,8 +60,12 @@ Headers = list[tuple[bytes, bytes]]
 
 #: T-HTTP-44: without a header and without a session that knows better, assume this revision.
 ASSUMED_LEGACY_VERSION = "2025-03-26"
-#: Methods whose ``Mcp-Name`` header mirrors a params field on 2026-07-28 (T-H26-15).
-NAME_FIELDS = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
+#: Methods whose ``Mcp-Name`` header mirrors a params field on 2026-07-28 (T-H26-15); the tasks
+#: extension adds its methods, keyed by ``taskId`` (SEP-2663 "Streamable HTTP: Routing Headers").
+NAME_FIELDS = {
+    "tools/call": "name", "prompts/get": "name", "resources/read": "uri",
+    "tasks/get": "taskId", "tasks/update": "taskId", "tasks/cancel": "taskId",
+}
 SESSION_HEADER = b"mcp-session-id"
 
 
@@ -148,6 +166,10 @@ class StreamableHTTPApp:
         legacy_sse: bool = True,
         sse_path: str = "/sse",
         messages_path: str = "/messages/",
+        event_log: EventLog | None = None,
+        bus: Bus | None = None,
+        sse_retry_ms: int | None = None,
+        sse_poll_after: float | None = None,
     ) -> None:
         if not path.startswith("/"):
             raise ValueError("path must start with '/'")
@@ -169,9 +191,16 @@ class StreamableHTTPApp:
         self.origins = OriginAllowList(allowed_origins)
         self.hosts = HostAllowList(allowed_hosts)
         self.max_body_bytes = max_body_bytes
-        self.sessions: SessionStore = session_store or MemorySessionStore(
-            idle_timeout=session_idle_timeout, max_sessions=max_sessions
+        if sse_retry_ms is not None and sse_retry_ms < 0:
+            raise ValueError("sse_retry_ms must be >= 0")
+        self.events: EventLog = event_log if event_log is not None else MemoryEventLog()
+        self.bus: Bus = bus if bus is not None else MemoryBus()
+        self.stream_options = StreamOptions(self.events, self.bus, retry_ms=sse_retry_ms, poll_after=sse_poll_after)
+        self.sessions = MemorySessionStore(
+            idle_timeout=session_idle_timeout, max_sessions=max_sessions, records=session_store,
+            restore=self._restore, bus=self.bus, events=self.events,
         )
+        self.get_streams = GetStreams(self.stream_options, keepalive_interval=keepalive_interval)
         self.request_timeout = request_timeout
         self.keepalive_interval = keepalive_interval
         self.ready = True
@@ -224,12 +253,14 @@ class StreamableHTTPApp:
         ASGI servers wait for open responses before the lifespan shutdown reaches ``aclose``.
         """
         self.ready = False
+        self.get_streams.close_all()
         if self.legacy is not None:
             self.legacy.close_all()
 
     async def aclose(self) -> None:
         """Stop serving: end every session and every handler still running."""
         self.ready = False
+        self.get_streams.close_all()
         if self.legacy is not None:
             await self.legacy.aclose()
         await self.sessions.aclose()
@@ -237,6 +268,32 @@ class StreamableHTTPApp:
             task.cancel()
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=5)
+
+    # -- server-initiated messages (legacy sessions) ---------------------------------------------
+
+    async def notify(self, session_id: str, method: str, params: dict[str, Any] | None = None) -> bool:
+        """Send a notification to one session's standalone GET stream, wherever it is held.
+
+        Goes over the Bus (DESIGN.md §4), so it works for a session served by another replica.
+        False when no GET stream of that session is open: nothing was delivered.
+        """
+        return await self.bus.publish(session_key(session_id), {"message": notification(method, params)}) > 0
+
+    async def broadcast(self, method: str, params: dict[str, Any] | None = None) -> int:
+        """Send a notification (e.g. ``notifications/tools/list_changed``) to every open standalone
+        GET stream, of every replica sharing the Bus; returns how many streams got it."""
+        return await self.bus.publish(BROADCAST_KEY, {"message": notification(method, params)})
+
+    def _restore(self, record: SessionRecord) -> ServerConnection | None:
+        """The protocol state of a session begun elsewhere, from its record."""
+        if record.version is None or record.version not in self.server.legacy_versions:
+            return None
+        conn = self.server.open_connection(assume_initialized=REVISIONS[record.version])
+        conn.client_capabilities = dict(record.client_capabilities)
+        conn.client_info = record.client_info
+        conn.log_level = record.log_level
+        conn.initialized = record.initialized
+        return conn
 
     def _spawn(self, coro: Coroutine[Any, Any, dict[str, Any]]) -> asyncio.Task[dict[str, Any]]:
         task = asyncio.get_running_loop().create_task(coro)
@@ -265,10 +322,39 @@ class StreamableHTTPApp:
             await self._post(req, receive, send)
         elif req.method == "DELETE" and not self.stateless:
             await self._delete(req, send)
+        elif req.method == "GET" and not self.stateless and self._version_header(req) not in self.server.modern_versions:
+            await self._get(req, receive, send)
         else:
-            # No GET stream in this release (T-HTTP-21, T-H26-24); DELETE only where sessions exist.
-            allow = b"POST" if self.stateless else b"POST, DELETE"
+            # GET streams and DELETE exist only with legacy sessions (T-HTTP-21, T-H26-24).
+            allow = b"POST" if self.stateless else b"GET, POST, DELETE"
             await _reject(send, 405, INVALID_REQUEST, f"Method Not Allowed: {req.method}", headers=[(b"allow", allow)])
+
+    async def _get(self, req: _Request, receive: Receive, send: Send) -> None:
+        """The standalone stream, or a stream resumed with ``Last-Event-ID`` (T-HTTP-19..32)."""
+        # 3. Accept (T-HTTP-20).
+        if not accepts_sse(req.get("accept")):
+            await _reject(send, 406, INVALID_REQUEST, "Not Acceptable: Accept must allow text/event-stream")
+            return
+        # 4. Session.
+        sid = req.get("mcp-session-id")
+        if sid is None:
+            await _reject(send, 400, INVALID_REQUEST, "Bad Request: Mcp-Session-Id header is required")
+            return
+        session = await self.sessions.get(sid.strip())
+        if session is None:
+            await _reject(send, 404, INVALID_REQUEST, "Not Found: unknown or terminated session")  # T-HTTP-39
+            return
+        # 5. Protocol version.
+        if not await self._check_legacy_version(send, self._version_header(req)):
+            return
+        if not self.ready:
+            await _reject(send, 503, INVALID_REQUEST, "Service Unavailable: shutting down", headers=[(b"retry-after", b"5")])
+            return
+        # 6. Last-Event-ID: only ids of this session's own streams (T-HTTP-32).
+        raw = req.get("last-event-id")
+        last = raw.strip(" \t") if raw is not None else None
+        if not await self.get_streams.serve(session, last or None, receive, send):
+            await _reject(send, 400, INVALID_REQUEST, "Bad Request: Last-Event-ID does not name a stream of this session")
 
     # -- 2024-11-05 HTTP+SSE (T-SSE-*) -----------------------------------------------------------
 
@@ -414,6 +500,8 @@ class StreamableHTTPApp:
             # Stateless: a throwaway connection that is already initialized (T-HTTP-44 decides the revision).
             conn = self.server.open_connection(assume_initialized=REVISIONS[version or ASSUMED_LEGACY_VERSION])
         received = conn.receive_obj(parsed)
+        if session is not None:
+            await self.sessions.save(session)  # log level, initialized: the record follows
         items = parsed if isinstance(parsed, list) else [parsed]
 
         if not any(_is_request(item) for item in items):
@@ -445,6 +533,7 @@ class StreamableHTTPApp:
         return Exchange(
             self.server, conn, session, modern=modern, batch=batch, json_response=self.json_response,
             request_timeout=self.request_timeout, keepalive=self.keepalive_interval, spawn=self._spawn,
+            stream=self.stream_options,
         )
 
     # -- 2026-07-28 ------------------------------------------------------------------------------

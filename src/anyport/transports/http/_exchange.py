@@ -6,6 +6,13 @@ requests, before the final responses (T-HTTP-10, T-HTTP-14, T-HTTP-15, T-HTTP-17
 
 Closing the response stream cancels the handlers on 2026-07-28 (T-H26-11); on legacy revisions
 it does not (T-HTTP-18): they run on, and ``notifications/cancelled`` or DELETE can stop them.
+
+On a legacy session the SSE stream is resumable (T-HTTP-27..31): it gets a stream id from the
+``EventLog``, every event carries the id ``<stream-id>:<seq>`` and is appended to the log before it
+is written, a 2025-11-25 stream opens with a priming event (T-HTTP-11), and each event is also
+published on the Bus key ``stream_key(session, stream)`` for a GET that resumed the stream. When the
+connection drops (or is closed early for polling, T-HTTP-12, or taken over by a resuming GET) the
+exchange goes on logging and publishing until every response is out, then ends the stream.
 """
 
 from __future__ import annotations
@@ -42,13 +49,14 @@ from anyport.protocol import (
     request,
     result_message,
 )
+from anyport.state import Bus, EventLog, Subscription
 from anyport.transports.http._sessions import HTTPSession
-from anyport.transports.http._sse import SSE_HEADERS, comment, message_event
+from anyport.transports.http._sse import SSE_HEADERS, comment, message_event, priming_event, retry_field
 
 if TYPE_CHECKING:
     from anyport.server import Server
 
-__all__ = ["ASGIMessage", "Exchange", "Receive", "Send", "status_for"]
+__all__ = ["ASGIMessage", "Exchange", "Receive", "Send", "GET_STREAM", "POST_STREAM", "StreamOptions", "control_key", "status_for", "stream_key"]
 
 log = logging.getLogger("anyport.http")
 
@@ -76,6 +84,35 @@ def status_for(message: dict[str, Any], *, modern: bool) -> int:
     return 400 if message.get("id") is None else 200
 
 
+#: Stream-id prefixes: a POST's response stream, or a session's standalone GET stream.
+POST_STREAM = "p"
+GET_STREAM = "g"
+
+
+def stream_key(session_id: str, stream_id: str) -> str:
+    """Bus key on which a resumable stream's events are published for a resuming GET."""
+    return f"stream:{session_id}:{stream_id}"
+
+
+def control_key(session_id: str, stream_id: str) -> str:
+    """Bus key on which a resuming GET tells the current holder of a stream to let go."""
+    return f"control:{session_id}:{stream_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class StreamOptions:
+    """Resumability of legacy-session SSE streams (T-HTTP-11..13, T-HTTP-27..31)."""
+
+    events: EventLog
+    bus: Bus
+    #: ``retry:`` in milliseconds, sent in the priming event and before an early close (T-HTTP-13).
+    retry_ms: int | None = None
+    #: Close a POST stream's connection this many seconds after it opened (0: right after the
+    #: priming event); the stream stays logically open and the client resumes with GET (T-HTTP-12).
+    #: Only on revisions with priming events (2025-11-25), whose clients know to reconnect.
+    poll_after: float | None = None
+
+
 @dataclass(slots=True)
 class _Item:
     message: dict[str, Any] | None
@@ -83,6 +120,8 @@ class _Item:
 
 
 _DISCONNECTED = object()
+_TAKEOVER = object()  # a GET resumed this stream: it now holds the client's connection
+_POLL = object()  # time to close the connection early (polling, T-HTTP-12)
 
 
 class _Outlet:
@@ -92,6 +131,18 @@ class _Outlet:
 
     def __init__(self, exchange: Exchange) -> None:
         self._exchange = exchange
+
+    @property
+    def session(self) -> HTTPSession | None:
+        """The legacy session this request belongs to (None when stateless or 2026-07-28).
+
+        Server code may keep it to notify the client later: ``await session.notify(method, params)``.
+        """
+        return self._exchange.session
+
+    @property
+    def session_id(self) -> str | None:
+        return None if self._exchange.session is None else self._exchange.session.id
 
     async def notify(self, method: str, params: dict[str, Any]) -> None:
         self._exchange.push(notification(method, params))
@@ -115,6 +166,7 @@ class Exchange:
         request_timeout: float | None,
         keepalive: float,
         spawn: Callable[[Coroutine[Any, Any, dict[str, Any]]], asyncio.Task[dict[str, Any]]],
+        stream: StreamOptions | None = None,
     ) -> None:
         self.server = server
         self.conn = conn
@@ -132,6 +184,10 @@ class Exchange:
         self._getter: asyncio.Task[object] | None = None
         #: The response is complete or its connection is gone: nothing more reaches the client.
         self.closed = False
+        #: Resumable: a legacy session answered with SSE and state to log events in.
+        self.stream = stream if (session is not None and not modern and not json_response) else None
+        #: This stream's id in the event log, once the SSE response began.
+        self.stream_id: str | None = None
 
     # -- handler side --------------------------------------------------------------------------
 
@@ -216,6 +272,9 @@ class Exchange:
             if self.json_response or not self.has_handlers:
                 await self._respond_json(send, headers)
                 return
+            if self.stream is not None:
+                await self._respond_resumable(send, headers, self.stream)
+                return
             # Hold the headers back briefly: an early error gets its own HTTP status (T-H26-13).
             item = await self._next()
             if item is _DISCONNECTED:
@@ -250,6 +309,95 @@ class Exchange:
                 self._getter.cancel()
                 self._getter = None
             watcher.cancel()
+
+    async def _respond_resumable(self, send: Send, headers: list[tuple[bytes, bytes]], stream: StreamOptions) -> None:
+        """A legacy session's SSE stream: ids, priming, event log, polling, hand-over to a resuming GET."""
+        assert self.session is not None
+        sid = self.session.id
+        rev = self.conn.revision
+        priming = rev is not None and rev.priming_event
+        loop = asyncio.get_running_loop()
+        self.stream_id = stream_id = await stream.events.new_stream(sid, prefix=POST_STREAM)
+        key = stream_key(sid, stream_id)
+        control = await stream.bus.subscribe(control_key(sid, stream_id))
+        relay = loop.create_task(self._relay_control(control))
+        poll: asyncio.TimerHandle | None = None
+        attached = True
+        try:
+            try:
+                await send({"type": "http.response.start", "status": 200, "headers": [*SSE_HEADERS, *headers]})
+                if priming:
+                    event_id = await self._append(stream, sid, stream_id, None)
+                    if event_id is not None:
+                        body = priming_event(event_id, retry_ms=stream.retry_ms)
+                        await send({"type": "http.response.body", "body": body, "more_body": True})  # T-HTTP-11
+                        if stream.poll_after is not None:
+                            poll = loop.call_later(max(0.0, stream.poll_after), self._queue.put_nowait, _POLL)
+            except OSError:
+                attached = False
+            while self._outstanding > 0:
+                item = await self._next()
+                if item is _DISCONNECTED or item is _TAKEOVER or item is _POLL:
+                    if attached:
+                        attached = False
+                        if item is not _DISCONNECTED:
+                            # T-HTTP-12/13: the stream stays open; the client resumes it with GET.
+                            await self._end_body(send, retry_ms=stream.retry_ms if item is _POLL else None)
+                    continue
+                if isinstance(item, _Item):
+                    if item.final:
+                        self._outstanding -= 1
+                    if item.message is None:
+                        continue
+                    event_id = await self._append(stream, sid, stream_id, item.message)
+                    if event_id is not None:
+                        await stream.bus.publish(key, {"id": event_id, "message": item.message})
+                    if attached:
+                        try:
+                            event = message_event(item.message, event_id=event_id)
+                            await send({"type": "http.response.body", "body": event, "more_body": True})
+                        except OSError:
+                            attached = False
+                elif attached:
+                    try:
+                        await send({"type": "http.response.body", "body": comment(), "more_body": True})
+                    except OSError:
+                        attached = False
+            await stream.events.end_stream(sid, stream_id)
+            await stream.bus.publish(key, {"control": "end"})
+            if attached:
+                await self._end_body(send)  # T-HTTP-17
+        finally:
+            if poll is not None:
+                poll.cancel()
+            relay.cancel()
+            await control.aclose()
+
+    @staticmethod
+    async def _append(stream: StreamOptions, sid: str, stream_id: str, message: dict[str, Any] | None) -> str | None:
+        try:
+            return await stream.events.append(sid, stream_id, message)
+        except KeyError:
+            return None  # the session's events were dropped (DELETE): nothing to resume any more
+
+    @staticmethod
+    async def _end_body(send: Send, *, retry_ms: int | None = None) -> None:
+        try:
+            if retry_ms is not None:
+                await send({"type": "http.response.body", "body": retry_field(retry_ms), "more_body": True})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except OSError:
+            pass
+
+    async def _relay_control(self, control: Subscription) -> None:
+        """A GET that resumed this stream asks for it: stop writing to our own connection."""
+        try:
+            while True:
+                _key, message = await control.get()
+                if message.get("control") == "takeover":
+                    self._queue.put_nowait(_TAKEOVER)
+        except EOFError:
+            return
 
     async def _next(self, *, forever: bool = False) -> object:
         """The next queued item, or None after a keep-alive interval without one."""
@@ -290,8 +438,8 @@ class Exchange:
                 return
 
     def _on_disconnect(self) -> None:
-        if self.closed:
-            return
+        if self.closed or self.stream is not None:
+            return  # a resumable stream goes on into the event log
         self.closed = True
         if self.modern:
             # T-H26-11: a closed response stream cancels the request; nothing more is sent.

@@ -10,7 +10,7 @@ from typing import Any
 
 from anyport.protocol import dumps
 
-__all__ = ["SSE_HEADERS", "comment", "message_event", "named_event"]
+__all__ = ["SSE_HEADERS", "comment", "message_event", "named_event", "priming_event", "retry_field"]
 
 #: Response headers of every SSE stream (T-HTTP-48, T-H26-08).
 SSE_HEADERS: tuple[tuple[bytes, bytes], ...] = (
@@ -24,10 +24,30 @@ def message_event(message: dict[str, Any] | list[Any], *, event_id: str | None =
     """One ``message`` event carrying one JSON-RPC message (or a 2025-03-26 batch of responses)."""
     head = b"event: message\n"
     if event_id is not None:
-        if "\n" in event_id or "\r" in event_id:
-            raise ValueError("an SSE event id cannot contain a line break")
-        head = b"id: " + event_id.encode() + b"\n" + head
+        head = b"id: " + _check_id(event_id) + b"\n" + head
     return head + b"data: " + dumps(message) + b"\n\n"
+
+
+def _check_id(event_id: str) -> bytes:
+    if "\n" in event_id or "\r" in event_id:
+        raise ValueError("an SSE event id cannot contain a line break")
+    return event_id.encode()
+
+
+def priming_event(event_id: str, *, retry_ms: int | None = None) -> bytes:
+    """An event with an id and empty data (T-HTTP-11): the client now has a ``Last-Event-ID``.
+
+    With ``retry_ms`` it also sets the client's reconnection delay (T-HTTP-13).
+    """
+    head = b"" if retry_ms is None else retry_field(retry_ms)[:-1]
+    return head + b"id: " + _check_id(event_id) + b"\ndata: \n\n"
+
+
+def retry_field(retry_ms: int) -> bytes:
+    """A ``retry:`` field on its own (T-HTTP-13): sent before the server closes a stream early."""
+    if retry_ms < 0:
+        raise ValueError("retry must be >= 0 ms")
+    return b"retry: " + str(int(retry_ms)).encode() + b"\n\n"
 
 
 def comment(text: str = "keepalive") -> bytes:

@@ -1,0 +1,366 @@
+"""Tasks on the server side: running a tool call as a task, and the ``tasks/*`` methods.
+
+Two wire flavours over one TaskStore, chosen by the revision table:
+
+- 2025-11-25 core tasks (F-TASK-01/02): the client asks with ``params.task {ttl}`` and gets
+  ``CreateTaskResult {task}``; ``tasks/get``, ``tasks/result`` (blocks until terminal),
+  ``tasks/list``, ``tasks/cancel`` (-32602 on a terminal task); ``notifications/tasks/status``;
+  input goes out as ordinary server->client requests tagged with ``related-task``.
+- 2026-07-28 ``io.modelcontextprotocol/tasks`` extension (SEP-2663): the server decides, for a
+  client whose request declares the extension; flat ``CreateTaskResult`` (``resultType:"task"``);
+  ``tasks/get`` inlines ``result`` / ``error`` / ``inputRequests``; input arrives by
+  ``tasks/update``; ``tasks/cancel`` acks idempotently; ``notifications/tasks`` on listen streams.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from anyport._exceptions import (
+    INTERNAL_ERROR,
+    InvalidParamsError,
+    JSONRPCError,
+    MethodNotFoundError,
+    MissingCapabilityError,
+)
+from anyport.protocol import META_RELATED_TASK, REVISIONS, TASKS_EXTENSION_ID, IncomingRequest, Revision
+from anyport.server._context import Outlet
+from anyport.state._tasks import MemoryTaskStore, TaskChange, TaskRecord, TaskStore, new_task_id
+
+if TYPE_CHECKING:
+    from anyport.server._hub import NotificationHub
+
+__all__ = ["TASK_SUPPORT", "TaskRunner", "client_has_tasks_extension"]
+
+log = logging.getLogger("anyport.server")
+
+TASK_SUPPORT = ("forbidden", "optional", "required")
+#: The revision whose wire shapes ``notifications/tasks`` uses.
+_EXTENSION_REVISION = next(r for r in REVISIONS.values() if r.tasks_extension)
+
+
+def client_has_tasks_extension(req: IncomingRequest) -> bool:
+    ext = req.client_capabilities.get("extensions")
+    return isinstance(ext, dict) and isinstance(ext.get(TASKS_EXTENSION_ID), dict)
+
+
+def missing_tasks_extension() -> MissingCapabilityError:
+    return MissingCapabilityError(
+        f"Missing required client capability: extension {TASKS_EXTENSION_ID}",
+        data={"requiredCapabilities": {"extensions": {TASKS_EXTENSION_ID: {}}}},
+    )
+
+
+def task_fields(rec: TaskRecord, rev: Revision) -> dict[str, Any]:
+    """The ``Task`` object in the revision's flavour (ttl/pollInterval vs ttlMs/pollIntervalMs)."""
+    out: dict[str, Any] = {
+        "taskId": rec.task_id,
+        "status": rec.status,
+        "createdAt": rec.created_iso,
+        "lastUpdatedAt": rec.updated_iso,
+    }
+    if rec.status_message is not None:
+        out["statusMessage"] = rec.status_message
+    if rev.tasks_extension:
+        out["ttlMs"] = rec.ttl_ms
+        if rec.poll_interval_ms is not None:
+            out["pollIntervalMs"] = rec.poll_interval_ms
+    else:
+        out["ttl"] = rec.ttl_ms
+        if rec.poll_interval_ms is not None:
+            out["pollInterval"] = rec.poll_interval_ms
+    return out
+
+
+def detailed_task(rec: TaskRecord, rev: Revision) -> dict[str, Any]:
+    """SEP-2663 ``DetailedTask``: the Task plus what its status carries."""
+    out = task_fields(rec, rev)
+    if rec.status == "input_required":
+        out["inputRequests"] = dict(rec.input_requests)
+    elif rec.status == "completed" and rec.result is not None:
+        out["result"] = rec.result
+    elif rec.status == "failed":
+        out["error"] = rec.error or {"code": INTERNAL_ERROR, "message": "Task failed"}
+    return out
+
+
+class _TaskOutlet:
+    """The outlet a task-run handler talks through.
+
+    Legacy: every message carries ``related-task`` (F-TASK-02). Modern: progress and log
+    notifications are not supported on tasks (SEP-2663), so they are dropped.
+    """
+
+    __slots__ = ("_inner", "_meta", "_modern", "session_id")
+
+    def __init__(self, inner: Outlet, task_id: str, rev: Revision) -> None:
+        self._inner = inner
+        self._meta = {META_RELATED_TASK: {"taskId": task_id}}
+        self._modern = rev.modern
+        self.session_id = getattr(inner, "session_id", None)
+
+    def _tag(self, params: dict[str, Any]) -> dict[str, Any]:
+        meta = params.get("_meta")
+        return {**params, "_meta": {**meta, **self._meta} if isinstance(meta, dict) else self._meta}
+
+    async def notify(self, method: str, params: dict[str, Any]) -> None:
+        if self._modern:
+            return
+        with contextlib.suppress(Exception):
+            await self._inner.notify(method, self._tag(params))
+
+    async def request(self, method: str, params: dict[str, Any]) -> Any:
+        return await self._inner.request(method, self._tag(params))
+
+
+class TaskHandle:
+    """Binds a running handler to its task: how ``Context`` asks the client from inside a task."""
+
+    def __init__(self, runner: TaskRunner, task_id: str, rev: Revision, outlet: Outlet) -> None:
+        self.runner = runner
+        self.task_id = task_id
+        self.rev = rev
+        self.outlet: Outlet = _TaskOutlet(outlet, task_id, rev)
+        self._asked = 0
+        self._waiting = 0
+
+    async def ask(self, method: str, params: dict[str, Any]) -> Any:
+        if self.rev.server_requests:
+            return await self._ask_legacy(method, params)
+        return await self._ask_modern(method, params)
+
+    async def _ask_legacy(self, method: str, params: dict[str, Any]) -> Any:
+        # 2025-11-25: input_required while a server->client request tagged with the task is out.
+        self._waiting += 1
+        if self._waiting == 1:
+            await self.runner.update(self.task_id, TaskChange(status="input_required"))
+        try:
+            return await self.outlet.request(method, params)
+        finally:
+            self._waiting -= 1
+            if self._waiting == 0:
+                await self.runner.update(self.task_id, TaskChange(status="working"))
+
+    async def _ask_modern(self, method: str, params: dict[str, Any]) -> Any:
+        # SEP-2663: park the request in inputRequests; tasks/update delivers the answer.
+        key = f"input-{self._asked}"  # unique over the task's lifetime
+        self._asked += 1
+        store = self.runner.store
+        rec = await self.runner.update(
+            self.task_id,
+            TaskChange(status="input_required", add_requests={key: {"method": method, "params": params}}),
+        )
+        while True:
+            if rec is None:
+                raise asyncio.CancelledError()  # the task expired underneath us
+            if key in rec.responses:
+                break
+            if rec.terminal:
+                raise asyncio.CancelledError()  # cancelled while waiting
+            rec = await store.wait(self.task_id, rec.version)
+        answer = rec.responses[key]
+        await self.runner.update(self.task_id, TaskChange(consume=(key,), resume=True))
+        return answer
+
+
+class TaskRunner:
+    """Creates tasks, runs their handlers in the background and serves ``tasks/*``."""
+
+    def __init__(
+        self,
+        hub: NotificationHub,
+        store: TaskStore | None = None,
+        *,
+        default_ttl_ms: int = 3_600_000,
+        max_ttl_ms: int = 86_400_000,
+        poll_interval_ms: int | None = 500,
+        page_size: int = 50,
+    ) -> None:
+        self.hub = hub
+        self.store: TaskStore = store if store is not None else MemoryTaskStore()
+        self.default_ttl_ms = default_ttl_ms
+        self.max_ttl_ms = max_ttl_ms
+        self.poll_interval_ms = poll_interval_ms
+        self.page_size = page_size
+        #: Handlers running in this process, by task id.
+        self.running: dict[str, asyncio.Task[Any]] = {}
+        #: Where legacy status notifications go, by task id (the creating request's outlet).
+        self._outlets: dict[str, tuple[Outlet, Revision]] = {}
+
+    # -- creation ----------------------------------------------------------------------------------
+
+    def _ttl(self, req: IncomingRequest) -> int:
+        if req.revision.tasks_extension:
+            return self.default_ttl_ms
+        spec = req.params.get("task")
+        ttl = spec.get("ttl") if isinstance(spec, dict) else None
+        if isinstance(ttl, (int, float)) and not isinstance(ttl, bool) and ttl > 0:
+            return min(int(ttl), self.max_ttl_ms)
+        return self.default_ttl_ms
+
+    async def create(self, req: IncomingRequest, outlet: Outlet) -> TaskRecord:
+        """A new ``working`` task, stored before this returns (durable create, SEP-2663)."""
+        owner = None if req.revision.modern else getattr(outlet, "session_id", None)
+        now = time.time()
+        rec = TaskRecord(
+            task_id=new_task_id(), method=req.method, created_at=now, last_updated_at=now,
+            ttl_ms=self._ttl(req), poll_interval_ms=self.poll_interval_ms, owner=owner,
+        )
+        await self.store.create(rec)
+        self._outlets[rec.task_id] = (outlet, req.revision)
+        return rec
+
+    def create_result(self, rec: TaskRecord, rev: Revision) -> dict[str, Any]:
+        if rev.tasks_extension:
+            return {"resultType": "task", **task_fields(rec, rev)}
+        return {"task": task_fields(rec, rev)}
+
+    def adopt(self, rec: TaskRecord, task: asyncio.Task[Any]) -> None:
+        """Track the handler of ``rec`` running in this process."""
+        self.running[rec.task_id] = task
+
+        def done(_t: asyncio.Task[Any], tid: str = rec.task_id) -> None:
+            self.running.pop(tid, None)
+            self._outlets.pop(tid, None)
+
+        task.add_done_callback(done)
+
+    def spawn(self, rec: TaskRecord, body: Callable[[], Awaitable[dict[str, Any]]]) -> None:
+        """Run ``body`` in the background; its outcome becomes the task's terminal state."""
+
+        async def run() -> None:
+            await self.finish(rec.task_id, body())
+
+        self.adopt(rec, asyncio.get_running_loop().create_task(run()))
+
+    async def finish(self, task_id: str, outcome: Awaitable[dict[str, Any]]) -> None:
+        """Await the handler's result and store it: completed (also ``isError``), failed or cancelled."""
+        try:
+            result = await outcome
+        except asyncio.CancelledError:
+            await self.update(task_id, TaskChange(status="cancelled"))
+            raise
+        except JSONRPCError as exc:
+            await self.update(task_id, TaskChange(status="failed", error=exc.to_error()))
+        except Exception:
+            log.exception("task %s failed", task_id)
+            error = {"code": INTERNAL_ERROR, "message": "Internal error"}
+            await self.update(task_id, TaskChange(status="failed", error=error))
+        else:
+            await self.update(task_id, TaskChange(status="completed", result=result))
+
+    # -- state changes and status notifications --------------------------------------------------------
+
+    async def update(self, task_id: str, change: TaskChange) -> TaskRecord | None:
+        before = await self.store.get(task_id) if change.status is not None or change.resume else None
+        rec = await self.store.update(task_id, change)
+        if rec is not None and before is not None and (rec.status != before.status or change.add_requests):
+            await self._announce(rec)
+        return rec
+
+    async def _announce(self, rec: TaskRecord) -> None:
+        sink = self._outlets.get(rec.task_id)
+        if sink is not None and not sink[1].modern and sink[1].tasks:
+            outlet, rev = sink
+            # Legacy: notifications/tasks/status to the creating session (optional, no related-task).
+            with contextlib.suppress(Exception):
+                await outlet.notify("notifications/tasks/status", task_fields(rec, rev))
+        # Modern: notifications/tasks to listen streams that named this task.
+        await self.hub.publish("notifications/tasks", detailed_task(rec, _EXTENSION_REVISION), peers=())
+
+    # -- tasks/* -------------------------------------------------------------------------------------
+
+    async def _find(self, req: IncomingRequest, outlet: Outlet) -> TaskRecord:
+        task_id = req.params.get("taskId")
+        if not isinstance(task_id, str) or not task_id:
+            raise InvalidParamsError(f"{req.method} needs a string taskId")
+        rec = await self.store.get(task_id)
+        if rec is None or (rec.owner is not None and rec.owner != getattr(outlet, "session_id", None)):
+            raise InvalidParamsError(f"Unknown task: {task_id!r}", data={"taskId": task_id})
+        return rec
+
+    def gate(self, req: IncomingRequest) -> None:
+        """Which tasks/* methods exist on this request's revision, and for this client."""
+        rev = req.revision
+        if rev.tasks_extension:
+            if req.method not in ("tasks/get", "tasks/update", "tasks/cancel"):
+                raise MethodNotFoundError(f"Method not found: {req.method} (removed by the tasks extension)")
+            if not client_has_tasks_extension(req):
+                raise missing_tasks_extension()
+        elif not rev.tasks or req.method == "tasks/update":
+            raise MethodNotFoundError(f"Method not found: {req.method} (not on {rev.version})")
+
+    async def get(self, req: IncomingRequest, outlet: Outlet) -> dict[str, Any]:
+        self.gate(req)
+        rec = await self._find(req, outlet)
+        if req.revision.tasks_extension:
+            return detailed_task(rec, req.revision)
+        return task_fields(rec, req.revision)
+
+    async def result(self, req: IncomingRequest, outlet: Outlet) -> dict[str, Any]:
+        """2025-11-25 ``tasks/result``: wait for a terminal status, then what the request would have returned."""
+        self.gate(req)
+        rec: TaskRecord | None = await self._find(req, outlet)
+        while rec is not None and not rec.terminal:
+            rec = await self.store.wait(rec.task_id, rec.version)
+        if rec is None:
+            raise InvalidParamsError(f"Unknown task: {req.params.get('taskId')!r}")
+        meta = {META_RELATED_TASK: {"taskId": rec.task_id}}
+        if rec.status == "completed" and rec.result is not None:
+            out = dict(rec.result)
+            prior = out.get("_meta")
+            out["_meta"] = {**prior, **meta} if isinstance(prior, dict) else meta
+            return out
+        if rec.status == "failed" and rec.error is not None:
+            err = rec.error
+            raise JSONRPCError(str(err.get("message", "Task failed")), code=int(err.get("code", INTERNAL_ERROR)), data=err.get("data"))
+        raise JSONRPCError(f"Task {rec.task_id} was cancelled", code=INTERNAL_ERROR, data={"taskId": rec.task_id})
+
+    async def list(self, req: IncomingRequest, outlet: Outlet) -> dict[str, Any]:
+        self.gate(req)
+        cursor = req.params.get("cursor")
+        if cursor is not None and not isinstance(cursor, str):
+            raise InvalidParamsError("Invalid cursor")
+        try:
+            records, nxt = await self.store.list(getattr(outlet, "session_id", None), cursor, self.page_size)
+        except ValueError as exc:
+            raise InvalidParamsError("Invalid cursor") from exc
+        out: dict[str, Any] = {"tasks": [task_fields(r, req.revision) for r in records]}
+        if nxt is not None:
+            out["nextCursor"] = nxt
+        return out
+
+    async def cancel(self, req: IncomingRequest, outlet: Outlet) -> dict[str, Any]:
+        self.gate(req)
+        rec = await self._find(req, outlet)
+        ext = req.revision.tasks_extension
+        if rec.terminal:
+            if ext:
+                return {}  # SEP-2663: idempotent ack
+            raise InvalidParamsError(f"Task {rec.task_id} is already {rec.status}", data={"taskId": rec.task_id})
+        after = await self.update(rec.task_id, TaskChange(status="cancelled", status_message="Cancelled by the client"))
+        running = self.running.get(rec.task_id)
+        if running is not None:
+            running.cancel()
+        if ext:
+            return {}
+        return task_fields(after or rec, req.revision)
+
+    async def update_inputs(self, req: IncomingRequest, outlet: Outlet) -> dict[str, Any]:
+        """SEP-2663 ``tasks/update``: answers for outstanding keys; others are ignored."""
+        self.gate(req)
+        rec = await self._find(req, outlet)
+        responses = req.params.get("inputResponses")
+        if not isinstance(responses, dict):
+            raise InvalidParamsError("tasks/update needs an inputResponses object")
+        await self.update(rec.task_id, TaskChange(answers=responses))
+        return {}
+
+    def cancel_all(self) -> None:
+        for task in list(self.running.values()):
+            task.cancel()
