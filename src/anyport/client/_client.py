@@ -5,6 +5,18 @@
 detects the era (T-STDIO-15): it probes ``server/discover`` with 2026-07-28 ``_meta``; a discover
 result, or a recognised modern error, means modern; any other answer or silence means legacy,
 and it falls back to ``initialize`` (never keyed to one error code: T-STDIO-16).
+
+Over HTTP (``Client("http://...")``) the same probe runs over Streamable HTTP. When the
+``initialize`` POST is refused the way an old server refuses it (T-BC-03: 400/404/405 for
+2025-11-25, any 4xx but 401/403 before; never with a modern JSON-RPC error body, T-BC-05), or
+answered with an ``endpoint`` event (T-BC-04), the client GETs the same URL and, if the stream
+opens with an ``endpoint`` event, speaks the 2024-11-05 HTTP+SSE transport from then on.
+``transport="sse"`` goes there directly, and a URL ending in ``/sse`` tries it first.
+
+A legacy session the server forgot (404 to a request carrying its id) is replaced once: a new
+``initialize`` without the session id, then the failed request is sent again (T-HTTP-40). A
+``tools/call`` refused with -32020 re-reads ``tools/list`` (so the ``Mcp-Param-*`` headers follow
+the current schemas) and is sent once more (T-H26-19).
 """
 
 from __future__ import annotations
@@ -15,13 +27,16 @@ import importlib.metadata
 import inspect
 from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from urllib.parse import urlsplit
 
 from anyport._exceptions import (
+    HeaderMismatchError,
     JSONRPCError,
     LocalProtocolError,
     RemoteProtocolError,
     RequestTimeoutError,
+    TransportError,
     UnsupportedProtocolVersionError,
 )
 from anyport.client._session import ClientSession, ProgressCallback
@@ -44,7 +59,12 @@ from anyport.protocol import (
 )
 from anyport.transports._base import MessageStream
 
+if TYPE_CHECKING:
+    import httpx
+
 __all__ = ["Client"]
+
+_TRANSPORTS = ("auto", "streamable-http", "sse")
 
 _MODERN_ERROR_CODES = frozenset({-32020, -32021, -32022})
 _MAX_INPUT_ROUNDS = 16
@@ -81,6 +101,11 @@ class Client:
             given declares the matching client capability.
         on_log: receives ``notifications/message`` params; ``log_level`` asks for that level.
         timeout: default seconds per request; on expiry a cancellation is sent (L-16).
+        transport: for a URL: ``"auto"`` (Streamable HTTP, falling back to the 2024-11-05
+            HTTP+SSE transport; a URL ending in ``/sse`` tries HTTP+SSE first),
+            ``"streamable-http"`` or ``"sse"``.
+        headers: extra HTTP headers for every request to a URL (e.g. ``Authorization``).
+        httpx_client: an ``httpx.AsyncClient`` to send them with (not closed by the client).
 
     Example:
         async with Client(["python", "server.py"]) as c:
@@ -106,9 +131,16 @@ class Client:
         probe_timeout: float = 5.0,
         env: Mapping[str, str] | None = None,
         cwd: str | None = None,
+        transport: str = "auto",
+        headers: Mapping[str, str] | None = None,
+        httpx_client: httpx.AsyncClient | None = None,
     ) -> None:
         if era not in ("auto", "modern", "legacy"):
             raise ValueError("era is 'auto', 'modern' or 'legacy'")
+        if transport not in _TRANSPORTS:
+            raise ValueError(f"transport is one of {', '.join(map(repr, _TRANSPORTS))}")
+        if transport == "sse" and era == "modern":
+            raise ValueError("the 2024-11-05 HTTP+SSE transport has no 2026-07-28 era; use era='legacy' or 'auto'")
         if log_level is not None and log_level not in LOG_LEVELS:
             raise ValueError(f"unknown log level {log_level!r}")
         if protocol_version is not None and protocol_version not in (*LEGACY_VERSIONS, *MODERN_VERSIONS):
@@ -140,6 +172,12 @@ class Client:
         self._session: ClientSession | None = None
         self._server_task: asyncio.Task[None] | None = None
         self._opened: list[Any] = []
+        self._transport_wanted = transport
+        self._http_headers = dict(headers or {})
+        self._httpx_client = httpx_client
+        self._renew_lock = asyncio.Lock()
+        #: The transport in use for a URL target: "streamable-http" or "sse" (None otherwise).
+        self.transport: str | None = None
 
     # -- connection -------------------------------------------------------------------------------
 
@@ -189,9 +227,7 @@ class Client:
         if isinstance(target, str):
             if not target.lower().startswith(("http://", "https://")):
                 raise ValueError(f"not an http:// or https:// URL: {target!r}; pass a command list for stdio")
-            from anyport.transports.http_client import StreamableHTTPClientStream
-
-            return StreamableHTTPClientStream(target)
+            return self._streamable_stream(target)
         if isinstance(target, Sequence):
             from anyport.transports.stdio import StdioClientStream
 
@@ -200,8 +236,24 @@ class Client:
             return stream
         return target
 
-    async def connect(self) -> None:
-        stream = await self._open_stream()
+    def _streamable_stream(self, url: str) -> MessageStream:
+        from anyport.transports.http_client import StreamableHTTPClientStream
+
+        self.transport = "streamable-http"
+        return StreamableHTTPClientStream(url, headers=self._http_headers, httpx_client=self._httpx_client)
+
+    async def _sse_stream(self, url: str) -> MessageStream:
+        """GET ``url`` and read its ``endpoint`` event; raises ``NotAnSSEEndpointError`` when it is none."""
+        from anyport.transports.sse_client import LegacySSEClientStream
+
+        stream = LegacySSEClientStream(
+            url, headers=self._http_headers, httpx_client=self._httpx_client, endpoint_timeout=self.probe_timeout
+        )
+        await stream.start()
+        self.transport = "sse"
+        return stream
+
+    def _start_session(self, stream: MessageStream) -> None:
         handlers = {
             "elicitation/create": self._handle_elicit,
             "sampling/createMessage": self._handle_sample,
@@ -209,11 +261,56 @@ class Client:
         }
         self._session = ClientSession(stream, self._conn, request_handlers=handlers, notification_handler=self._notified)
         self._session.start()
+
+    async def connect(self) -> None:
+        target = self._target
         try:
+            if isinstance(target, str) and target.lower().startswith(("http://", "https://")):
+                await self._connect_http(target)
+                return
+            self._start_session(await self._open_stream())
             await self._handshake()
         except BaseException:
             await self.aclose()
             raise
+
+    async def _connect_http(self, url: str) -> None:
+        """Streamable HTTP, or the 2024-11-05 HTTP+SSE transport (T-BC-02..05)."""
+        from anyport.transports.sse_client import NotAnSSEEndpointError
+
+        wanted = self._transport_wanted
+        hinted = wanted == "auto" and self._era_wanted != "modern" and urlsplit(url).path.rstrip("/").endswith("/sse")
+        if wanted == "sse" or hinted:
+            try:
+                self._start_session(await self._sse_stream(url))
+            except NotAnSSEEndpointError:
+                if wanted == "sse":
+                    raise
+            else:
+                await self._initialize()  # HTTP+SSE predates the 2026-07-28 era
+                return
+        self._start_session(self._streamable_stream(url))
+        try:
+            await self._handshake()
+        except (JSONRPCError, TransportError) as exc:
+            if wanted != "auto" or self._era_wanted == "modern" or not self._refused_like_an_old_server():
+                raise
+            try:
+                sse = await self._sse_stream(url)
+            except TransportError:
+                raise exc from None  # not an HTTP+SSE server either: the first answer is the useful one
+            assert self._session is not None
+            await self._session.aclose()
+            self._start_session(sse)
+            await self._initialize()
+
+    def _refused_like_an_old_server(self) -> bool:
+        from anyport.transports.http_client import StreamableHTTPClientStream
+
+        stream = self._session.stream if self._session is not None else None
+        if not isinstance(stream, StreamableHTTPClientStream) or stream.initialize_refusal is None:
+            return False
+        return stream.initialize_refusal.suggests_sse(self._version_wanted or LEGACY_VERSIONS[-1])
 
     async def _handshake(self) -> None:
         era = self._era_wanted
@@ -319,8 +416,21 @@ class Client:
             meta.update(self._conn.modern_meta())
             params["_meta"] = meta
         t = self.timeout if timeout is None else timeout
+        renewed = False
         for _ in range(_MAX_INPUT_ROUNDS):
-            result = await session.request(method, params, timeout=t, on_progress=on_progress)
+            try:
+                result = await session.request(method, params, timeout=t, on_progress=on_progress)
+            except TransportError as exc:
+                if renewed:
+                    raise
+                renewed = True
+                if self._session is not None and session is not self._session:
+                    session = self._session  # another request already replaced the session
+                    continue
+                if not self._session_forgotten(exc):
+                    raise
+                session = await self._renew_session(session)
+                continue
             if not isinstance(result, dict):
                 raise RemoteProtocolError(f"{method}: the result is not an object")
             kind = result.get("resultType", "complete")
@@ -330,6 +440,24 @@ class Client:
                 raise RemoteProtocolError(f"{method}: unknown resultType {kind!r}")  # J-16
             params = await self._next_round(params, result)
         raise RemoteProtocolError(f"{method}: the server kept asking for input ({_MAX_INPUT_ROUNDS} rounds)")
+
+    @staticmethod
+    def _session_forgotten(exc: BaseException) -> bool:
+        from anyport.transports.http_client import SessionTerminatedError
+
+        return isinstance(exc, SessionTerminatedError)
+
+    async def _renew_session(self, old: ClientSession) -> ClientSession:
+        """T-HTTP-40: the server forgot our session: ``initialize`` anew (once for all waiters)."""
+        async with self._renew_lock:
+            if self._session is not old and self._session is not None:
+                return self._session  # another request already renewed it
+            assert isinstance(self._target, str)
+            await old.aclose()
+            self._start_session(self._streamable_stream(self._target))
+            await self._initialize()
+            assert self._session is not None
+            return self._session
 
     async def _next_round(self, params: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
         """Answer every input request, then retry with a new id (M-18)."""
@@ -391,9 +519,15 @@ class Client:
         on_progress: ProgressCallback | None = None,
     ) -> CallToolResult:
         """Call a tool. A failing tool gives ``is_error=True`` (not an exception); protocol errors raise."""
-        result = await self.request(
-            "tools/call", {"name": name, "arguments": dict(arguments or {})}, timeout=timeout, on_progress=on_progress
-        )
+        params = {"name": name, "arguments": dict(arguments or {})}
+        try:
+            result = await self.request("tools/call", params, timeout=timeout, on_progress=on_progress)
+        except HeaderMismatchError:
+            if self.transport != "streamable-http" or not self.revision.modern:
+                raise
+            # T-H26-19: our Mcp-Param-* headers may follow an old schema: re-read tools/list, retry once.
+            await self.list_tools()
+            result = await self.request("tools/call", params, timeout=timeout, on_progress=on_progress)
         return CallToolResult.from_raw(result)
 
     async def list_resources(self) -> list[Resource]:

@@ -11,14 +11,21 @@ Legacy era: the ``Mcp-Session-Id`` of the initialize response is sent on every l
 (T-HTTP-37), ``MCP-Protocol-Version`` carries the negotiated version (T-HTTP-43), a response
 stream that drops before its answer is resumed with GET + ``Last-Event-ID`` after the server's
 ``retry:`` delay (T-HTTP-30), a 404 to a request that carried the session id ends the
-connection with ``SessionTerminatedError`` (T-HTTP-39/40: re-initializing is left to the
-caller), and ``aclose()`` DELETEs the session (T-HTTP-41).
+connection with ``SessionTerminatedError`` (T-HTTP-39/40: ``Client`` then starts a new session
+and re-sends the request once), and ``aclose()`` DELETEs the session (T-HTTP-41).
 
 2026-07-28: a request whose ``_meta`` names a protocol version gets ``MCP-Protocol-Version``
 equal to it, ``Mcp-Method`` and, for ``tools/call`` / ``prompts/get`` / ``resources/read``,
 ``Mcp-Name``; values that are not plain visible ASCII are sent as ``=?base64?...?=``
 (T-H26-12..16). Cancelling such a request closes its response stream instead of POSTing
-``notifications/cancelled`` (T-H26-11).
+``notifications/cancelled`` (T-H26-11). The stream reads every 2026-07-28 ``tools/list`` result
+that passes through it: tools whose ``x-mcp-header`` annotations are invalid are dropped from it
+(with a warning, T-H26-20), and a later ``tools/call`` of an annotated tool carries
+``Mcp-Param-<Name>`` headers for the annotated arguments (T-H26-19, see ``_param_headers``).
+
+Falling back to HTTP+SSE (T-BC-02..04) is ``Client``'s decision; the stream only records, in
+``initialize_refusal``, how the server refused an ``initialize`` POST (its status, whether the
+body was a modern JSON-RPC error, or whether a 200 stream opened with an ``endpoint`` event).
 
 HTTP errors never leave a caller waiting: a 4xx/5xx whose body is a JSON-RPC error is delivered
 as the answer (with the request's id filled in when the server could not name it); without a
@@ -45,12 +52,14 @@ from anyport._exceptions import (
     JSONRPCError,
     TransportError,
 )
-from anyport.protocol import META_PROTOCOL_VERSION, dumps, loads
+from anyport.protocol import META_PROTOCOL_VERSION, REVISIONS, dumps, loads
+from anyport.transports import _param_headers
 
 if TYPE_CHECKING:
     import httpx
 
 __all__ = [
+    "HTTPRefusal",
     "SSEEvent",
     "SSEParser",
     "SessionTerminatedError",
@@ -62,12 +71,42 @@ log = logging.getLogger("anyport.http.client")
 
 ACCEPT = "application/json, text/event-stream"
 #: Methods whose ``Mcp-Name`` header mirrors a params field (T-H26-15).
-NAME_FIELDS = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
+NAME_FIELDS = {
+    "tools/call": "name", "prompts/get": "name", "resources/read": "uri",
+    "tasks/get": "taskId", "tasks/update": "taskId", "tasks/cancel": "taskId",  # SEP-2663
+}
 _SENTINEL_PREFIX = "=?base64?"
 
 
 class SessionTerminatedError(BrokenConnectionError):
     """The server no longer knows our session (HTTP 404 to a request that carried its id)."""
+
+
+#: JSON-RPC error codes only a 2026-07-28-aware server sends (T-BC-05).
+_MODERN_CODES = frozenset({-32020, -32021, -32022})
+
+
+@dataclass(frozen=True, slots=True)
+class HTTPRefusal:
+    """How the server answered an ``initialize`` POST that did not open a Streamable HTTP session."""
+
+    status: int
+    #: The body was a JSON-RPC error with a code only a modern server sends (-32020/-32021/-32022).
+    modern_error: bool = False
+    #: The answer was an event stream opening with an ``endpoint`` event (T-BC-04).
+    endpoint_event: bool = False
+
+    def suggests_sse(self, version: str) -> bool:
+        """True when the 2024-11-05 HTTP+SSE transport is worth a try (T-BC-03/04/05).
+
+        The statuses depend on the revision offered: any 4xx but 401/403 up to 2025-06-18,
+        only 400/404/405 from 2025-11-25 (401 means authentication, not an old transport).
+        """
+        if self.endpoint_event:
+            return True
+        rev = REVISIONS.get(version)
+        statuses = rev.fallback_statuses if rev is not None else frozenset({400, 404, 405})
+        return self.status in statuses and not self.modern_error
 
 
 # -- header values (T-H26-16) -------------------------------------------------------------------
@@ -209,11 +248,12 @@ def _error_response(id_: str | int, code: int, message: str, data: Any = None) -
 class _Post:
     """What one POST that carries requests still owes: the answers to these ids."""
 
-    __slots__ = ("ids", "modern", "task")
+    __slots__ = ("ids", "initialize", "modern", "task")
 
-    def __init__(self, ids: set[str | int], modern: bool) -> None:
+    def __init__(self, ids: set[str | int], modern: bool, initialize: bool = False) -> None:
         self.ids = ids
         self.modern = modern
+        self.initialize = initialize
         self.task: asyncio.Task[None] | None = None
 
 
@@ -265,6 +305,10 @@ class StreamableHTTPClientStream:
         self._cancelled: set[str | int] = set()
         self._failure: TransportError | None = None
         self._closed = False
+        #: How the server refused the last ``initialize`` POST (None: it did not).
+        self.initialize_refusal: HTTPRefusal | None = None
+        self._tool_params: dict[str, list[_param_headers.ParamHeader]] = {}
+        self._tools_list_ids: set[str | int] = set()
 
     # -- MessageStream ----------------------------------------------------------------------------
 
@@ -291,10 +335,14 @@ class StreamableHTTPClientStream:
         for m in requests:
             if m.get("method") == "initialize":
                 self._initialize_ids.add(m["id"])
-        post = _Post(ids, modern=self._is_modern(first))
+            elif m.get("method") == "tools/list" and self._is_modern(m):
+                self._tools_list_ids.add(m["id"])
+        initialize = any(m.get("method") == "initialize" for m in requests)
+        if initialize:
+            self.initialize_refusal = None
+        post = _Post(ids, modern=self._is_modern(first), initialize=initialize)
         for id_ in ids:
             self._posts[id_] = post
-        initialize = any(m.get("method") == "initialize" for m in requests)
         task = asyncio.get_running_loop().create_task(self._exchange(post, data, headers, initialize=initialize))
         post.task = task
         self._tasks.add(task)
@@ -359,12 +407,53 @@ class StreamableHTTPClientStream:
                 value = params.get(field) if field is not None and isinstance(params, dict) else None
                 if isinstance(value, str):
                     headers["mcp-name"] = encode_header_value(value)
+                if method == "tools/call":
+                    headers.update(self._param_headers(msg))
             return headers
         if self.session_id is not None:
             headers["mcp-session-id"] = self.session_id  # T-HTTP-37
         if self.protocol_version is not None:
             headers["mcp-protocol-version"] = self.protocol_version  # T-HTTP-43
         return headers
+
+    def _param_headers(self, msg: Mapping[str, Any]) -> dict[str, str]:
+        """``Mcp-Param-*`` for a ``tools/call`` of a tool whose schema we saw in ``tools/list`` (T-H26-19)."""
+        params = msg.get("params")
+        if not isinstance(params, dict):
+            return {}
+        decls = self._tool_params.get(params.get("name"))  # type: ignore[arg-type]
+        if not decls:
+            return {}
+        return _param_headers.values(decls, params.get("arguments"))
+
+    def _filter_tools(self, msg: dict[str, Any]) -> bool:
+        """A 2026-07-28 ``tools/list`` result: keep the annotations, drop invalid tools (T-H26-20).
+
+        True when the result was changed.
+        """
+        result = msg.get("result")
+        tools = result.get("tools") if isinstance(result, dict) else None
+        if not isinstance(tools, list):
+            return False
+        kept: list[Any] = []
+        for tool in tools:
+            name = tool.get("name") if isinstance(tool, dict) else None
+            if not isinstance(name, str):
+                kept.append(tool)
+                continue
+            assert isinstance(tool, dict)
+            scanned = _param_headers.scan(tool.get("inputSchema"))
+            if isinstance(scanned, str):
+                log.warning("dropping tool %r from tools/list: invalid x-mcp-header (%s)", name, scanned)
+                self._tool_params.pop(name, None)
+                continue
+            self._tool_params[name] = scanned
+            kept.append(tool)
+        if len(kept) == len(tools):
+            return False
+        assert isinstance(result, dict)
+        result["tools"] = kept
+        return True
 
     def _get_headers(self, last_event_id: str) -> dict[str, str]:
         headers = {**self.headers, "accept": "text/event-stream", "last-event-id": last_event_id}
@@ -445,6 +534,10 @@ class StreamableHTTPClientStream:
                 assert isinstance(id_, (str, int))
                 post.ids.discard(id_)
                 self._posts.pop(id_, None)
+                if id_ in self._tools_list_ids:
+                    self._tools_list_ids.discard(id_)
+                    if self._filter_tools(msg):
+                        payload = dumps(obj)
                 if id_ in self._initialize_ids:
                     self._initialize_ids.discard(id_)
                     result = msg.get("result")
@@ -505,6 +598,8 @@ class StreamableHTTPClientStream:
                 self._cancelled.update(post.ids)  # the waiters get the connection's failure instead
                 self._session_gone()
                 return
+            if post.initialize:
+                self.initialize_refusal = HTTPRefusal(status, modern_error=self._modern_error_body(body))
             if self._error_body(body):
                 self._deliver(body, post, fill_id=True)
             self._give_up(
@@ -531,12 +626,33 @@ class StreamableHTTPClientStream:
         items = obj if isinstance(obj, list) else [obj]
         return bool(items) and all(isinstance(m, dict) and ("error" in m or "result" in m) for m in items)
 
+    @staticmethod
+    def _modern_error_body(body: bytes) -> bool:
+        try:
+            obj = loads(body)
+        except JSONRPCError:
+            return False
+        err = obj.get("error") if isinstance(obj, dict) else None
+        return isinstance(err, dict) and err.get("code") in _MODERN_CODES
+
+    def _endpoint_instead(self, post: _Post) -> None:
+        """T-BC-04: an old HTTP+SSE server answered our ``initialize`` POST with its event stream."""
+        self.initialize_refusal = HTTPRefusal(200, endpoint_event=True)
+        self._give_up(
+            post, INVALID_REQUEST,
+            "the server answered with an HTTP+SSE endpoint event: it speaks the 2024-11-05 transport",
+            {"httpStatus": 200},
+        )
+
     async def _read_sse(self, resp: httpx.Response, post: _Post, parser: SSEParser) -> bool:
         """Queue the stream's messages until our answers arrived; True when any event came."""
         seen = False
         async for chunk in resp.aiter_bytes():
             for ev in parser.feed(chunk):
                 seen = True
+                if ev.event == "endpoint" and post.initialize:
+                    self._endpoint_instead(post)
+                    return seen
                 if ev.event == "message" and ev.data.strip():  # a priming event has empty data
                     self._deliver(ev.data, post)
             if not post.ids:

@@ -21,7 +21,8 @@ register one, and the fixture's legacy clients send it before calling ``log``.
 Nothing is printed on stdout: stdout is the protocol channel.
 
 Run: ``python sdk_server.py`` (needs ``mcp==2.3.0`` installed), or ``python sdk_server.py --http PORT``
-to serve the same fixture over the SDK's Streamable HTTP transport on ``127.0.0.1:PORT/mcp``.
+to serve the same fixture over the SDK's Streamable HTTP transport on ``127.0.0.1:PORT/mcp``, or
+``python sdk_server.py --sse PORT [--sse-path /sse]`` for its legacy HTTP+SSE transport.
 """
 
 from __future__ import annotations
@@ -244,8 +245,13 @@ if __name__ == "__main__":
 
     parser = argparse.ArgumentParser(description="The interop fixture on the official Python SDK")
     parser.add_argument("--http", type=int, metavar="PORT", help="serve Streamable HTTP on 127.0.0.1:PORT/mcp instead of stdio")
+    parser.add_argument("--sse", type=int, metavar="PORT", help="serve the 2024-11-05 HTTP+SSE transport on 127.0.0.1:PORT")
+    parser.add_argument("--sse-path", default="/sse", help="with --sse: the GET endpoint (messages go to /messages/)")
     args = parser.parse_args()
-    if args.http is None:
+    if args.sse is not None:
+        # The SDK's HTTP+SSE app: GET sse_path opens the stream (first event: endpoint), POST /messages/?session_id=...
+        mcp.run("sse", host="127.0.0.1", port=args.sse, sse_path=args.sse_path, message_path="/messages/")
+    elif args.http is None:
         mcp.run("stdio")
     else:
         # The SDK's Streamable HTTP app (dual-era: initialize opens a session, 2026-07-28 requests are stateless).

@@ -14,13 +14,29 @@
 // `sampling/createMessage` and `roots/list` requests.
 //
 // Usage: node server.mjs          (stdout is the JSON-RPC channel; logs go to stderr)
+//        node server.mjs --http PORT [--json]
+//
+// --http serves Streamable HTTP on http://127.0.0.1:PORT/mcp with the SDK's own HTTP
+// pieces: `createMcpHandler(factory, { legacy: 'reject' })` answers 2026-07-28 traffic
+// (one fresh instance per request), and 2025-era traffic (found with the SDK's
+// `isLegacyRequest`) goes to sessionful `WebStandardStreamableHTTPServerTransport`s, one per
+// `initialize` (the composition the SDK documents for keeping sessions next to the modern
+// entry). Node's http module is bridged to the web-standard Request/Response the SDK
+// speaks; a client that disconnects aborts the request's signal. --json makes both legs
+// answer with application/json instead of SSE.
+
+import { randomUUID } from 'node:crypto';
+import { createServer } from 'node:http';
 
 import {
     McpServer,
     ResourceTemplate,
+    WebStandardStreamableHTTPServerTransport,
     completable,
+    createMcpHandler,
     inputRequired,
-    inputResponse
+    inputResponse,
+    isLegacyRequest
 } from '@modelcontextprotocol/server';
 import { serveStdio } from '@modelcontextprotocol/server/stdio';
 import * as z from 'zod/v4';
@@ -216,12 +232,100 @@ function buildServer(ctx) {
     return server;
 }
 
-const handle = serveStdio(buildServer, {
-    onerror: error => console.error('[ts-fixture-server] error:', error?.message ?? error)
-});
+function option(name) {
+    const at = process.argv.indexOf(name);
+    return at === -1 ? undefined : process.argv[at + 1];
+}
 
-const shutdown = () => {
-    handle.close().finally(() => process.exit(0));
-};
-process.on('SIGINT', shutdown);
-process.on('SIGTERM', shutdown);
+const httpPort = option('--http');
+const onerror = error => console.error('[ts-fixture-server] error:', error?.message ?? error);
+
+if (httpPort === undefined) {
+    const handle = serveStdio(buildServer, { onerror });
+    const shutdown = () => {
+        handle.close().finally(() => process.exit(0));
+    };
+    process.on('SIGINT', shutdown);
+    process.on('SIGTERM', shutdown);
+} else {
+    serveHttp(Number(httpPort), process.argv.includes('--json'));
+}
+
+function serveHttp(port, json) {
+    const modern = createMcpHandler(buildServer, { legacy: 'reject', responseMode: json ? 'json' : 'sse', onerror });
+    const sessions = new Map();
+
+    async function legacy(request) {
+        const sid = request.headers.get('mcp-session-id');
+        if (sid) {
+            const transport = sessions.get(sid);
+            if (transport) return transport.handleRequest(request);
+            return Response.json(
+                { jsonrpc: '2.0', id: null, error: { code: -32001, message: 'Session not found' } },
+                { status: 404 }
+            );
+        }
+        const transport = new WebStandardStreamableHTTPServerTransport({
+            sessionIdGenerator: () => randomUUID(),
+            enableJsonResponse: json,
+            onsessioninitialized: id => sessions.set(id, transport),
+            onsessionclosed: id => sessions.delete(id)
+        });
+        await buildServer({ era: 'legacy' }).connect(transport);
+        return transport.handleRequest(request);
+    }
+
+    const server = createServer(async (req, res) => {
+        const abort = new AbortController();
+        res.on('close', () => {
+            if (!res.writableFinished) abort.abort(new Error('client disconnected'));
+        });
+        try {
+            if (new URL(req.url, 'http://127.0.0.1').pathname !== '/mcp') {
+                res.writeHead(404).end();
+                return;
+            }
+            const chunks = [];
+            for await (const chunk of req) chunks.push(chunk);
+            const headers = new Headers();
+            for (const [name, value] of Object.entries(req.headers)) {
+                if (value !== undefined) headers.set(name, Array.isArray(value) ? value.join(', ') : value);
+            }
+            const body = chunks.length > 0 ? Buffer.concat(chunks) : undefined;
+            const request = new Request(`http://127.0.0.1:${port}${req.url}`, {
+                method: req.method,
+                headers,
+                body: req.method === 'GET' || req.method === 'HEAD' ? undefined : body,
+                signal: abort.signal
+            });
+            const response = (await isLegacyRequest(request)) ? await legacy(request) : await modern.fetch(request);
+            const out = {};
+            response.headers.forEach((value, name) => {
+                out[name] = value;
+            });
+            res.writeHead(response.status, out);
+            if (response.body) {
+                const reader = response.body.getReader();
+                abort.signal.addEventListener('abort', () => reader.cancel().catch(() => {}), { once: true });
+                for (;;) {
+                    const { done, value } = await reader.read();
+                    if (done) break;
+                    res.write(value);
+                }
+            }
+            res.end();
+        } catch (error) {
+            if (!abort.signal.aborted) onerror(error);
+            if (!res.headersSent) res.writeHead(500);
+            res.end();
+        }
+    });
+    server.listen(port, '127.0.0.1', () => console.error(`[ts-fixture-server] listening on http://127.0.0.1:${port}/mcp`));
+    const shutdown = () => {
+        server.close();
+        server.closeAllConnections?.();
+        Promise.allSettled([modern.close(), ...[...sessions.values()].map(t => t.close())]).finally(() => process.exit(0));
+    };
+    process.on('SIGINT', shutdown);
+    process.on('SIGTERM', shutdown);
+}
