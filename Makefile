@@ -38,10 +38,10 @@ lint: install
 typecheck: install
 	$(VENV)/bin/mypy
 
-unit: install $(TS_STAMP)
+unit: install $(TS_STAMP) $(CONF_STAMP)
 	$(VENV)/bin/pytest -q
 
-test: install $(TS_STAMP) lint typecheck
+test: install $(TS_STAMP) $(CONF_STAMP) lint typecheck
 	$(VENV)/bin/pytest -q
 
 conformance: install $(CONF_STAMP)
