@@ -22,7 +22,7 @@ import logging
 from collections.abc import Coroutine, Iterable
 from typing import TYPE_CHECKING, Any
 
-from anyport._exceptions import HEADER_MISMATCH, INVALID_REQUEST, PARSE_ERROR, ParseError
+from anyport._exceptions import HEADER_MISMATCH, INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND, PARSE_ERROR, ParseError
 from anyport.protocol import (
     META_PROTOCOL_VERSION,
     REVISIONS,
@@ -563,6 +563,15 @@ class StreamableHTTPApp:
                 await _send_empty(send, 202)
             return
         id_ = _readable_id(parsed)
+        if _meta_version(parsed) is None:
+            # The body is not a 2026-07-28 request although the header says so: these are the core's
+            # errors, not header mismatches. initialize no longer exists (404 + -32601, T-H26-13);
+            # anything else lacks its required _meta (400 + -32602, M-04).
+            if parsed.get("method") == "initialize":
+                await _send_json(send, 404, _error_body(METHOD_NOT_FOUND, "Method not found: initialize (removed in 2026-07-28)", id_))
+            else:
+                await _send_json(send, 400, _error_body(INVALID_PARAMS, f"Missing required _meta field {META_PROTOCOL_VERSION!r}", id_))
+            return
         mismatch = self._header_mismatch(req, parsed, version)
         if mismatch is not None:
             message, data = mismatch
