@@ -263,8 +263,8 @@ _CONFIRM_FORM = {"type": "object", "properties": {"ok": {"type": "boolean"}}, "r
 
 @app.tool()
 async def test_input_required_result_elicitation(ctx: Context) -> str:
-    """SEP-2322: asks for the user's name, then greets them."""
-    answer = await ctx.elicit("What is your name?", _NAME_FORM)
+    """SEP-2322: asks for the user's name (input request key "user_name"), then greets them."""
+    answer = await ctx.elicit("What is your name?", _NAME_FORM, key="user_name")
     name = (answer.content or {}).get("name", "stranger") if isinstance(answer.content, dict) else "stranger"
     return f"Hello, {name}!"
 

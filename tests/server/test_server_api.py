@@ -407,3 +407,25 @@ async def test_client_rejects_unknown_era_and_level() -> None:
         Client(make_app(), era="future")
     with pytest.raises(ValueError):
         Client(make_app(), log_level="loud")
+
+
+async def test_named_input_request_key_M_15() -> None:
+    """M-15: input request keys are the server's choice; ctx.elicit(key=...) names one, and the retry
+    answered by that name completes without a requestState."""
+    app = Server("k")
+
+    @app.tool()
+    async def ask(ctx: Context) -> str:
+        r = await ctx.elicit("name?", {"type": "object", "properties": {"name": {"type": "string"}}}, key="user_name")
+        return str((r.content or {}).get("name"))
+
+    async with connect(app, era="modern", on_elicit=lambda p: {"action": "accept", "content": {"name": "Ada"}}) as c:
+        session = c._session
+        assert session is not None
+        meta = c._conn.modern_meta()
+        first = await session.request("tools/call", {"name": "ask", "arguments": {}, "_meta": meta})
+        assert list(first["inputRequests"]) == ["user_name"]
+        done = await session.request("tools/call", {"name": "ask", "arguments": {}, "_meta": meta,
+                                                    "inputResponses": {"user_name": {"action": "accept", "content": {"name": "Bo"}}}})
+        assert done["content"][0]["text"] == "Bo"
+        assert (await c.call_tool("ask")).text == "Ada"

@@ -205,16 +205,20 @@ class Context:
     # -- asking the client -------------------------------------------------------------------
 
     @overload
-    async def elicit(self, message: str, schema: type[M]) -> ElicitResult[M]: ...
+    async def elicit(self, message: str, schema: type[M], *, key: str | None = None) -> ElicitResult[M]: ...
 
     @overload
-    async def elicit(self, message: str, schema: dict[str, Any]) -> ElicitResult[Any]: ...
+    async def elicit(self, message: str, schema: dict[str, Any], *, key: str | None = None) -> ElicitResult[Any]: ...
 
-    async def elicit(self, message: str, schema: type[M] | dict[str, Any]) -> ElicitResult[Any]:
-        """Ask the user for structured input (form mode). ``schema`` is a flat pydantic model or a JSON Schema."""
+    async def elicit(self, message: str, schema: type[M] | dict[str, Any], *, key: str | None = None) -> ElicitResult[Any]:
+        """Ask the user for structured input (form mode). ``schema`` is a flat pydantic model or a JSON Schema.
+
+        ``key`` names the question in a 2026-07-28 ``inputRequests`` map (default ``q0``, ``q1``, ...
+        in asking order); give one when a client answers by a name it knows.
+        """
         model = schema if isinstance(schema, type) and issubclass(schema, BaseModel) else None
         requested = _flat_schema(model) if model is not None else dict(schema)  # type: ignore[arg-type]
-        result = await self._ask("elicitation", "elicitation/create", {"message": message, "requestedSchema": requested})
+        result = await self._ask("elicitation", "elicitation/create", {"message": message, "requestedSchema": requested}, key)
         if not isinstance(result, dict) or result.get("action") not in ("accept", "decline", "cancel"):
             raise RemoteProtocolError(f"invalid elicitation result: {result!r}")
         content = result.get("content") if result["action"] == "accept" else None
@@ -232,6 +236,7 @@ class Context:
         stop_sequences: Sequence[str] | None = None,
         model_preferences: dict[str, Any] | None = None,
         metadata: dict[str, Any] | None = None,
+        key: str | None = None,
     ) -> SamplingResult:
         """Ask the client's LLM for a completion (``sampling/createMessage``)."""
         if isinstance(messages, str):
@@ -248,7 +253,7 @@ class Context:
         ):
             if value is not None:
                 params[key] = value
-        result = await self._ask("sampling", "sampling/createMessage", params)
+        result = await self._ask("sampling", "sampling/createMessage", params, key)
         if not isinstance(result, dict) or "content" not in result:
             raise RemoteProtocolError(f"invalid sampling result: {result!r}")
         return SamplingResult(
@@ -259,15 +264,15 @@ class Context:
             raw=result,
         )
 
-    async def list_roots(self) -> list[Root]:
+    async def list_roots(self, *, key: str | None = None) -> list[Root]:
         """The client's roots (``roots/list``)."""
-        result = await self._ask("roots", "roots/list", {})
+        result = await self._ask("roots", "roots/list", {}, key)
         roots = result.get("roots") if isinstance(result, dict) else None
         if not isinstance(roots, list):
             raise RemoteProtocolError(f"invalid roots result: {result!r}")
         return [Root(str(r.get("uri")), r.get("name")) for r in roots if isinstance(r, dict)]
 
-    async def _ask(self, capability: str, method: str, params: dict[str, Any]) -> Any:
+    async def _ask(self, capability: str, method: str, params: dict[str, Any], key: str | None = None) -> Any:
         if capability not in self.request.client_capabilities:
             # M-06 / M-15: never rely on, or ask for, what the client did not declare.
             raise MissingCapabilityError(
@@ -281,7 +286,7 @@ class Context:
             return await self._task.ask(method, params)
         if rev.server_requests:
             return await self._outlet.request(method, params)
-        key = f"q{self._asked}"
+        key = key or f"q{self._asked}"
         self._asked += 1
         if key in self._answers:
             return self._answers[key]
