@@ -191,7 +191,8 @@ def free_port() -> int:
 def our_server(log_path: Path) -> Iterator[str]:
     """``anyport serve examples/conformance_server.py --http`` on a free loopback port; yields its /mcp URL."""
     port = free_port()
-    cmd = [sys.executable, "-m", "anyport", "serve", str(SERVER_FIXTURE), "--http", "--host", "127.0.0.1", "--port", str(port)]
+    cmd = [sys.executable, "-m", "anyport", "serve", str(SERVER_FIXTURE), "--http", "--host", "127.0.0.1", "--port", str(port),
+           "--sse-retry-ms", "500"]  # T-HTTP-13: every SSE stream of a 2025-11-25 session says how long to wait
     env = {k: v for k, v in os.environ.items() if not k.startswith("ANYPORT_")}
     with log_path.open("wb") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT, start_new_session=True)

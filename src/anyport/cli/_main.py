@@ -24,7 +24,7 @@ def cli() -> None:
 #: Options that only mean something with --transport http.
 _HTTP_OPTIONS = (
     "host", "port", "path", "stateless", "json_response", "certfile", "keyfile",
-    "allowed_hosts", "allowed_origins", "legacy_sse", "log_level",
+    "allowed_hosts", "allowed_origins", "legacy_sse", "log_level", "trusted_proxies", "sse_retry_ms", "sse_poll_after",
 )
 
 
@@ -53,6 +53,18 @@ _HTTP_OPTIONS = (
 @click.option(
     "--allowed-origin", "allowed_origins", multiple=True, envvar="ANYPORT_ALLOWED_ORIGINS",
     help="HTTP: an Origin allowed to call (repeatable; env: space-separated). Default: local origins.",
+)
+@click.option(
+    "--trusted-proxy", "trusted_proxies", multiple=True, envvar="ANYPORT_TRUSTED_PROXIES",
+    help="HTTP: address of a reverse proxy whose X-Forwarded-Host/-Proto are believed (repeatable; '*': any).",
+)
+@click.option(
+    "--sse-retry-ms", type=click.IntRange(0), default=None, envvar="ANYPORT_SSE_RETRY_MS",
+    help="HTTP: send retry: (ms) on SSE streams of 2025-11-25 sessions.",
+)
+@click.option(
+    "--sse-poll-after", type=click.FloatRange(0), default=None, envvar="ANYPORT_SSE_POLL_AFTER",
+    help="HTTP: close a POST's SSE connection after this many seconds; the client resumes with GET (polling).",
 )
 @click.option(
     "--legacy-sse/--no-legacy-sse", default=True, show_default=True, envvar="ANYPORT_LEGACY_SSE",
@@ -90,7 +102,8 @@ def serve(ctx: click.Context, /, target: str, transport: str, http_flag: bool, m
 def _serve_http(
     target: str, max_message_bytes: int | None, *, host: str, port: int, path: str, stateless: bool, json_response: bool,
     certfile: str | None, keyfile: str | None, allowed_hosts: tuple[str, ...], allowed_origins: tuple[str, ...],
-    legacy_sse: bool, log_level: str,
+    legacy_sse: bool, log_level: str, trusted_proxies: tuple[str, ...], sse_retry_ms: int | None,
+    sse_poll_after: float | None,
 ) -> None:
     import importlib
 
@@ -109,6 +122,12 @@ def _serve_http(
     kw: dict[str, Any] = {}
     if max_message_bytes is not None:
         kw["max_body_bytes"] = max_message_bytes
+    if trusted_proxies:
+        kw["trusted_proxies"] = list(trusted_proxies)
+    if sse_retry_ms is not None:
+        kw["sse_retry_ms"] = sse_retry_ms
+    if sse_poll_after is not None:
+        kw["sse_poll_after"] = sse_poll_after
     scheme = "https" if certfile else "http"
     shown = f"[{host}]" if ":" in host else host
     extra = " and HTTP+SSE at /sse" if legacy_sse else ""

@@ -62,6 +62,8 @@ def create_app(
     bus: Bus | None = None,
     sse_retry_ms: int | None = None,
     sse_poll_after: float | None = None,
+    trusted_proxies: Iterable[str] | None = None,
+    body_timeout: float = 30.0,
 ) -> StreamableHTTPApp:
     """The MCP endpoint of ``server`` as an ASGI application.
 
@@ -81,6 +83,11 @@ def create_app(
       seconds after it opened (``0``: right after the priming event); the stream stays open and the
       client resumes it with GET + ``Last-Event-ID`` (polling, T-HTTP-12). Both only on revisions
       with priming events (2025-11-25); off by default.
+    - ``trusted_proxies``: peer addresses of reverse proxies (``"*"``: any) whose
+      ``X-Forwarded-Host`` / ``X-Forwarded-Proto`` are believed: the Host check uses the forwarded
+      host, and an Origin equal to ``proto://forwarded-host`` counts as same-origin. From any other
+      peer those headers are ignored.
+    - ``body_timeout``: seconds for a client to send its whole request body (408 after that).
     - ``legacy_sse``: also serve the 2024-11-05 HTTP+SSE transport: ``GET sse_path`` opens an event
       stream whose first ``endpoint`` event names ``messages_path?session_id=...``, where the client
       POSTs its messages (202; answers arrive on the stream). One connection per stream, closed
@@ -103,5 +110,7 @@ def create_app(
         event_log=event_log,
         bus=bus,
         sse_retry_ms=sse_retry_ms,
+        trusted_proxies=trusted_proxies,
+        body_timeout=body_timeout,
         sse_poll_after=sse_poll_after,
     )

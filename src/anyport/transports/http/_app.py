@@ -22,7 +22,14 @@ import logging
 from collections.abc import Coroutine, Iterable
 from typing import TYPE_CHECKING, Any
 
-from anyport._exceptions import HEADER_MISMATCH, INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND, PARSE_ERROR, ParseError
+from anyport._exceptions import (
+    HEADER_MISMATCH,
+    INVALID_PARAMS,
+    INVALID_REQUEST,
+    METHOD_NOT_FOUND,
+    PARSE_ERROR,
+    ParseError,
+)
 from anyport.protocol import (
     META_PROTOCOL_VERSION,
     REVISIONS,
@@ -72,9 +79,11 @@ SESSION_HEADER = b"mcp-session-id"
 class _Request:
     """The parts of an ASGI HTTP scope the endpoint looks at; header names are lower-case."""
 
-    __slots__ = ("headers", "method", "path", "query", "root_path")
+    __slots__ = ("client", "headers", "method", "path", "query", "root_path")
 
     def __init__(self, scope: Scope) -> None:
+        client = scope.get("client")
+        self.client: str | None = client[0] if client else None
         self.method: str = scope["method"]
         self.path: str = scope["path"]
         self.query: bytes = scope.get("query_string", b"")
@@ -116,6 +125,10 @@ async def _send_empty(send: Send, status: int, headers: Iterable[tuple[bytes, by
 
 async def _reject(send: Send, status: int, code: int, message: str, *, id_: str | int | None = None, data: Any = None, headers: Iterable[tuple[bytes, bytes]] = ()) -> None:
     await _send_json(send, status, _error_body(code, message, id_, data), headers)
+
+
+class _SlowClient(Exception):
+    """The client sent its body too slowly (answered 408)."""
 
 
 class _ClientGone(Exception):
@@ -170,6 +183,8 @@ class StreamableHTTPApp:
         bus: Bus | None = None,
         sse_retry_ms: int | None = None,
         sse_poll_after: float | None = None,
+        trusted_proxies: Iterable[str] | None = None,
+        body_timeout: float = 30.0,
     ) -> None:
         if not path.startswith("/"):
             raise ValueError("path must start with '/'")
@@ -190,6 +205,12 @@ class StreamableHTTPApp:
         self.json_response = json_response
         self.origins = OriginAllowList(allowed_origins)
         self.hosts = HostAllowList(allowed_hosts)
+        # Behind a reverse proxy the Host the client used arrives as X-Forwarded-Host; it is believed
+        # only from these peer addresses ("*": any), never from clients themselves.
+        self.trusted_proxies = frozenset(trusted_proxies or ())
+        if body_timeout <= 0:
+            raise ValueError("body_timeout must be > 0")
+        self.body_timeout = body_timeout
         self.max_body_bytes = max_body_bytes
         if sse_retry_ms is not None and sse_retry_ms < 0:
             raise ValueError("sse_retry_ms must be >= 0")
@@ -234,6 +255,18 @@ class StreamableHTTPApp:
                 await _reject(send, 404, INVALID_REQUEST, f"Not Found: {req.path}")
         except _ClientGone:
             return
+        except _SlowClient:
+            await _reject(send, 408, INVALID_REQUEST, f"Request Timeout: the body did not arrive within {self.body_timeout:g} s")
+
+    def _forwarded(self, req: _Request) -> tuple[str | None, str | None]:
+        """(host, proto) the client used: X-Forwarded-* from a trusted proxy, else the request's own Host."""
+        if self.trusted_proxies and ("*" in self.trusted_proxies or req.client in self.trusted_proxies):
+            fwd_host = req.get("x-forwarded-host")
+            fwd_proto = req.get("x-forwarded-proto")
+            if fwd_host:
+                # The first entry is the one the client sent to the outermost proxy.
+                return fwd_host.split(",")[0].strip(), fwd_proto.split(",")[0].strip().lower() if fwd_proto else None
+        return req.get("host"), None
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -305,11 +338,13 @@ class StreamableHTTPApp:
 
     async def _forbidden(self, req: _Request, send: Send) -> bool:
         """1. Origin / Host: DNS-rebinding defence before anything else (T-HTTP-01, T-HTTP-02, T-H26-02, T-SSE-05)."""
+        host, proto = self._forwarded(req)
         origin = req.get("origin")
-        if origin is not None and not self.origins.allows(origin):
+        same_origin = proto is not None and host is not None and origin is not None and origin.rstrip("/").lower() == f"{proto}://{host}".lower()
+        if origin is not None and not same_origin and not self.origins.allows(origin):
             await _reject(send, 403, INVALID_REQUEST, "Forbidden: Origin not allowed")
             return True
-        if not self.hosts.allows(req.get("host")):
+        if not self.hosts.allows(host):
             await _reject(send, 403, INVALID_REQUEST, "Forbidden: Host not allowed")
             return True
         return False
@@ -421,8 +456,13 @@ class StreamableHTTPApp:
             return None
         chunks: list[bytes] = []
         size = 0
+        deadline = asyncio.get_running_loop().time() + self.body_timeout
         while True:
-            message = await receive()
+            try:
+                # A slow-loris client must not hold a request open: the whole body has a deadline.
+                message = await asyncio.wait_for(receive(), max(deadline - asyncio.get_running_loop().time(), 0.001))
+            except TimeoutError:
+                raise _SlowClient from None
             if message["type"] == "http.disconnect":
                 raise _ClientGone
             chunk = message.get("body", b"")

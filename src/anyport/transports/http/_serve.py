@@ -121,6 +121,9 @@ def run_http_server(
         log_level=log_level,
         lifespan="on",
         ws="none",  # MCP has no websocket transport; upgrades are refused
+        # The app decides itself which peers may speak for clients (trusted_proxies); uvicorn must
+        # not rewrite the peer address from X-Forwarded-For behind its back.
+        proxy_headers=False,
         timeout_graceful_shutdown=graceful_timeout,
     )
     _uvicorn_server(config, app).run()

@@ -1,0 +1,79 @@
+"""Edge rules of the HTTP app driven directly through ASGI: trusted proxies and slow clients."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from anyport import Server
+from anyport.transports.http import create_app
+
+INIT = json.dumps({
+    "jsonrpc": "2.0", "id": 1, "method": "initialize",
+    "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
+}).encode()
+
+
+async def call(app: Any, headers: dict[str, str], body: bytes, *, client: str = "127.0.0.1", stall: bool = False) -> tuple[int, dict[str, Any]]:
+    scope = {
+        "type": "http", "method": "POST", "path": "/mcp", "query_string": b"", "root_path": "",
+        "client": (client, 50000),
+        "headers": [(k.lower().encode(), v.encode()) for k, v in {
+            "accept": "application/json, text/event-stream", "content-type": "application/json", **headers}.items()],
+    }
+    sent = [{"type": "http.request", "body": body, "more_body": stall}]
+
+    async def receive() -> dict[str, Any]:
+        if sent:
+            return sent.pop(0)
+        await asyncio.sleep(3600)  # a client that never sends the rest
+        return {"type": "http.disconnect"}
+
+    out: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        out.append(message)
+
+    await asyncio.wait_for(app(scope, receive, send), 10)
+    status = next(m["status"] for m in out if m["type"] == "http.response.start")
+    raw = b"".join(m.get("body", b"") for m in out if m["type"] == "http.response.body")
+    text = raw.decode()
+    if text.startswith(("event:", "id:", ":", "data:")):
+        datas = [line[5:].strip() for line in text.splitlines() if line.startswith("data:") and line[5:].strip()]
+        return status, json.loads(datas[-1])
+    return status, json.loads(raw) if raw else {}
+
+
+async def test_forwarded_host_only_from_trusted_proxies_T_HTTP_01() -> None:
+    """Behind a proxy the public Host arrives as X-Forwarded-Host: believed from a trusted peer only."""
+    app = create_app(Server("p"), allowed_hosts=["mcp.example.com"], trusted_proxies=["10.0.0.5"])
+    fwd = {"host": "backend:8000", "x-forwarded-host": "mcp.example.com", "x-forwarded-proto": "https"}
+    status, body = await call(app, fwd, INIT, client="10.0.0.5")
+    assert status == 200 and body["result"]["protocolVersion"] == "2025-11-25"
+    status, body = await call(app, fwd, INIT, client="203.0.113.9")  # a client forging the header
+    assert status == 403 and body["error"]["message"] == "Forbidden: Host not allowed"
+
+
+async def test_forwarded_same_origin_is_allowed_and_foreign_origin_is_not_T_HTTP_02() -> None:
+    app = create_app(Server("p"), allowed_hosts=["mcp.example.com"], trusted_proxies=["*"])
+    fwd = {"host": "backend:8000", "x-forwarded-host": "mcp.example.com", "x-forwarded-proto": "https"}
+    status, _ = await call(app, {**fwd, "origin": "https://mcp.example.com"}, INIT)
+    assert status == 200
+    status, body = await call(app, {**fwd, "origin": "https://evil.example"}, INIT)
+    assert status == 403 and "Origin" in body["error"]["message"] and "id" not in body
+
+
+async def test_without_trusted_proxies_forwarded_headers_are_ignored() -> None:
+    app = create_app(Server("p"))
+    status, _ = await call(app, {"host": "127.0.0.1:8000", "x-forwarded-host": "evil.example"}, INIT)
+    assert status == 200  # the real Host is checked, the header changes nothing
+    status, _ = await call(app, {"host": "evil.example", "x-forwarded-host": "localhost"}, INIT)
+    assert status == 403
+
+
+async def test_slow_client_body_gets_408() -> None:
+    """A client that starts a body and never finishes it is answered 408, not waited on forever."""
+    app = create_app(Server("p"), body_timeout=0.2)
+    status, body = await call(app, {"host": "localhost"}, INIT[:10], stall=True)
+    assert status == 408 and "Request Timeout" in body["error"]["message"]
