@@ -381,7 +381,32 @@ Address = create_model(
 )
 
 
-@app.tool()
+_SCHEMA_2020_12: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "type": "object",
+    "$defs": {
+        "address": {
+            "$anchor": "addressDef",
+            "type": "object",
+            "properties": {"street": {"type": "string"}, "city": {"type": "string"}},
+        },
+    },
+    "properties": {
+        "name": {"type": "string"},
+        "address": {"$ref": "#/$defs/address"},
+        "contactMethod": {"type": "string", "enum": ["phone", "email"]},
+        "phone": {"type": "string"},
+        "email": {"type": "string"},
+    },
+    "allOf": [{"anyOf": [{"required": ["name"]}, {"required": ["email"]}, {"required": ["phone"]}, {"not": {"required": ["contactMethod"]}}]}],
+    "if": {"properties": {"contactMethod": {"const": "phone"}}, "required": ["contactMethod"]},
+    "then": {"required": ["phone"]},
+    "else": {"properties": {"phone": {"type": "string"}}},
+    "additionalProperties": False,
+}
+
+
+@app.tool(input_schema=_SCHEMA_2020_12)
 def json_schema_2020_12_tool(
     name: str | None = None,
     address: Address | None = None,  # type: ignore[valid-type]

@@ -429,3 +429,27 @@ async def test_named_input_request_key_M_15() -> None:
                                                     "inputResponses": {"user_name": {"action": "accept", "content": {"name": "Bo"}}}})
         assert done["content"][0]["text"] == "Bo"
         assert (await c.call_tool("ask")).text == "Ada"
+
+
+async def test_hand_written_input_schema_is_published_as_written_J_17() -> None:
+    """J-17: 2020-12 keywords in a hand-written schema reach the client untouched; arguments are still
+    validated against the type hints."""
+    schema = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema", "type": "object",
+        "properties": {"n": {"type": "integer"}}, "if": {"required": ["n"]}, "then": {}, "else": {},
+        "additionalProperties": False,
+    }
+    app = Server("s")
+
+    @app.tool(input_schema=schema)
+    def double(n: int) -> int:
+        return 2 * n
+
+    with pytest.raises(ValueError, match="type 'object'"):
+        app.add_tool(double, name="bad", input_schema={"type": "array"})
+    async with connect(app, era="modern") as c:
+        (tool,) = await c.list_tools()
+        ok = await c.call_tool("double", {"n": 4})
+        bad = await c.call_tool("double", {"n": "x"})
+    assert tool.input_schema == schema
+    assert ok.structured_content == {"result": 8} and bad.is_error

@@ -269,8 +269,13 @@ class Server:
         structured_output: bool | None = None,
         task_support: str = "forbidden",
         defer_task: bool = False,
+        input_schema: dict[str, Any] | None = None,
     ) -> Callable[[F], F]:
         """Register a tool. Name: the function's; description: its docstring; schema: its type hints.
+
+        ``input_schema`` publishes a hand-written JSON Schema (2020-12 keywords such as ``$schema``,
+        ``allOf``/``anyOf``, ``if``/``then``/``else`` kept as written, J-17) instead of the generated
+        one; arguments are still validated against the type hints, so keep the two in agreement.
 
         ``task_support`` (``"forbidden"``, ``"optional"``, ``"required"``) lets a call run as a
         task: on 2025-11-25 when the client asks (``params.task``), on 2026-07-28 whenever the
@@ -282,7 +287,7 @@ class Server:
             self.add_tool(
                 fn, name=name, title=title, description=description, annotations=annotations,
                 icons=icons, meta=meta, structured_output=structured_output,
-                task_support=task_support, defer_task=defer_task,
+                task_support=task_support, defer_task=defer_task, input_schema=input_schema,
             )
             return fn
 
@@ -301,8 +306,11 @@ class Server:
         structured_output: bool | None = None,
         task_support: str = "forbidden",
         defer_task: bool = False,
+        input_schema: dict[str, Any] | None = None,
     ) -> None:
         tool_name = name or fn.__name__
+        if input_schema is not None and (not isinstance(input_schema, dict) or input_schema.get("type") != "object"):
+            raise ValueError(f"tool {tool_name!r}: input_schema must be a JSON Schema object with type 'object' (F-TOOL-04)")
         if task_support not in TASK_SUPPORT:
             raise ValueError(f"task_support must be one of {', '.join(TASK_SUPPORT)}, not {task_support!r}")
         if not _TOOL_NAME.match(tool_name):
@@ -313,7 +321,8 @@ class Server:
         output = build_output(fn, structured_output)
         doc = description if description is not None else inspect.getdoc(fn)
         described = _clean_meta(
-            name=tool_name, title=title, description=doc, inputSchema=args.schema,
+            name=tool_name, title=title, description=doc,
+            inputSchema=dict(input_schema) if input_schema is not None else args.schema,
             annotations=annotations, icons=icons, _meta=meta,
         )
         self._tools[tool_name] = _Tool(
