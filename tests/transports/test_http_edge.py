@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import Field
 
 from anyport import Server
 from anyport.transports.http import create_app
@@ -77,3 +79,28 @@ async def test_slow_client_body_gets_408() -> None:
     app = create_app(Server("p"), body_timeout=0.2)
     status, body = await call(app, {"host": "localhost"}, INIT[:10], stall=True)
     assert status == 408 and "Request Timeout" in body["error"]["message"]
+
+
+async def test_mcp_param_headers_are_validated_T_H26_21() -> None:
+    """T-H26-21: an x-mcp-header argument must be mirrored in Mcp-Param-<Name>, equal after decoding."""
+    app_server = Server("p")
+
+    @app_server.tool()
+    def route(region: Annotated[str, Field(json_schema_extra={"x-mcp-header": "Region"})], n: int = 0) -> str:
+        return region
+
+    app = create_app(app_server)
+    meta = {"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}}
+
+    def body(region: str) -> bytes:
+        return json.dumps({"jsonrpc": "2.0", "id": 7, "method": "tools/call",
+                           "params": {"name": "route", "arguments": {"region": region}, "_meta": meta}}).encode()
+
+    base = {"host": "localhost", "mcp-protocol-version": "2026-07-28", "mcp-method": "tools/call", "mcp-name": "route"}
+    status, ok = await call(app, {**base, "mcp-param-region": "eu-west"}, body("eu-west"))
+    assert status == 200 and ok["result"]["content"][0]["text"] == "eu-west"
+    status, enc = await call(app, {**base, "mcp-param-region": "=?base64?w6l0w6k=?="}, body("été"))
+    assert status == 200 and enc["result"]["content"][0]["text"] == "été"
+    for headers in ({}, {"mcp-param-region": "us-east"}, {"mcp-param-region": "=?base64?!!!?="}):
+        status, err = await call(app, {**base, **headers}, body("eu-west"))
+        assert status == 400 and err["error"]["code"] == -32020 and err["id"] == 7, headers

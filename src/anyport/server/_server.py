@@ -561,6 +561,12 @@ class Server:
             out["nextCursor"] = _page_cursor(end)
         return out
 
+    def tool_input_schema(self, name: str) -> dict[str, Any] | None:
+        """The published ``inputSchema`` of a tool, or None (transports use it for ``Mcp-Param-*``)."""
+        tool = self._tools.get(name)
+        schema = tool.meta.get("inputSchema") if tool is not None else None
+        return schema if isinstance(schema, dict) else None
+
     async def _list_tools(self, req: IncomingRequest, outlet: Outlet) -> dict[str, Any]:
         rev = req.revision
         return self._page([t.describe(rev) for t in self._tools.values()], req.params, "tools")

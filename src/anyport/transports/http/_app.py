@@ -41,6 +41,7 @@ from anyport.protocol import (
     notification,
 )
 from anyport.state import Bus, EventLog, MemoryBus, MemoryEventLog, SessionRecord, SessionStore
+from anyport.transports import _param_headers as param_headers
 from anyport.transports.http._exchange import ASGIMessage, Exchange, Receive, Send, StreamOptions
 from anyport.transports.http._headers import (
     HeaderValueError,
@@ -612,7 +613,7 @@ class StreamableHTTPApp:
             else:
                 await _send_json(send, 400, _error_body(INVALID_PARAMS, f"Missing required _meta field {META_PROTOCOL_VERSION!r}", id_))
             return
-        mismatch = self._header_mismatch(req, parsed, version)
+        mismatch = self._header_mismatch(req, parsed, version) or self._param_mismatch(req, parsed)
         if mismatch is not None:
             message, data = mismatch
             await _send_json(send, 400, _error_body(HEADER_MISMATCH, message, id_, data))
@@ -621,6 +622,46 @@ class StreamableHTTPApp:
         exchange = self._exchange(conn, None, modern=True, batch=False)
         exchange.start(received.events)
         await exchange.respond(receive, send, [])
+
+    def _param_mismatch(self, req: _Request, body: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+        """T-H26-21: each ``x-mcp-header`` argument of a ``tools/call`` must be mirrored, equal, in its
+        ``Mcp-Param-<Name>`` header (decoded first, T-H26-16/17; integers compared as numbers)."""
+        if body.get("method") != "tools/call":
+            return None
+        params = body.get("params")
+        name = params.get("name") if isinstance(params, dict) else None
+        schema = self.server.tool_input_schema(name) if isinstance(name, str) else None
+        if schema is None:
+            return None  # unknown tools are the dispatcher's error (-32602)
+        decls = param_headers.scan(schema)
+        if isinstance(decls, str) or not decls:
+            return None
+        arguments = params.get("arguments") if isinstance(params, dict) else None
+        for decl in decls:
+            header = "Mcp-Param-" + decl.name
+            wanted = param_headers.values([decl], arguments).get(param_headers.HEADER_PREFIX + decl.name.lower())
+            raw = req.get(param_headers.HEADER_PREFIX + decl.name.lower())
+            if raw is None:
+                if wanted is not None:
+                    return f"Header mismatch: {header} header is required", {"header": header}
+                continue
+            try:
+                actual = decode_field_value(raw)
+            except HeaderValueError as exc:
+                literal = raw.strip(" \t")
+                if not (literal.startswith("=?base64?") and literal.isascii() and literal.isprintable()):
+                    return f"Header mismatch: invalid {header} header: {exc}", {"header": header}
+                actual = literal  # not a whole sentinel: a plain value that merely starts like one
+            expected = decode_field_value(wanted) if wanted is not None else None
+            same = actual == expected
+            if not same and decl.type == "integer" and expected is not None:
+                try:
+                    same = int(actual) == int(expected)
+                except ValueError:
+                    same = False
+            if not same:
+                return f"Header mismatch: {header} {actual!r} differs from the argument {expected!r}", {"header": header}
+        return None
 
     def _header_mismatch(self, req: _Request, body: dict[str, Any], version: str | None) -> tuple[str, dict[str, Any]] | None:
         """T-H26-12, T-H26-15..18: the request-metadata headers must repeat the body (-32020)."""
