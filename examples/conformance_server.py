@@ -424,54 +424,54 @@ _CONFIRM = {"type": "object", "properties": {"confirm": {"type": "boolean"}}, "r
 _NAME = {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}
 
 
-@app.tool()
-def greet(name: str) -> str:
-    """Say hello (never a task)."""
-    return f"Hello, {name}!"
+def add_task_tools(app: Server) -> None:
+    """The tools the tasks-* scenarios drive; also used by the tests (tests/server/_task_fixture.py)."""
+
+    @app.tool()
+    def greet(name: str) -> str:
+        """Say hello (never a task)."""
+        return f"Hello, {name}!"
+
+    @app.tool(task_support="optional")
+    async def slow_compute(seconds: float = 1.0, label: str = "") -> str:
+        """Sleep, then answer."""
+        await asyncio.sleep(seconds)
+        return f"computed {label} after {seconds}s"
+
+    @app.tool(task_support="required")
+    async def failing_job() -> str:
+        """Always fails as a tool (isError), never as a protocol error."""
+        await asyncio.sleep(0.05)
+        raise ToolError("the job failed")
+
+    @app.tool(task_support="optional")
+    async def protocol_error_job() -> str:
+        """Fails with a JSON-RPC error."""
+        raise InternalError("the job broke")
+
+    @app.tool(task_support="optional")
+    async def confirm_delete(filename: str, ctx: Context) -> str:
+        """Ask before deleting."""
+        answer = await ctx.elicit(f"Delete {filename}?", _CONFIRM)
+        confirmed = answer.accepted and bool((answer.content or {}).get("confirm"))
+        return f"{'deleted' if confirmed else 'kept'} {filename}"
+
+    @app.tool(task_support="optional")
+    async def multi_input(ctx: Context) -> str:
+        """Two questions at once."""
+        a, b = await asyncio.gather(ctx.elicit("First?", _NAME), ctx.elicit("Second?", _NAME))
+        return f"{(a.content or {}).get('name')} and {(b.content or {}).get('name')}"
+
+    @app.tool(task_support="required", defer_task=True)
+    async def test_tool_with_task(ctx: Context) -> str:
+        """Asks for a name in the request (MRTR), then continues as a task."""
+        answer = await ctx.elicit("Your name?", _NAME)
+        await ctx.detach()
+        await asyncio.sleep(0.05)
+        return f"Hello, {(answer.content or {}).get('name')}!"
 
 
-@app.tool(task_support="optional")
-async def slow_compute(seconds: float = 1.0, label: str = "") -> str:
-    """Sleep, then answer."""
-    await asyncio.sleep(seconds)
-    return f"computed {label} after {seconds}s"
-
-
-@app.tool(task_support="required")
-async def failing_job() -> str:
-    """Always fails as a tool (isError), never as a protocol error."""
-    await asyncio.sleep(0.05)
-    raise ToolError("the job failed")
-
-
-@app.tool(task_support="optional")
-async def protocol_error_job() -> str:
-    """Fails with a JSON-RPC error."""
-    raise InternalError("the job broke")
-
-
-@app.tool(task_support="optional")
-async def confirm_delete(filename: str, ctx: Context) -> str:
-    """Ask before deleting."""
-    answer = await ctx.elicit(f"Delete {filename}?", _CONFIRM)
-    confirmed = answer.accepted and bool((answer.content or {}).get("confirm"))
-    return f"{'deleted' if confirmed else 'kept'} {filename}"
-
-
-@app.tool(task_support="optional")
-async def multi_input(ctx: Context) -> str:
-    """Two questions at once."""
-    a, b = await asyncio.gather(ctx.elicit("First?", _NAME), ctx.elicit("Second?", _NAME))
-    return f"{(a.content or {}).get('name')} and {(b.content or {}).get('name')}"
-
-
-@app.tool(task_support="required", defer_task=True)
-async def test_tool_with_task(ctx: Context) -> str:
-    """Asks for a name in the request (MRTR), then continues as a task."""
-    answer = await ctx.elicit("Your name?", _NAME)
-    await ctx.detach()
-    await asyncio.sleep(0.05)
-    return f"Hello, {(answer.content or {}).get('name')}!"
+add_task_tools(app)
 
 
 # -- resources ------------------------------------------------------------------------------------------------
