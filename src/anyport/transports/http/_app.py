@@ -128,6 +128,10 @@ async def _reject(send: Send, status: int, code: int, message: str, *, id_: str 
     await _send_json(send, status, _error_body(code, message, id_, data), headers)
 
 
+_NO_SESSION_ID = "Bad Request: Mcp-Session-Id header is required"
+_UNKNOWN_SESSION = "Not Found: unknown or terminated session"
+
+
 class _SlowClient(Exception):
     """The client sent its body too slowly (answered 408)."""
 
@@ -372,13 +376,8 @@ class StreamableHTTPApp:
             await _reject(send, 406, INVALID_REQUEST, "Not Acceptable: Accept must allow text/event-stream")
             return
         # 4. Session.
-        sid = req.get("mcp-session-id")
-        if sid is None:
-            await _reject(send, 400, INVALID_REQUEST, "Bad Request: Mcp-Session-Id header is required")
-            return
-        session = await self.sessions.get(sid.strip())
+        session = await self._required_session(req, send)
         if session is None:
-            await _reject(send, 404, INVALID_REQUEST, "Not Found: unknown or terminated session")  # T-HTTP-39
             return
         # 5. Protocol version.
         if not await self._check_legacy_version(send, self._version_header(req)):
@@ -436,14 +435,20 @@ class StreamableHTTPApp:
         )
         return False
 
-    async def _delete(self, req: _Request, send: Send) -> None:
+    async def _required_session(self, req: _Request, send: Send) -> HTTPSession | None:
+        """The request's live session, or None after answering 400 (no header, T-HTTP-38) or 404 (T-HTTP-39)."""
         sid = req.get("mcp-session-id")
         if sid is None:
-            await _reject(send, 400, INVALID_REQUEST, "Bad Request: Mcp-Session-Id header is required")
-            return
+            await _reject(send, 400, INVALID_REQUEST, _NO_SESSION_ID)
+            return None
         session = await self.sessions.get(sid.strip())
         if session is None:
-            await _reject(send, 404, INVALID_REQUEST, "Not Found: unknown or terminated session")  # T-HTTP-39
+            await _reject(send, 404, INVALID_REQUEST, _UNKNOWN_SESSION)
+        return session
+
+    async def _delete(self, req: _Request, send: Send) -> None:
+        session = await self._required_session(req, send)
+        if session is None:
             return
         if not await self._check_legacy_version(send, self._version_header(req)):
             return
@@ -520,10 +525,10 @@ class StreamableHTTPApp:
             if sid is not None:
                 session = await self.sessions.get(sid.strip())
                 if session is None:
-                    await _reject(send, 404, INVALID_REQUEST, "Not Found: unknown or terminated session")
+                    await _reject(send, 404, INVALID_REQUEST, _UNKNOWN_SESSION)
                     return
             elif not initialize and body is not None and parse_error is None:
-                await _reject(send, 400, INVALID_REQUEST, "Bad Request: Mcp-Session-Id header is required")
+                await _reject(send, 400, INVALID_REQUEST, _NO_SESSION_ID)
                 return
         # 5. Protocol version header (T-HTTP-43..45).
         if not await self._check_legacy_version(send, version):
