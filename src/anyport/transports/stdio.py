@@ -19,6 +19,7 @@ import contextlib
 import logging
 import os
 import signal
+import stat
 import sys
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -40,6 +41,15 @@ _CHUNK = 256 * 1024
 log = logging.getLogger("anyport.stdio")
 
 
+def _pollable(fd: int) -> bool:
+    """Pipes, sockets and terminals can be watched by the event loop; regular files cannot."""
+    try:
+        mode = os.fstat(fd).st_mode
+    except OSError:
+        return False
+    return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or stat.S_ISCHR(mode)
+
+
 class _Writer:
     """Writes to a pipe with flow control, or to a regular file / tty with plain writes."""
 
@@ -48,6 +58,8 @@ class _Writer:
         self._writer: asyncio.StreamWriter | None = None
 
     async def start(self) -> None:
+        if not _pollable(self.fd):
+            return  # a regular file: plain writes (uvloop aborts on epoll of a regular file)
         loop = asyncio.get_running_loop()
         pipe = os.fdopen(self.fd, "wb", buffering=0, closefd=False)
         try:
@@ -77,8 +89,12 @@ class _Reader:
     def __init__(self, fd: int) -> None:
         self.fd = fd
         self._reader: asyncio.StreamReader | None = None
+        self._file = False
 
     async def start(self) -> None:
+        if not _pollable(self.fd):
+            self._file = True  # `server < requests.jsonl`: a regular file never blocks, read it directly
+            return
         loop = asyncio.get_running_loop()
         reader = asyncio.StreamReader(limit=_CHUNK)
         pipe = os.fdopen(self.fd, "rb", buffering=0, closefd=False)
@@ -91,6 +107,8 @@ class _Reader:
     async def read(self) -> bytes:
         if self._reader is not None:
             return await self._reader.read(_CHUNK)
+        if self._file:
+            return os.read(self.fd, _CHUNK)
         return await asyncio.get_running_loop().run_in_executor(None, os.read, self.fd, _CHUNK)
 
 
