@@ -11,7 +11,9 @@ for legacy clients (F-TOOL-06).
 from __future__ import annotations
 
 import dataclasses
+import dis
 import inspect
+import types
 import typing
 from collections.abc import Callable, Mapping
 from typing import Any, get_args, get_origin
@@ -21,7 +23,22 @@ from pydantic import BaseModel, TypeAdapter
 
 from anyport.server._content import CONTENT_TYPES
 
-__all__ = ["ArgumentsSpec", "OutputSpec", "build_arguments", "build_output"]
+__all__ = ["ArgumentsSpec", "OutputSpec", "build_arguments", "build_output", "never_awaits"]
+
+# What a coroutine's own code object must contain to ever suspend: await, async with, async for.
+_SUSPENDING_OPS = frozenset({"GET_AWAITABLE", "BEFORE_ASYNC_WITH", "GET_AITER", "GET_ANEXT", "SEND", "YIELD_VALUE"})
+
+
+def never_awaits(fn: Callable[..., Any]) -> bool:
+    """True for an ``async def`` whose body has no ``await``, ``async with`` or ``async for``.
+
+    Such a coroutine runs to its end in one step, like a plain function, so it can be run inline
+    without a task. Anything that is not a plain Python function (a partial, a callable object,
+    a C function) counts as awaiting: we only claim what the bytecode shows.
+    """
+    if not isinstance(fn, types.FunctionType):
+        return False
+    return not any(ins.opname in _SUSPENDING_OPS for ins in dis.get_instructions(fn.__code__))
 
 
 def _is_context(annotation: Any, context_type: type) -> bool:

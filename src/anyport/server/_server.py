@@ -41,7 +41,7 @@ from anyport.protocol._revisions import LEGACY_VERSIONS, MODERN_VERSIONS
 from anyport.server._content import blocks_of, to_content_blocks, to_text
 from anyport.server._context import Context, InputRequired, Outlet
 from anyport.server._hub import LIST_KINDS, NotificationHub
-from anyport.server._schema import ArgumentsSpec, OutputSpec, build_arguments, build_output
+from anyport.server._schema import ArgumentsSpec, OutputSpec, build_arguments, build_output, never_awaits
 from anyport.server._tasks import (
     TASK_SUPPORT,
     TaskHandle,
@@ -61,6 +61,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 Handler = Callable[[IncomingRequest, Outlet], Awaitable[dict[str, Any]]]
 
 _TOOL_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")  # F-TOOL-05
+#: Requests whose handlers are ours and never wait (see ``Server.inline_safe``).
+_INLINE_METHODS = frozenset({"tools/list", "resources/list", "resources/templates/list", "prompts/list"})
 _CACHEABLE = frozenset({"tools/list", "prompts/list", "resources/list", "resources/templates/list", "resources/read"})
 _MAX_COMPLETIONS = 100
 
@@ -112,6 +114,8 @@ class _Tool:
     task_support: str = "forbidden"
     #: The handler runs inline and becomes a task when it calls ``ctx.detach()``.
     defer_task: bool = False
+    #: Never waits: a sync function, or an ``async def`` without any await (see ``never_awaits``).
+    inline: bool = False
     _described: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def describe(self, rev: Revision) -> dict[str, Any]:
@@ -325,8 +329,10 @@ class Server:
             inputSchema=dict(input_schema) if input_schema is not None else args.schema,
             annotations=annotations, icons=icons, _meta=meta,
         )
+        is_async = inspect.iscoroutinefunction(fn)
         self._tools[tool_name] = _Tool(
-            tool_name, fn, inspect.iscoroutinefunction(fn), args, output, described, task_support, defer_task
+            tool_name, fn, is_async, args, output, described, task_support, defer_task,
+            inline=not is_async or never_awaits(fn),
         )
         self._registry_changed("tools")
 
@@ -496,6 +502,28 @@ class Server:
             run_http_server(self, **kw)
         else:
             raise ValueError(f"unknown transport {transport!r} (stdio or http)")
+
+    def inline_safe(self, req: IncomingRequest) -> bool:
+        """True when this request's handler never waits, so a runtime may run it without a task.
+
+        The runtimes run such a request inline (``anyport._inline``): no task, no extra turn of
+        the event loop. That is the lists and a tool that never awaits (a plain function, or an
+        ``async def`` with no ``await`` / ``async with`` / ``async for`` in its body). Anything
+        else gets its own task, so ``asyncio.current_task()``, ``asyncio.timeout`` and cancel
+        scopes behave in handlers as they would anywhere.
+        """
+        method = req.method
+        if method == "tools/call":
+            name = req.params.get("name")
+            tool = self._tools.get(name) if isinstance(name, str) else None
+            if tool is None:
+                return True  # answered with an error at once
+            if not tool.inline:
+                return False
+            return tool.task_support == "forbidden" or not (
+                req.revision.tasks_extension or isinstance(req.params.get("task"), dict)
+            )
+        return method in _INLINE_METHODS
 
     async def handle(self, req: IncomingRequest, outlet: Outlet) -> dict[str, Any]:
         """Run the handler for an admitted request; returns the result object."""

@@ -8,10 +8,12 @@ and correlates the client's answers to server->client requests.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import secrets
 from typing import TYPE_CHECKING, Any
 
+from anyport import _inline
 from anyport._exceptions import (
     ConnectionClosedError,
     InternalError,
@@ -145,7 +147,14 @@ class ServerSession:
 
     async def _on_event(self, ev: Any) -> None:
         if isinstance(ev, IncomingRequest):
-            self._spawn(self._run_request(ev), ev.id)
+            if self.server.inline_safe(ev):
+                # Most requests never wait: answer them now, and make a task only if one does.
+                done, rest = _inline.start(self._run_request(ev))
+                if not done:
+                    assert isinstance(rest, _inline.Resumed)
+                    self._spawn(_inline.finish(rest), ev.id, rest.context)
+            else:
+                self._spawn(self._run_request(ev), ev.id)
         elif isinstance(ev, Reply):
             await self.send(ev.message)
         elif isinstance(ev, ResponseReceived):
@@ -162,8 +171,8 @@ class ServerSession:
         elif isinstance(ev, NotificationReceived):
             pass  # progress for our requests, roots/list_changed: nothing to do yet
 
-    def _spawn(self, coro: Any, key: str | int | None) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
+    def _spawn(self, coro: Any, key: str | int | None, context: contextvars.Context | None = None) -> None:
+        task = asyncio.get_running_loop().create_task(coro, context=context)
         k: str | int = id(task) if key is None else key
         self._tasks[k] = task
 

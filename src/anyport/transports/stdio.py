@@ -113,13 +113,39 @@ class _Reader:
 
 
 class _StdoutStream:
-    """The server's MessageStream over (stdin, the saved stdout)."""
+    """The server's MessageStream over (stdin, the saved stdout).
+
+    While ``hold`` is on (the read loop handles one chunk of input), messages are collected and
+    written together by ``release``: one write for every answer a chunk produced, instead of one
+    per answer. Messages are never reordered.
+    """
 
     def __init__(self, writer: _Writer) -> None:
         self._writer = writer
+        self._held: list[bytes] | None = None
+        self._held_size = 0
 
     async def send(self, data: bytes) -> None:
-        await self._writer.write(data + b"\n")
+        held = self._held
+        if held is None:
+            await self._writer.write(data + b"\n")
+            return
+        held.append(data)
+        self._held_size += len(data)
+        if self._held_size > _CHUNK:
+            await self.release()
+            self._held = []
+
+    def hold(self) -> None:
+        if self._held is None:
+            self._held = []
+            self._held_size = 0
+
+    async def release(self) -> None:
+        held, self._held = self._held, None
+        if held:
+            held.append(b"")
+            await self._writer.write(b"\n".join(held))
 
     async def receive(self) -> bytes | None:  # pragma: no cover - the stdio loop feeds frames itself
         return None
@@ -160,7 +186,8 @@ async def serve_stdio(
     reader = _Reader(stdin_fd)
     await writer.start()
     await reader.start()
-    session = ServerSession(server, _StdoutStream(writer))
+    out = _StdoutStream(writer)
+    session = ServerSession(server, out)
     framer = LineFramer(max_message_bytes)
     try:
         while True:
@@ -170,13 +197,17 @@ async def serve_stdio(
                 if tail:
                     await session.feed(tail)
                 break
-            for item in framer.feed(chunk):
-                if isinstance(item, Oversized):
-                    await session.send_error_frame(
-                        f"Invalid Request: message of {item.size} bytes exceeds the limit of {max_message_bytes} bytes"
-                    )
-                else:
-                    await session.feed(item)
+            out.hold()  # the answers this chunk produces at once go out in one write
+            try:
+                for item in framer.feed(chunk):
+                    if isinstance(item, Oversized):
+                        await session.send_error_frame(
+                            f"Invalid Request: message of {item.size} bytes exceeds the limit of {max_message_bytes} bytes"
+                        )
+                    else:
+                        await session.feed(item)
+            finally:
+                await out.release()
         # Let requests already running finish before exiting on EOF.
         pending = [t for t in session._tasks.values() if not t.done()]
         if pending:

@@ -1,0 +1,218 @@
+"""The inline fast path: requests whose handlers never wait are answered without a task.
+
+What must hold: the answers are the same as with a task; a handler that does wait gets a real
+task of its own (``asyncio.current_task()``, ``asyncio.timeout`` and cancellation work as
+anywhere, U-04); context variables set by a handler do not leak into the session's read loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import functools
+from typing import Any
+
+import pytest
+
+from anyport import Server
+from anyport._exceptions import RequestTimeoutError
+from anyport._inline import Resumed, finish, start
+from anyport.server._schema import never_awaits
+from anyport.testing import connect
+
+CANCELLED: list[str] = []
+VAR: contextvars.ContextVar[str] = contextvars.ContextVar("VAR", default="unset")
+
+
+# -- anyport._inline ------------------------------------------------------------------------------
+
+
+async def _returns(x: int) -> int:
+    return x * 2
+
+
+async def _raises() -> int:
+    raise ValueError("boom")
+
+
+async def _waits(fut: asyncio.Future[int]) -> int:
+    VAR.set("inside")
+    value = await fut
+    return value + VAR.get().__len__()
+
+
+async def test_start_finishes_a_coroutine_that_never_waits() -> None:
+    done, value = start(_returns(21))
+    assert done is True and value == 42
+
+
+async def test_start_propagates_an_error_of_the_first_step() -> None:
+    with pytest.raises(ValueError, match="boom"):
+        start(_raises())
+
+
+async def test_a_suspended_coroutine_continues_in_a_task_with_its_context() -> None:
+    fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    done, rest = start(_waits(fut))
+    assert done is False and isinstance(rest, Resumed)
+    assert VAR.get() == "unset"  # the first step ran in a copy of our context
+    task = asyncio.get_running_loop().create_task(finish(rest), context=rest.context)
+    await asyncio.sleep(0)
+    assert not task.done()
+    fut.set_result(1)
+    assert await task == 1 + len("inside")
+    assert VAR.get() == "unset"
+
+
+async def test_cancelling_the_continuation_reaches_the_coroutine() -> None:
+    seen: list[str] = []
+
+    async def body() -> None:
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            seen.append("cancelled")
+            raise
+
+    done, rest = start(body())
+    assert done is False and isinstance(rest, Resumed)
+    task = asyncio.get_running_loop().create_task(finish(rest), context=rest.context)
+    await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert seen == ["cancelled"]
+
+
+async def test_an_error_after_suspending_reaches_the_awaiter() -> None:
+    async def body() -> None:
+        await asyncio.sleep(0)
+        raise KeyError("late")
+
+    done, rest = start(body())
+    assert done is False and isinstance(rest, Resumed)
+    with pytest.raises(KeyError, match="late"):
+        await asyncio.get_running_loop().create_task(finish(rest))
+
+
+def test_never_awaits_reads_the_bytecode() -> None:
+    async def plain(x: str) -> str:
+        return x
+
+    async def awaits(x: str) -> str:
+        await asyncio.sleep(0)
+        return x
+
+    async def async_with(x: str) -> str:
+        async with asyncio.timeout(1):  # noqa: ASYNC100 - the point: no await, still a suspension point
+            return x
+
+    async def async_for(xs: Any) -> list[Any]:
+        return [x async for x in xs]
+
+    def sync(x: str) -> str:
+        return x
+
+    assert never_awaits(plain) is True
+    assert never_awaits(sync) is True
+    assert never_awaits(awaits) is False
+    assert never_awaits(async_with) is False
+    assert never_awaits(async_for) is False
+    # Only plain functions are judged; anything else is assumed to wait.
+    assert never_awaits(functools.partial(plain, "x")) is False
+
+
+# -- the server runtime ---------------------------------------------------------------------------
+
+
+def _server() -> Server:
+    app = Server("inline-test")
+
+    @app.tool()
+    async def echo(text: str) -> str:
+        VAR.set("leaked?")
+        return text
+
+    @app.tool()
+    def add(a: int, b: int) -> int:
+        return a + b
+
+    @app.tool()
+    async def own_task() -> str:
+        await asyncio.sleep(0)
+        task = asyncio.current_task()
+        assert task is not None
+        return task.get_name()
+
+    @app.tool()
+    async def times_out() -> str:
+        async with asyncio.timeout(0.01):
+            await asyncio.sleep(5)
+        return "never"
+
+    @app.tool()
+    async def slow() -> str:
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            CANCELLED.append("slow")
+            raise
+        return "never"
+
+    return app
+
+
+@pytest.mark.parametrize("version", ["2025-11-25", "2026-07-28"])
+async def test_inline_and_task_requests_answer_alike(version: str) -> None:
+    app = _server()
+    calls = [("echo", {"text": "hi"}), ("add", {"a": 2, "b": 3})]
+    assert all(app.inline_safe(_req(app, name, args, version)) for name, args in calls)
+    assert not app.inline_safe(_req(app, "own_task", {}, version))
+    async with connect(app, protocol_version=version) as client:
+        assert (await client.call_tool("echo", {"text": "hi"})).text == "hi"
+        assert (await client.call_tool("add", {"a": 2, "b": 3})).structured_content == {"result": 5}
+        # An async tool that waits ran in a task of its own, not in the session's read loop.
+        names = {(await client.call_tool("own_task")).text for _ in range(3)}
+        assert len(names) == 3
+        # asyncio.timeout inside a tool cancels that tool only (F-TOOL-07: an error result).
+        result = await client.call_tool("times_out")
+        assert result.is_error
+        assert (await client.call_tool("echo", {"text": "still here"})).text == "still here"
+    assert VAR.get() == "unset"
+
+
+async def test_a_waiting_tool_can_still_be_cancelled_while_inline_ones_answer() -> None:
+    """U-04: cancelling a request in its own task; the inline requests around it are unaffected."""
+    app = _server()
+    async with connect(app) as client:
+        slow = asyncio.ensure_future(client.call_tool("slow", timeout=0.2))
+        assert (await client.call_tool("echo", {"text": "a"})).text == "a"
+        with pytest.raises(RequestTimeoutError):
+            await slow
+        assert (await client.call_tool("echo", {"text": "b"})).text == "b"
+        for _ in range(100):
+            if CANCELLED:
+                break
+            await asyncio.sleep(0.01)
+        assert CANCELLED == ["slow"]  # notifications/cancelled reached the handler's own task
+
+
+def _req(app: Server, name: str, args: dict[str, Any], version: str) -> Any:
+    conn = app.open_connection()
+    meta = {
+        "io.modelcontextprotocol/protocolVersion": version,
+        "io.modelcontextprotocol/clientCapabilities": {},
+        "io.modelcontextprotocol/clientInfo": {"name": "t", "version": "1"},
+    }
+    if version != "2026-07-28":
+        conn.receive_obj(
+            {"jsonrpc": "2.0", "id": 0, "method": "initialize",
+             "params": {"protocolVersion": version, "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}
+        )
+        conn.receive_obj({"jsonrpc": "2.0", "method": "notifications/initialized"})
+        params: dict[str, Any] = {"name": name, "arguments": args}
+    else:
+        params = {"name": name, "arguments": args, "_meta": meta}
+    received = conn.receive_obj({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": params})
+    (ev,) = received.events
+    return ev
