@@ -6,7 +6,8 @@ detects the era (T-STDIO-15): it probes ``server/discover`` with 2026-07-28 ``_m
 result, or a recognised modern error, means modern; any other answer or silence means legacy,
 and it falls back to ``initialize`` (never keyed to one error code: T-STDIO-16).
 
-Over HTTP (``Client("http://...")``) the same probe runs over Streamable HTTP. When the
+Over HTTP (``Client("http://...")``) the same probe runs over Streamable HTTP; a legacy session
+also listens on the standalone GET stream (``listen``, T-HTTP-19..22). When the
 ``initialize`` POST is refused the way an old server refuses it (T-BC-03: 400/404/405 for
 2025-11-25, any 4xx but 401/403 before; never with a modern JSON-RPC error body, T-BC-05), or
 answered with an ``endpoint`` event (T-BC-04), the client GETs the same URL and, if the stream
@@ -27,7 +28,7 @@ import importlib.metadata
 import inspect
 from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
 from anyport._exceptions import (
@@ -106,6 +107,13 @@ class Client:
             ``"streamable-http"`` or ``"sse"``.
         headers: extra HTTP headers for every request to a URL (e.g. ``Authorization``).
         httpx_client: an ``httpx.AsyncClient`` to send them with (not closed by the client).
+        listen: Streamable HTTP, legacy era: the standalone GET stream on which the server sends
+            requests and notifications nobody asked for (T-HTTP-19..22); they reach the handlers
+            above like those on a request's stream. ``"auto"`` opens it after the handshake when
+            the capabilities exchanged allow such messages, ``True`` always, ``False`` never. A
+            server without one (405) costs one GET; a dropped stream is resumed with
+            ``Last-Event-ID``; ``aclose()`` ends it. Never on 2026-07-28 (``subscriptions/listen``
+            plays that role) nor on the 2024-11-05 HTTP+SSE transport (its one GET is the stream).
 
     Example:
         async with Client(["python", "server.py"]) as c:
@@ -134,9 +142,12 @@ class Client:
         transport: str = "auto",
         headers: Mapping[str, str] | None = None,
         httpx_client: httpx.AsyncClient | None = None,
+        listen: bool | Literal["auto"] = "auto",
     ) -> None:
         if era not in ("auto", "modern", "legacy"):
             raise ValueError("era is 'auto', 'modern' or 'legacy'")
+        if listen not in (True, False, "auto"):
+            raise ValueError("listen is True, False or 'auto'")
         if transport not in _TRANSPORTS:
             raise ValueError(f"transport is one of {', '.join(map(repr, _TRANSPORTS))}")
         if transport == "sse" and era == "modern":
@@ -175,6 +186,7 @@ class Client:
         self._transport_wanted = transport
         self._http_headers = dict(headers or {})
         self._httpx_client = httpx_client
+        self._listen: bool | Literal["auto"] = listen
         self._renew_lock = asyncio.Lock()
         #: The transport in use for a URL target: "streamable-http" or "sse" (None otherwise).
         self.transport: str | None = None
@@ -240,7 +252,9 @@ class Client:
         from anyport.transports.http_client import StreamableHTTPClientStream
 
         self.transport = "streamable-http"
-        return StreamableHTTPClientStream(url, headers=self._http_headers, httpx_client=self._httpx_client)
+        return StreamableHTTPClientStream(
+            url, headers=self._http_headers, httpx_client=self._httpx_client, listen=self._listen
+        )
 
     async def _sse_stream(self, url: str) -> MessageStream:
         """GET ``url`` and read its ``endpoint`` event; raises ``NotAnSSEEndpointError`` when it is none."""

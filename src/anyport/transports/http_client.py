@@ -14,6 +14,19 @@ stream that drops before its answer is resumed with GET + ``Last-Event-ID`` afte
 connection with ``SessionTerminatedError`` (T-HTTP-39/40: ``Client`` then starts a new session
 and re-sends the request once), and ``aclose()`` DELETEs the session (T-HTTP-41).
 
+Standalone GET stream (legacy era, T-HTTP-19..24): once ``notifications/initialized`` of a legacy
+session was accepted, one background GET (``Accept: text/event-stream``, the session id and the
+negotiated version, T-HTTP-20) listens for what the server sends unasked: its requests and
+notifications join the messages of the POST streams in ``receive()``, so the session answers and
+dispatches them the same way. 405 (also 404, or 400 to a GET without ``Last-Event-ID``) means the
+server offers no such stream (T-HTTP-21): the listener stops without a word and is not retried.
+A stream that ends or breaks is reopened with ``Last-Event-ID`` (T-HTTP-30) after the server's
+``retry:`` (T-HTTP-13) or ``default_retry`` seconds, doubled after each attempt that brought
+nothing (at most ``max_reconnects`` of those in a row); an event id already delivered is not
+delivered again. ``listen`` switches it: ``"auto"`` (default) opens it when the capabilities
+exchanged say something may come unasked, ``True`` always, ``False`` never. Never on 2026-07-28
+(``subscriptions/listen`` plays that role) and never by the HTTP+SSE transport (``sse_client``).
+
 2026-07-28: a request whose ``_meta`` names a protocol version gets ``MCP-Protocol-Version``
 equal to it, ``Mcp-Method`` and, for ``tools/call`` / ``prompts/get`` / ``resources/read``,
 ``Mcp-Name``; values that are not plain visible ASCII are sent as ``=?base64?...?=``
@@ -40,9 +53,10 @@ import asyncio
 import base64
 import contextlib
 import logging
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from anyport._exceptions import (
     INTERNAL_ERROR,
@@ -76,6 +90,15 @@ NAME_FIELDS = {
     "tasks/get": "taskId", "tasks/update": "taskId", "tasks/cancel": "taskId",  # SEP-2663
 }
 _SENTINEL_PREFIX = "=?base64?"
+#: Seconds ``send(notifications/initialized)`` waits for the answer to the listening GET, so what the
+#: server sends unasked right after the handshake is not lost (the GET goes on in the background).
+LISTEN_OPEN_WAIT = 2.0
+#: Upper bound of the backoff between listening GETs that brought nothing (seconds).
+LISTEN_MAX_DELAY = 30.0
+#: How many event ids of the standalone stream are remembered to drop redeliveries.
+_SEEN_EVENT_IDS = 1024
+#: Client capabilities that let the server ask something (elicitation/create, sampling, roots/list, tasks).
+_ASKABLE_CLIENT_CAPS = ("elicitation", "sampling", "roots", "tasks")
 
 
 class SessionTerminatedError(BrokenConnectionError):
@@ -238,6 +261,22 @@ def _valid_id(value: object) -> bool:
     return isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
 
 
+def _may_speak_unasked(server_caps: Mapping[str, Any], client_caps: Mapping[str, Any]) -> bool:
+    """True when the capabilities exchanged allow server messages no request asked for.
+
+    The server may ask the client (it declared elicitation, sampling, roots or tasks), or the server
+    declared logging, tasks, or any ``listChanged`` / ``subscribe`` capability.
+    """
+    if any(key in client_caps for key in _ASKABLE_CLIENT_CAPS):
+        return True
+    if "logging" in server_caps or "tasks" in server_caps:
+        return True
+    return any(
+        isinstance(cap, dict) and (cap.get("listChanged") is True or cap.get("subscribe") is True)
+        for cap in server_caps.values()
+    )
+
+
 def _error_response(id_: str | int, code: int, message: str, data: Any = None) -> bytes:
     err: dict[str, Any] = {"code": code, "message": message}
     if data is not None:
@@ -267,8 +306,15 @@ class StreamableHTTPClientStream:
         sse_read_timeout: seconds without any bytes before a response is given up (None: never).
             Servers send keep-alive comments on quiet streams, so this only catches dead peers.
         httpx_client: an ``httpx.AsyncClient`` to use (it is not closed by ``aclose()``).
-        max_reconnects: GET + ``Last-Event-ID`` attempts in a row that bring nothing new.
+        max_reconnects: GET + ``Last-Event-ID`` attempts in a row that bring nothing new (for
+            a broken response stream, and for the standalone GET stream).
         default_retry: seconds to wait before resuming when the server sent no ``retry:``.
+        listen: the standalone GET stream of a legacy session (T-HTTP-19): ``"auto"`` opens it
+            after ``notifications/initialized`` when the capabilities exchanged allow messages
+            nobody asked for (the client declared elicitation, sampling, roots or tasks, or the
+            server declared logging, tasks, ``listChanged`` or ``subscribe``); ``True`` always
+            opens it, ``False`` never. Its reads are bounded by ``sse_read_timeout`` (servers
+            send keep-alive comments), and it holds one connection of the httpx pool.
     """
 
     def __init__(
@@ -281,11 +327,17 @@ class StreamableHTTPClientStream:
         httpx_client: httpx.AsyncClient | None = None,
         max_reconnects: int = 3,
         default_retry: float = 1.0,
+        listen: bool | Literal["auto"] = "auto",
     ) -> None:
+        if listen not in (True, False, "auto"):
+            raise ValueError("listen is True, False or 'auto'")
         self.url = url
         self.headers = dict(headers or {})
         self.max_reconnects = max_reconnects
         self.default_retry = default_retry
+        self.listen: bool | Literal["auto"] = listen
+        self._timeout = timeout
+        self._sse_read_timeout = sse_read_timeout
         self.session_id: str | None = None
         #: The version negotiated by ``initialize`` (sent as ``MCP-Protocol-Version`` afterwards).
         self.protocol_version: str | None = None
@@ -309,6 +361,12 @@ class StreamableHTTPClientStream:
         self.initialize_refusal: HTTPRefusal | None = None
         self._tool_params: dict[str, list[_param_headers.ParamHeader]] = {}
         self._tools_list_ids: set[str | int] = set()
+        # The standalone GET stream (legacy era).
+        self._client_caps: dict[str, Any] = {}
+        self._server_caps: dict[str, Any] = {}
+        self._listener: asyncio.Task[None] | None = None
+        self._seen_order: deque[str] = deque()
+        self._seen: set[str] = set()
 
     # -- MessageStream ----------------------------------------------------------------------------
 
@@ -330,11 +388,17 @@ class StreamableHTTPClientStream:
         headers = self._headers_for(first, modern=self._is_modern(first))
         if not requests:
             await self._post_oneway(data, headers, str(first.get("method") or "response"))
+            if first.get("method") == "notifications/initialized" and not isinstance(obj, list):
+                await self._start_listening()
             return
         ids: set[str | int] = {m["id"] for m in requests}
         for m in requests:
             if m.get("method") == "initialize":
                 self._initialize_ids.add(m["id"])
+                self._stop_listening()  # a new handshake: the old session's stream is not ours any more
+                params = m.get("params")
+                caps = params.get("capabilities") if isinstance(params, dict) else None
+                self._client_caps = dict(caps) if isinstance(caps, dict) else {}
             elif m.get("method") == "tools/list" and self._is_modern(m):
                 self._tools_list_ids.add(m["id"])
         initialize = any(m.get("method") == "initialize" for m in requests)
@@ -456,7 +520,9 @@ class StreamableHTTPClientStream:
         return True
 
     def _get_headers(self, last_event_id: str) -> dict[str, str]:
-        headers = {**self.headers, "accept": "text/event-stream", "last-event-id": last_event_id}
+        headers = {**self.headers, "accept": "text/event-stream"}
+        if last_event_id:
+            headers["last-event-id"] = last_event_id
         if self.session_id is not None:
             headers["mcp-session-id"] = self.session_id
         if self.protocol_version is not None:
@@ -512,11 +578,14 @@ class StreamableHTTPClientStream:
         if self._failure is None:
             self._failure = exc
             self._queue.put_nowait(exc)
+            if self._listener is not None:
+                self._listener.cancel()  # the session is gone: nothing more will come for it
 
     # -- exchanges: a POST that carries requests --------------------------------------------------
 
-    def _deliver(self, payload: bytes | str, post: _Post, *, fill_id: bool = False) -> None:
-        """Queue what the server sent; note answers to ``post`` and the negotiated version."""
+    def _deliver(self, payload: bytes | str, post: _Post | None, *, fill_id: bool = False) -> None:
+        """Queue what the server sent; note answers (to ``post``, or to whichever POST awaits
+        them when the message came on the standalone stream) and the negotiated version."""
         try:
             obj = loads(payload)
         except JSONRPCError:
@@ -527,13 +596,16 @@ class StreamableHTTPClientStream:
             if not isinstance(msg, dict) or "method" in msg:
                 continue
             id_ = msg.get("id")
-            if fill_id and id_ is None and len(post.ids) == 1:
+            if fill_id and id_ is None and post is not None and len(post.ids) == 1:
                 msg["id"] = id_ = next(iter(post.ids))  # an error the server could not tie to our request
                 payload = dumps(obj)
             if _valid_id(id_):
                 assert isinstance(id_, (str, int))
-                post.ids.discard(id_)
-                self._posts.pop(id_, None)
+                owner = self._posts.pop(id_, None)
+                if owner is not None:
+                    owner.ids.discard(id_)
+                if post is not None:
+                    post.ids.discard(id_)
                 if id_ in self._tools_list_ids:
                     self._tools_list_ids.discard(id_)
                     if self._filter_tools(msg):
@@ -544,6 +616,8 @@ class StreamableHTTPClientStream:
                     version = result.get("protocolVersion") if isinstance(result, dict) else None
                     if isinstance(version, str):
                         self.protocol_version = version
+                    caps = result.get("capabilities") if isinstance(result, dict) else None
+                    self._server_caps = dict(caps) if isinstance(caps, dict) else {}
         self._queue.put_nowait(payload if isinstance(payload, bytes) else payload.encode())
 
     def _give_up(self, post: _Post, code: int, message: str, data: Any = None) -> None:
@@ -694,3 +768,122 @@ class StreamableHTTPClientStream:
             parser.retry = fresh.retry
             failures = 0 if progressed else failures + 1
 
+    # -- the standalone GET stream (legacy era, T-HTTP-19..24) -----------------------------------
+
+    @property
+    def listening(self) -> bool:
+        """True while the standalone GET stream's task runs (connected or waiting to reconnect)."""
+        return self._listener is not None and not self._listener.done()
+
+    def _wants_listener(self) -> bool:
+        if self.listen is False or self._closed or self._failure is not None or self.protocol_version is None:
+            return False
+        rev = REVISIONS.get(self.protocol_version)
+        if rev is not None and rev.modern:
+            return False  # 2026-07-28 has no GET stream: subscriptions/listen plays that role
+        return self.listen is True or _may_speak_unasked(self._server_caps, self._client_caps)
+
+    async def _start_listening(self) -> None:
+        """After ``notifications/initialized``: open the GET stream, wait (bounded) for its answer."""
+        self._stop_listening()
+        if not self._wants_listener():
+            return
+        opened = asyncio.Event()
+        task = asyncio.get_running_loop().create_task(self._listen(opened))
+        self._listener = task
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(opened.wait(), LISTEN_OPEN_WAIT)
+
+    def _stop_listening(self) -> None:
+        if self._listener is not None:
+            self._listener.cancel()
+            self._listener = None
+        self._seen_order.clear()
+        self._seen.clear()
+
+    def _listen_delay(self, retry_ms: int | None, failures: int) -> float:
+        """The server's ``retry:`` (T-HTTP-13) or ``default_retry``; doubled per empty attempt, capped."""
+        base = retry_ms / 1000 if retry_ms is not None else self.default_retry
+        if failures <= 1:
+            return base
+        return max(base, min(base * (1 << (failures - 1)), LISTEN_MAX_DELAY))
+
+    @staticmethod
+    def _listen_refusal(status: int, resumed: bool) -> Literal["stop", "again", "fresh"]:
+        """What a GET answered with something else than an event stream means.
+
+        405 is "no GET stream here" (T-HTTP-21); servers also say it with 404 or 400. A 400 to a
+        ``Last-Event-ID`` is a resumption refused (an expired or unknown id): start a new stream.
+        408, 429 and 5xx are passing troubles: try again later. Anything else (401, 403, 406, a
+        2xx that is no event stream, ...) will not get better by asking again.
+        """
+        if status in (408, 429) or status >= 500:
+            return "again"
+        if status == 400 and resumed:
+            return "fresh"
+        return "stop"
+
+    def _listen_timeout(self) -> Any:
+        hx = _httpx()
+        return hx.Timeout(self._timeout, read=self._sse_read_timeout)
+
+    def _first_time(self, event_id: str) -> bool:
+        """False for an event id of the standalone stream already delivered (a replay overlap)."""
+        if not event_id:
+            return True
+        if event_id in self._seen:
+            return False
+        self._seen.add(event_id)
+        self._seen_order.append(event_id)
+        if len(self._seen_order) > _SEEN_EVENT_IDS:
+            self._seen.discard(self._seen_order.popleft())
+        return True
+
+    async def _listen(self, opened: asyncio.Event) -> None:
+        """Hold the standalone GET stream until close(), a refusal, or too many empty attempts."""
+        hx = _httpx()
+        last_id = ""
+        retry_ms: int | None = None
+        failures = 0
+        try:
+            while not self._closed and self._failure is None:
+                parser = SSEParser(last_id)
+                parser.retry = retry_ms
+                progressed = False
+                try:
+                    async with self._client.stream(
+                        "GET", self.url, headers=self._get_headers(last_id), timeout=self._listen_timeout()
+                    ) as resp:
+                        opened.set()
+                        ctype = resp.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+                        if resp.status_code != 200 or ctype != "text/event-stream":
+                            await resp.aread()
+                            verdict = self._listen_refusal(resp.status_code, bool(last_id))
+                            if verdict == "stop":
+                                log.debug("no standalone GET stream (HTTP %s): not listening", resp.status_code)
+                                return
+                            if verdict == "fresh":
+                                log.debug("resumption with Last-Event-ID refused (HTTP 400): opening a new stream")
+                                parser.last_event_id = ""
+                        else:
+                            async for chunk in resp.aiter_bytes():
+                                progressed = True  # bytes, even a keep-alive comment: the server is there
+                                for ev in parser.feed(chunk):
+                                    if ev.event == "message" and ev.data.strip() and self._first_time(ev.id):
+                                        self._deliver(ev.data, None)  # T-HTTP-22: into the one inbound path
+                except hx.HTTPError as exc:
+                    log.debug("the standalone GET stream broke: %r", exc)
+                opened.set()
+                last_id = parser.last_event_id  # T-HTTP-30: kept even when nothing new came
+                retry_ms = parser.retry
+                failures = 0 if progressed else failures + 1
+                if failures > self.max_reconnects:
+                    log.debug("the standalone GET stream brought nothing %d times in a row: not listening", failures)
+                    return
+                await asyncio.sleep(self._listen_delay(retry_ms, failures))
+        except Exception:  # never let the listener take the connection down
+            log.debug("the standalone GET stream failed", exc_info=True)
+        finally:
+            opened.set()
