@@ -292,10 +292,12 @@ async def test_input_required_result_request_state(ctx: Context) -> str:
 
 @app.tool()
 async def test_input_required_result_multiple_inputs(ctx: Context) -> str:
-    """SEP-2322: needs an elicitation, a sampling and the roots (the scenario wants them in one round)."""
-    answer = await ctx.elicit("What is your name?", _NAME_FORM)
-    greeting = await ctx.sample("Generate a greeting", max_tokens=50)
-    roots = await ctx.list_roots()
+    """SEP-2322: an elicitation, a sampling and the roots, asked together: one round with three inputRequests."""
+    answer, greeting, roots = await ctx.gather(
+        ctx.elicit("What is your name?", _NAME_FORM, key="user_name"),
+        ctx.sample("Generate a greeting", max_tokens=50, key="greeting"),
+        ctx.list_roots(key="client_roots"),
+    )
     return f"multiple-ok: {answer.action}, {greeting.text}, {len(roots)} roots"
 
 

@@ -1,7 +1,7 @@
 """The server application API."""
 
 from anyport.server._content import Audio, EmbeddedResource, Image, ResourceLink, TextContent
-from anyport.server._context import Context, ElicitResult, Root, SamplingResult
+from anyport.server._context import Context, ElicitResult, Question, Root, SamplingResult
 from anyport.server._server import Completion, Message, ResourceContents, Server, ToolResult
 
 __all__ = [
@@ -12,6 +12,7 @@ __all__ = [
     "EmbeddedResource",
     "Image",
     "Message",
+    "Question",
     "ResourceContents",
     "ResourceLink",
     "Root",

@@ -5,22 +5,33 @@ server->client requests. On 2026-07-28 they become an MRTR round (M-14..M-18): t
 ends the handler with an ``input_required`` result; the client answers and retries, and the
 handler runs again from the top, this time receiving the answer where it asked. Code before the
 question therefore runs once per round: keep it free of side effects, or put them after.
+
+``ctx.gather(q1, q2, ...)`` asks several questions at once: concurrent requests on a legacy
+connection, a single MRTR round carrying every unanswered question on 2026-07-28 (M-15).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+import asyncio
+import inspect
+from collections.abc import Awaitable, Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, Protocol, TypeVar, overload
+from typing import Any, Generic, Literal, Protocol, TypeVar, overload
 
 from pydantic import BaseModel
 
 from anyport._exceptions import InternalError, MissingCapabilityError, RemoteProtocolError
 from anyport.protocol import LOG_LEVELS, IncomingRequest
 
-__all__ = ["Context", "ElicitResult", "Outlet", "Root", "SamplingResult"]
+__all__ = ["Context", "ElicitResult", "Outlet", "Question", "Root", "SamplingResult"]
 
 M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
+T1 = TypeVar("T1")
+T2 = TypeVar("T2")
+T3 = TypeVar("T3")
+T4 = TypeVar("T4")
 
 
 class Outlet(Protocol):
@@ -92,7 +103,7 @@ class InputRequired(Exception):
 class Context:
     """Passed to handlers that declare a parameter annotated ``Context``."""
 
-    __slots__ = ("_answers", "_asked", "_detacher", "_outlet", "_progress_last", "_task", "request", "server")
+    __slots__ = ("_answers", "_asked", "_detacher", "_keys", "_outlet", "_progress_last", "_task", "request", "server")
 
     def __init__(
         self,
@@ -107,6 +118,8 @@ class Context:
         self._progress_last: float | None = None
         self._answers: dict[str, Any] = dict(answers or {})
         self._asked = 0
+        #: Keys of the questions asked so far in this run of the handler (each must be unique, M-15).
+        self._keys: set[str] = set()
         #: The task this handler runs as (None: it answers its request directly).
         self._task: TaskBinding | None = None
         #: Turns the rest of this handler into a task (set for tools that may defer; see ``detach``).
@@ -205,28 +218,33 @@ class Context:
     # -- asking the client -------------------------------------------------------------------
 
     @overload
-    async def elicit(self, message: str, schema: type[M], *, key: str | None = None) -> ElicitResult[M]: ...
+    def elicit(self, message: str, schema: type[M], *, key: str | None = None) -> Question[ElicitResult[M]]: ...
 
     @overload
-    async def elicit(self, message: str, schema: dict[str, Any], *, key: str | None = None) -> ElicitResult[Any]: ...
+    def elicit(self, message: str, schema: dict[str, Any], *, key: str | None = None) -> Question[ElicitResult[Any]]: ...
 
-    async def elicit(self, message: str, schema: type[M] | dict[str, Any], *, key: str | None = None) -> ElicitResult[Any]:
+    def elicit(self, message: str, schema: type[M] | dict[str, Any], *, key: str | None = None) -> Question[ElicitResult[Any]]:
         """Ask the user for structured input (form mode). ``schema`` is a flat pydantic model or a JSON Schema.
 
-        ``key`` names the question in a 2026-07-28 ``inputRequests`` map (default ``q0``, ``q1``, ...
-        in asking order); give one when a client answers by a name it knows.
+        Await the returned question, or pass it to ``gather`` with others. ``key`` names the question
+        in a 2026-07-28 ``inputRequests`` map (default ``q0``, ``q1``, ... in asking order); give one
+        when a client answers by a name it knows.
         """
         model = schema if isinstance(schema, type) and issubclass(schema, BaseModel) else None
         requested = _flat_schema(model) if model is not None else dict(schema)  # type: ignore[arg-type]
-        result = await self._ask("elicitation", "elicitation/create", {"message": message, "requestedSchema": requested}, key)
-        if not isinstance(result, dict) or result.get("action") not in ("accept", "decline", "cancel"):
-            raise RemoteProtocolError(f"invalid elicitation result: {result!r}")
-        content = result.get("content") if result["action"] == "accept" else None
-        if model is not None and isinstance(content, dict):
-            return ElicitResult(result["action"], model.model_validate(content))
-        return ElicitResult(result["action"], content if isinstance(content, dict) else None)
 
-    async def sample(
+        def parse(result: Any) -> ElicitResult[Any]:
+            if not isinstance(result, dict) or result.get("action") not in ("accept", "decline", "cancel"):
+                raise RemoteProtocolError(f"invalid elicitation result: {result!r}")
+            content = result.get("content") if result["action"] == "accept" else None
+            if model is not None and isinstance(content, dict):
+                return ElicitResult(result["action"], model.model_validate(content))
+            return ElicitResult(result["action"], content if isinstance(content, dict) else None)
+
+        params = {"message": message, "requestedSchema": requested}
+        return Question(self, "elicitation", "elicitation/create", params, key, parse)
+
+    def sample(
         self,
         messages: str | Sequence[dict[str, Any]],
         *,
@@ -237,14 +255,14 @@ class Context:
         model_preferences: dict[str, Any] | None = None,
         metadata: dict[str, Any] | None = None,
         key: str | None = None,
-    ) -> SamplingResult:
-        """Ask the client's LLM for a completion (``sampling/createMessage``)."""
+    ) -> Question[SamplingResult]:
+        """Ask the client's LLM for a completion (``sampling/createMessage``); await it or ``gather`` it."""
         if isinstance(messages, str):
             msgs: list[dict[str, Any]] = [{"role": "user", "content": {"type": "text", "text": messages}}]
         else:
             msgs = list(messages)
         params: dict[str, Any] = {"messages": msgs, "maxTokens": max_tokens}
-        for key, value in (
+        for name, value in (
             ("systemPrompt", system_prompt),
             ("temperature", temperature),
             ("stopSequences", list(stop_sequences) if stop_sequences else None),
@@ -252,45 +270,208 @@ class Context:
             ("metadata", metadata),
         ):
             if value is not None:
-                params[key] = value
-        result = await self._ask("sampling", "sampling/createMessage", params, key)
-        if not isinstance(result, dict) or "content" not in result:
-            raise RemoteProtocolError(f"invalid sampling result: {result!r}")
-        return SamplingResult(
-            role=str(result.get("role", "assistant")),
-            content=result["content"],
-            model=str(result.get("model", "")),
-            stop_reason=result.get("stopReason"),
-            raw=result,
-        )
+                params[name] = value
+        return Question(self, "sampling", "sampling/createMessage", params, key, _sampling_result)
 
-    async def list_roots(self, *, key: str | None = None) -> list[Root]:
-        """The client's roots (``roots/list``)."""
-        result = await self._ask("roots", "roots/list", {}, key)
-        roots = result.get("roots") if isinstance(result, dict) else None
-        if not isinstance(roots, list):
-            raise RemoteProtocolError(f"invalid roots result: {result!r}")
-        return [Root(str(r.get("uri")), r.get("name")) for r in roots if isinstance(r, dict)]
+    def list_roots(self, *, key: str | None = None) -> Question[list[Root]]:
+        """The client's roots (``roots/list``); await it or ``gather`` it."""
+        return Question(self, "roots", "roots/list", {}, key, _roots_result)
 
-    async def _ask(self, capability: str, method: str, params: dict[str, Any], key: str | None = None) -> Any:
-        if capability not in self.request.client_capabilities:
+    @overload
+    async def gather(self, q1: Question[T1], /, *, return_exceptions: Literal[False] = False) -> tuple[T1]: ...
+
+    @overload
+    async def gather(
+        self, q1: Question[T1], q2: Question[T2], /, *, return_exceptions: Literal[False] = False
+    ) -> tuple[T1, T2]: ...
+
+    @overload
+    async def gather(
+        self, q1: Question[T1], q2: Question[T2], q3: Question[T3], /, *, return_exceptions: Literal[False] = False
+    ) -> tuple[T1, T2, T3]: ...
+
+    @overload
+    async def gather(
+        self, q1: Question[T1], q2: Question[T2], q3: Question[T3], q4: Question[T4], /, *,
+        return_exceptions: Literal[False] = False,
+    ) -> tuple[T1, T2, T3, T4]: ...
+
+    @overload
+    async def gather(self, *questions: Question[Any], return_exceptions: bool = False) -> tuple[Any, ...]: ...
+
+    async def gather(self, *questions: Question[Any], return_exceptions: bool = False) -> tuple[Any, ...]:
+        """Ask several questions at once; their answers come back in argument order.
+
+        ``name, reply, roots = await ctx.gather(ctx.elicit(...), ctx.sample(...), ctx.list_roots())``
+
+        On a legacy connection (and inside a task) the server->client requests go out
+        concurrently, as with ``asyncio.gather``. On 2026-07-28 it is one MRTR round for all of
+        them (M-15): questions already answered get their answers, and if any is still missing,
+        one ``input_required`` result carries every missing question; the client answers them all
+        and retries. Default keys follow asking order (``q<n>``, one number per question, answered
+        or not), so a later round maps answers back to the same questions; ``key=`` overrides one.
+
+        Errors: every question is checked before anything is asked. Something other than a
+        question made by this Context is a ``TypeError`` (an arbitrary coroutine could ask a
+        varying number of questions, which would shift the keys between rounds: await it on its
+        own, or use ``asyncio.gather`` for non-questions); a question already asked is a
+        ``RuntimeError``; two questions with one key are a ``ValueError``; capabilities the
+        client did not declare are one ``MissingCapabilityError`` naming all of them (M-06).
+        After that, the first question that fails (an invalid answer, a failed request) ends the
+        gather with its error and, on a legacy connection, cancels the requests still out.
+        With ``return_exceptions=True`` such errors are returned in place of answers instead; a
+        2026-07-28 round with missing answers still ends the handler (that is not an error).
+        """
+        if not questions:
+            return ()
+        self._claim(questions)
+        self._require(questions)
+        keys = [self._take_key(q.key) for q in questions]
+        if not self._mrtr:
+            return await self._gather_requests(questions, return_exceptions)
+        results: list[Any] = []
+        missing: dict[str, dict[str, Any]] = {}
+        for q, key in zip(questions, keys, strict=True):
+            if key not in self._answers:
+                missing[key] = q._request()
+                results.append(None)
+                continue
+            try:
+                results.append(q._parse(self._answers[key]))
+            except Exception as exc:
+                if not return_exceptions:
+                    raise
+                results.append(exc)
+        if missing:
+            raise InputRequired(missing, self._answers)  # M-15: one round, every missing question
+        return tuple(results)
+
+    @property
+    def _mrtr(self) -> bool:
+        """Questions become an MRTR round (2026-07-28, outside a task) rather than requests."""
+        return self._task is None and not self.request.revision.server_requests
+
+    async def _ask_one(self, q: Question[T]) -> T:
+        self._claim((q,))
+        self._require((q,))
+        key = self._take_key(q.key)
+        if not self._mrtr:
+            return q._parse(await self._send(q))
+        if key in self._answers:
+            return q._parse(self._answers[key])
+        raise InputRequired({key: q._request()}, self._answers)
+
+    async def _send(self, q: Question[Any]) -> Any:
+        if self._task is not None:
+            return await self._task.ask(q.method, q.params)
+        return await self._outlet.request(q.method, q.params)
+
+    async def _send_parsed(self, q: Question[T]) -> T:
+        return q._parse(await self._send(q))
+
+    async def _gather_requests(self, questions: Sequence[Question[Any]], return_exceptions: bool) -> tuple[Any, ...]:
+        loop = asyncio.get_running_loop()
+        tasks = [loop.create_task(self._send_parsed(q)) for q in questions]
+        try:
+            return tuple(await asyncio.gather(*tasks, return_exceptions=return_exceptions))
+        except BaseException:
+            # Unlike asyncio.gather, a failure does not leave the other requests running unseen.
+            for t in tasks:
+                t.cancel()
+            await asyncio.wait(tasks)
+            raise
+
+    def _claim(self, questions: Sequence[Any]) -> None:
+        """Each argument is a question of this Context, asked now for the first time."""
+        for q in questions:
+            if not isinstance(q, Question):
+                for other in questions:
+                    if inspect.iscoroutine(other):
+                        other.close()  # no "never awaited" warning on top of this error
+                raise TypeError(
+                    f"ctx.gather() takes questions made by ctx.elicit(), ctx.sample() or ctx.list_roots(), "
+                    f"not {type(q).__name__}; await other coroutines separately (or use asyncio.gather)"
+                )
+            if q._ctx is not self:
+                raise ValueError(f"{q!r} belongs to another Context")
+            if q._asked:
+                raise RuntimeError(f"{q!r} was already asked; make a new question to ask again")
+            q._asked = True
+
+    def _require(self, questions: Sequence[Question[Any]]) -> None:
+        caps = self.request.client_capabilities
+        missing: dict[str, Any] = {q.capability: {} for q in questions if q.capability not in caps}
+        if missing:
             # M-06 / M-15: never rely on, or ask for, what the client did not declare.
+            names = ", ".join(repr(c) for c in missing)
             raise MissingCapabilityError(
-                f"this request needs the client capability {capability!r}",
-                data={"requiredCapabilities": {capability: {}}},
+                f"this request needs the client capabilit{'y' if len(missing) == 1 else 'ies'} {names}",
+                data={"requiredCapabilities": missing},
             )
         rev = self.request.revision
-        if capability == "elicitation" and not rev.elicitation:
+        if not rev.elicitation and any(q.capability == "elicitation" for q in questions):
             raise InternalError(f"elicitation does not exist on protocol {rev.version}")
-        if self._task is not None:
-            return await self._task.ask(method, params)
-        if rev.server_requests:
-            return await self._outlet.request(method, params)
-        key = key or f"q{self._asked}"
+
+    def _take_key(self, explicit: str | None) -> str:
+        """The question's key: ``explicit``, else ``q<n>`` by asking order (n counts every question)."""
+        key = explicit or f"q{self._asked}"
         self._asked += 1
-        if key in self._answers:
-            return self._answers[key]
-        raise InputRequired({key: {"method": method, "params": params}}, self._answers)
+        if key in self._keys:
+            # M-15: inputRequests keys are unique, and an answer must map back to one question.
+            raise ValueError(f"two questions share the key {key!r}; give each a distinct key=")
+        self._keys.add(key)
+        return key
+
+
+class Question(Generic[T_co]):
+    """One question for the client, made by ``ctx.elicit``, ``ctx.sample`` or ``ctx.list_roots``.
+
+    Nothing is asked until it is awaited (alone) or passed to ``ctx.gather`` (with others); a
+    question is asked once.
+    """
+
+    __slots__ = ("_asked", "_ctx", "_parse", "capability", "key", "method", "params")
+
+    def __init__(
+        self, ctx: Context, capability: str, method: str, params: dict[str, Any], key: str | None,
+        parse: Callable[[Any], T_co],
+    ) -> None:
+        self._ctx = ctx
+        self.capability = capability
+        self.method = method
+        self.params = params
+        self.key = key
+        self._parse = parse
+        self._asked = False
+
+    def __await__(self) -> Generator[Any, None, T_co]:
+        return self._ctx._ask_one(self).__await__()
+
+    def __repr__(self) -> str:
+        named = f" key={self.key!r}" if self.key else ""
+        return f"<Question {self.method}{named}>"
+
+    def _request(self) -> dict[str, Any]:
+        return {"method": self.method, "params": self.params}
+
+
+def _sampling_result(result: Any) -> SamplingResult:
+    if not isinstance(result, dict) or "content" not in result:
+        raise RemoteProtocolError(f"invalid sampling result: {result!r}")
+    return SamplingResult(
+        role=str(result.get("role", "assistant")),
+        content=result["content"],
+        model=str(result.get("model", "")),
+        stop_reason=result.get("stopReason"),
+        raw=result,
+    )
+
+
+def _roots_result(result: Any) -> list[Root]:
+    roots = result.get("roots") if isinstance(result, dict) else None
+    if not isinstance(roots, list):
+        raise RemoteProtocolError(f"invalid roots result: {result!r}")
+    return [Root(str(r.get("uri")), r.get("name")) for r in roots if isinstance(r, dict)]
 
 
 def _flat_schema(model: type[BaseModel]) -> dict[str, Any]:
