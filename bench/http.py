@@ -1,4 +1,4 @@
-"""HTTP benchmark: anyport vs the official Python SDK vs the TypeScript SDK vs a raw ASGI floor.
+"""HTTP benchmark: anyport vs the official Python SDK vs FastMCP vs the TypeScript SDK vs a raw ASGI floor.
 
 Every server answers the same ``tools/call echo`` over Streamable HTTP on loopback, in one run:
 
@@ -8,19 +8,22 @@ Every server answers the same ``tools/call echo`` over Streamable HTTP on loopba
 - concurrency 1, 16 and 64 (workers, each with its own keep-alive connection and, when
   stateful, its own session): requests/s, latency p50/p99, server CPU per request
   (``/proc/PID/stat``, all threads);
-- the 2024-11-05 HTTP+SSE transport (GET /sse + POST /messages/) for anyport and the Python
-  SDK at concurrency 1 and 16;
+- the 2024-11-05 HTTP+SSE transport (GET /sse + POST /messages/) for anyport, the Python
+  SDK and FastMCP at concurrency 1 and 16;
 - memory per idle legacy session: 1,000 sessions opened (initialize + initialized) on a fresh
   server, VmRSS before / with them / after DELETE-ing them all.
 
-The load comes from a separate process (bench/_http_load.py: a raw asyncio HTTP/1.1 client, no
-SDK, the same for every server). Servers are started by this script on free ports and stopped at
-the end. Measurements run round-robin: every (mode, concurrency) cell is split into
-``--rounds`` slices and the servers take turns, so load from elsewhere lands on all rows alike.
-Every loop is bounded by a count and by time. Results: a Markdown table on stdout, raw numbers
-in ``bench/results/http-<timestamp>.json``, a latency plot next to it if matplotlib is there.
+The load comes from a separate process (``python -m anyport.bench._http_load``: a raw asyncio
+HTTP/1.1 client, no SDK, the same for every server, and the one ``anyport bench URL`` uses).
+Servers are started by this script on free loopback ports and stopped at the end; the official
+Python peers run in bench/.peers-venv (created on first use, see bench/_common.py).
+Measurements run round-robin: every (mode, concurrency) cell is split into ``--rounds`` slices
+and the servers take turns, so load from elsewhere lands on all rows alike. Every loop is
+bounded by a count and by time. Results: Markdown tables on stdout, raw numbers in
+``bench/results/http-<timestamp>.json`` and, with ``--plot``, a PNG of latency and req/s against
+concurrency next to it.
 
-Usage: python bench/http.py [--quick] [--only anyport,pysdk,ts,floor] [--pyspy PATH]
+Usage: python bench/http.py [--quick] [--only anyport,pysdk,fastmcp,ts,floor] [--plot] [--pyspy PATH]
 """
 
 from __future__ import annotations
@@ -31,37 +34,48 @@ import contextlib
 import dataclasses
 import datetime as dt
 import os
-import platform
-import select
-import shutil
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import orjson
-from _common import percentile, set_affinity
+from _common import (
+    RESULTS_DIR,
+    ROOT,
+    Peers,
+    add_peers_options,
+    csv,
+    default_python,
+    environment,
+    log,
+    plot,
+    ts_unavailable,
+)
 
-ROOT = Path(__file__).resolve().parent.parent
-BENCH = ROOT / "bench"
-RESULTS_DIR = BENCH / "results"
-TS_DIR = ROOT / "tests" / "interop" / "peers" / "ts"
-SERVER_KEYS = ("anyport", "pysdk", "ts", "floor")
-LABELS = {"anyport": "anyport", "pysdk": "official Python SDK", "ts": "TypeScript SDK", "floor": "raw ASGI floor"}
+from anyport.bench._http_load import Cell, LoadClient, run_limit
+from anyport.bench._report import markdown_table, num, ratio, status_text
+from anyport.bench._stdio import rotated
+from anyport.bench._system import Pinning, free_port
+
+SERVER_KEYS = ("anyport", "pysdk", "fastmcp", "ts", "floor")
+LABELS = {
+    "anyport": "anyport", "pysdk": "official Python SDK", "fastmcp": "FastMCP", "ts": "TypeScript SDK",
+    "floor": "raw ASGI floor",
+}
 
 
 @dataclass(frozen=True, slots=True)
 class Mode:
     key: str
     label: str
-    #: What the load client does (bench/_http_load.py): stateless, stateful, modern, sse.
+    #: What the load client does (anyport.bench._http_load): stateless, stateful, modern, sse.
     kind: str
     #: Which server process configuration serves it (see ``command``).
     config: str
@@ -105,32 +119,17 @@ QUICK = Settings(
 )
 
 
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
 # -- the servers ---------------------------------------------------------------------------------
 
 
-def default_python() -> str:
-    venv = ROOT / ".venv" / "bin" / "python"
-    return str(venv) if venv.exists() else sys.executable
-
-
-def ts_unavailable() -> str | None:
-    if shutil.which("node") is None:
-        return "node not found on PATH"
-    if not (TS_DIR / "node_modules" / "@modelcontextprotocol" / "server").is_dir():
-        return f"TypeScript SDK not installed (run npm ci in {TS_DIR.relative_to(ROOT)})"
-    return None
-
-
-def command(server: str, config: str, port: int, python: str) -> list[str] | None:
+def command(server: str, config: str, port: int, pythons: dict[str, str]) -> list[str] | None:
     """The command line of ``server`` in process configuration ``config``; None: not supported.
 
     Configurations: stateless-json, stateless-sse, stateful-json, stateful-sse, sse-transport.
+    ``pythons``: the interpreter of each Python server.
     """
     p = str(port)
+    python = pythons.get(server, "")
     stateless = config.startswith("stateless")
     json_reply = config.endswith("-json")
     if server == "anyport":
@@ -142,6 +141,11 @@ def command(server: str, config: str, port: int, python: str) -> list[str] | Non
         return cmd + (["--stateless"] if stateless else []) + (["--json-response"] if json_reply else [])
     if server == "pysdk":
         cmd = [python, "bench/pysdk_http_server.py", "--port", p]
+        if config == "sse-transport":
+            return [*cmd, "--sse"]
+        return cmd + (["--stateless"] if stateless else []) + (["--json-response"] if json_reply else [])
+    if server == "fastmcp":
+        cmd = [python, "bench/fastmcp_server.py", "--port", p]
         if config == "sse-transport":
             return [*cmd, "--sse"]
         return cmd + (["--stateless"] if stateless else []) + (["--json-response"] if json_reply else [])
@@ -157,20 +161,14 @@ def command(server: str, config: str, port: int, python: str) -> list[str] | Non
     raise ValueError(server)
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class ServerProc:
     """One server process on a free loopback port; stderr goes to a temporary file."""
 
-    def __init__(self, server: str, config: str, python: str) -> None:
+    def __init__(self, server: str, config: str, pythons: dict[str, str]) -> None:
         self.server = server
         self.config = config
         self.port = free_port()
-        cmd = command(server, config, self.port, python)
+        cmd = command(server, config, self.port, pythons)
         assert cmd is not None
         self.command = cmd
         self.proc: subprocess.Popen[bytes] | None = None
@@ -237,163 +235,24 @@ class ServerProc:
         self._stderr.close()
 
 
-class LoadClient:
-    """The load-generator process (bench/_http_load.py): one JSON job in, one JSON result out."""
-
-    def __init__(self, python: str) -> None:
-        self.python = python
-        self.proc: subprocess.Popen[bytes] | None = None
-        self._stderr = tempfile.TemporaryFile()
-        self._buf = b""
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [self.python, str(BENCH / "_http_load.py")], cwd=BENCH, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=self._stderr, close_fds=True, bufsize=0,
-        )
-        self._buf = b""
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
-
-    def run(self, job: dict[str, Any], limit: float) -> dict[str, Any]:
-        """Send ``job``; its result, or a failure when none arrives within ``limit`` seconds."""
-        if self.proc is None or self.proc.poll() is not None:
-            self.start()
-        assert self.proc is not None and self.proc.stdin is not None and self.proc.stdout is not None
-        try:
-            self.proc.stdin.write(orjson.dumps(job) + b"\n")
-        except BrokenPipeError:
-            return self._restart("the load client died")
-        deadline = time.monotonic() + limit
-        fd = self.proc.stdout.fileno()
-        while b"\n" not in self._buf:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return self._restart(f"the load client gave no result within {limit:.0f} s")
-            ready, _, _ = select.select([fd], [], [], left)
-            if ready:
-                chunk = os.read(fd, 1 << 20)
-                if not chunk:
-                    return self._restart("the load client died")
-                self._buf += chunk
-        line, _, self._buf = self._buf.partition(b"\n")
-        return orjson.loads(line)
-
-    def _restart(self, why: str) -> dict[str, Any]:
-        tail = self.stderr_tail()
-        self.stop()
-        return {"ok": False, "kind": "hung", "error": f"{why}; client stderr: {tail}"}
-
-    def stderr_tail(self, limit: int = 600) -> str:
-        try:
-            self._stderr.flush()
-            size = self._stderr.seek(0, os.SEEK_END)
-            self._stderr.seek(max(0, size - limit))
-            return self._stderr.read().decode("utf-8", "replace").strip()
-        except (OSError, ValueError):
-            return ""
-
-    def stop(self) -> None:
-        proc, self.proc = self.proc, None
-        if proc is None:
-            return
-        with contextlib.suppress(OSError):
-            assert proc.stdin is not None
-            proc.stdin.close()
-        try:
-            proc.wait(3)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(3)
-        assert proc.stdout is not None
-        proc.stdout.close()
-
-
-class Pinning:
+def place(pinning: Pinning, client_pid: int, server_pid: int, concurrency: int) -> None:
     """``--pin auto`` (two CPUs or more): at concurrency 1 the load client and the server share one
     CPU (each hand-off is a plain context switch; on a VM a cross-CPU wake-up costs more than the
     request and varies run to run), at higher concurrency they run on two different CPUs."""
+    if concurrency == 1:
+        pinning.same_cpu(client_pid, server_pid)
+    else:
+        pinning.two_cpus(client_pid, server_pid)
 
-    def __init__(self, mode: str) -> None:
-        self.original = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
-        cpus = sorted(self.original or ())
-        self.enabled = mode == "auto" and len(cpus) >= 2
-        self.a, self.b = (cpus[0], cpus[1]) if self.enabled else (-1, -1)
 
-    def describe(self) -> str:
-        if not self.enabled:
-            return "none (the scheduler places client and servers)"
-        return (f"concurrency 1: client and server on CPU {self.a}; higher concurrency: client on CPU {self.a}, "
-                f"server on CPU {self.b}")
-
-    def place(self, client_pid: int, server_pid: int, concurrency: int) -> None:
-        if self.enabled:
-            set_affinity(client_pid, {self.a})
-            set_affinity(server_pid, {self.a} if concurrency == 1 else {self.b})
+def describe(pinning: Pinning) -> str:
+    if not pinning.enabled:
+        return "none (the scheduler places client and servers)"
+    return (f"concurrency 1: client and server on CPU {pinning.a}; higher concurrency: client on CPU {pinning.a}, "
+            f"server on CPU {pinning.b}")
 
 
 # -- measuring -----------------------------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class Cell:
-    """One server in one mode at one concurrency, accumulated over its slices."""
-
-    server: str
-    mode: str
-    concurrency: int
-    status: str = "ok"
-    detail: str = ""
-    requests: int = 0
-    seconds: float = 0.0
-    cpu_user: float = 0.0
-    cpu_sys: float = 0.0
-    cpu_known: bool = True
-    client_cpu: float = 0.0
-    slices: int = 0
-    replies: dict[str, int] = field(default_factory=dict)
-    latencies_us: list[float] = field(default_factory=list)
-    # Folded statistics (``finish``).
-    rps: float | None = None
-    p50_us: float | None = None
-    p90_us: float | None = None
-    p99_us: float | None = None
-    mean_us: float | None = None
-    cpu_us_per_req: float | None = None
-    client_cpu_us_per_req: float | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.status == "ok"
-
-    def add(self, result: dict[str, Any]) -> None:
-        self.slices += 1
-        self.requests += int(result["done"])
-        self.seconds += float(result["seconds"])
-        self.latencies_us.extend(result["latencies_us"])
-        cpu = result.get("server_cpu")
-        if cpu is None:
-            self.cpu_known = False
-        else:
-            self.cpu_user += cpu[0]
-            self.cpu_sys += cpu[1]
-        self.client_cpu += float(result["client_cpu"])
-        for k, v in result.get("replies", {}).items():
-            self.replies[k] = self.replies.get(k, 0) + v
-
-    def finish(self) -> None:
-        if not self.requests or not self.seconds:
-            return
-        self.rps = self.requests / self.seconds
-        ordered = sorted(self.latencies_us)
-        self.p50_us, self.p90_us, self.p99_us = (percentile(ordered, q) for q in (50, 90, 99))
-        self.mean_us = statistics.fmean(ordered)
-        if self.cpu_known:
-            self.cpu_us_per_req = (self.cpu_user + self.cpu_sys) / self.requests * 1e6
-        self.client_cpu_us_per_req = self.client_cpu / self.requests * 1e6
 
 
 def mode_of(key: str) -> Mode:
@@ -401,10 +260,18 @@ def mode_of(key: str) -> Mode:
 
 
 class Bench:
-    def __init__(self, args: argparse.Namespace, cfg: Settings) -> None:
+    def __init__(self, args: argparse.Namespace, cfg: Settings, peers: Peers | None) -> None:
         self.args = args
         self.cfg = cfg
         self.python: str = args.python
+        self.peers = peers
+        self.pythons = {"anyport": args.python, "floor": args.python}
+        self.fastmcp_missing: str | None = None
+        if peers is not None:
+            self.pythons["pysdk"] = peers.sdk_python
+            if peers.python is not None:
+                self.pythons["fastmcp"] = peers.python
+            self.fastmcp_missing = peers.fastmcp_missing
         self.servers: list[str] = [k for k in SERVER_KEYS if k in args.only]
         self.modes: list[str] = [k for k in MODE_KEYS if k in args.modes]
         self.pinning = Pinning(args.pin)
@@ -413,6 +280,9 @@ class Bench:
         self.proc_errors: dict[tuple[str, str], str] = {}
         self.cells: dict[tuple[str, str, int], Cell] = {}
         self.ts_missing = ts_unavailable()
+
+    def unavailable(self, server: str) -> str | None:
+        return self.ts_missing if server == "ts" else self.fastmcp_missing if server == "fastmcp" else None
 
     def concurrencies(self, mode: str) -> tuple[int, ...]:
         return self.cfg.sse_concurrencies if mode == SSE_TRANSPORT.key else self.cfg.concurrencies
@@ -424,9 +294,10 @@ class Bench:
             for server in self.servers:
                 for c in self.concurrencies(mode_key):
                     cell = self.cells[(server, mode_key, c)] = Cell(server, mode_key, c)
-                    if server == "ts" and self.ts_missing:
-                        cell.status, cell.detail = "unavailable", self.ts_missing
-                    elif command(server, mode.config, 0, self.python) is None:
+                    missing = self.unavailable(server)
+                    if missing:
+                        cell.status, cell.detail = "unavailable", missing
+                    elif command(server, mode.config, 0, self.pythons) is None:
                         cell.status = "unsupported"
                     else:
                         self.procs.setdefault((server, mode.config), None)  # type: ignore[arg-type]
@@ -434,7 +305,7 @@ class Bench:
     def start_servers(self) -> None:
         keys = list(self.procs)
         for key in keys:
-            self.procs[key] = ServerProc(key[0], key[1], self.python)
+            self.procs[key] = ServerProc(key[0], key[1], self.pythons)
         self.pinning_release_all()
         for proc in self.procs.values():
             proc.start()
@@ -447,8 +318,7 @@ class Bench:
                 log(f"  {proc.name}: listening on port {proc.port} after {proc.startup_s:.2f} s (pid {proc.pid})")
 
     def pinning_release_all(self) -> None:
-        if self.pinning.enabled and self.pinning.original is not None:
-            set_affinity(0, self.pinning.original)
+        self.pinning.release()
 
     def job(self, kind: str, mode: Mode, proc: ServerProc, concurrency: int) -> dict[str, Any]:
         cfg = self.cfg
@@ -472,9 +342,9 @@ class Bench:
             return
         if self.client.proc is None:
             self.client.start()
-        self.pinning.place(self.client.pid, proc.pid, cell.concurrency)
-        limit = 4 * self.cfg.timeout + self.cfg.slice_seconds + self.cfg.warmup_seconds + 10
-        result = self.client.run(self.job(mode.kind, mode, proc, cell.concurrency), limit)
+        place(self.pinning, self.client.pid, proc.pid, cell.concurrency)
+        job = self.job(mode.kind, mode, proc, cell.concurrency)
+        result = self.client.run(job, run_limit(job))
         if result.get("ok"):
             cell.add(result)
             return
@@ -483,7 +353,7 @@ class Bench:
         if mode.kind == "modern" and kind == "wrong answer" and result.get("phase") in ("setup", "warm-up"):
             cell.status, cell.detail = "not supported", error
         else:
-            cell.status = f"{kind} during {result.get('phase', '?')}"
+            cell.fail(result)
             cell.detail = error + (f"; server stderr: {proc.stderr_tail()}" if not proc.alive() else "")
         log(f"  {cell.server}/{cell.mode}/c{cell.concurrency}: {cell.status}: {cell.detail[:300]}")
 
@@ -493,7 +363,7 @@ class Bench:
         for r in range(cfg.rounds):
             log(f"round {r + 1}/{cfg.rounds}")
             for i, (mode_key, c) in enumerate(order):
-                for server in _rotated(self.servers, r + i):
+                for server in rotated(self.servers, r + i):
                     self.run_slice(self.cells[(server, mode_key, c)])
         for cell in self.cells.values():
             cell.finish()
@@ -507,18 +377,19 @@ class Bench:
             if server == "floor":
                 row["status"] = "no sessions"
                 continue
-            if server == "ts" and self.ts_missing:
-                row["status"], row["detail"] = "unavailable", self.ts_missing
+            missing = self.unavailable(server)
+            if missing:
+                row["status"], row["detail"] = "unavailable", missing
                 continue
             self.pinning_release_all()
-            proc = ServerProc(server, "stateful-json", self.python)
+            proc = ServerProc(server, "stateful-json", self.pythons)
             proc.start()
             try:
                 error = proc.wait_ready(self.cfg.startup_timeout)
                 if error is not None:
                     row["status"], row["detail"] = "failed to start", error
                     continue
-                self.pinning.place(self.client.pid if self.client.proc else self._client_pid(), proc.pid, 16)
+                place(self.pinning, self.client.pid, proc.pid, 16)
                 job = {
                     "job": "sessions", "host": "127.0.0.1", "port": proc.port, "path": "/mcp", "concurrency": 16,
                     "count": self.cfg.sessions, "seconds": self.cfg.sessions_seconds, "timeout": self.cfg.timeout,
@@ -540,15 +411,11 @@ class Bench:
                 proc.stop()
         return rows
 
-    def _client_pid(self) -> int:
-        self.client.start()
-        return self.client.pid
-
     def pyspy(self, pyspy: str, seconds: float) -> dict[str, Any]:
         """py-spy on anyport's stateless JSON server under concurrency-16 load: top frames by self time."""
         out: dict[str, Any] = {"py_spy": pyspy, "seconds": seconds, "mode": "stateless-json", "concurrency": 16}
         self.pinning_release_all()
-        proc = ServerProc("anyport", "stateless-json", self.python)
+        proc = ServerProc("anyport", "stateless-json", self.pythons)
         proc.start()
         raw = Path(tempfile.mkstemp(suffix=".txt", prefix="pyspy-")[1])
         spy: subprocess.Popen[bytes] | None = None
@@ -556,9 +423,7 @@ class Bench:
             error = proc.wait_ready(self.cfg.startup_timeout)
             if error is not None:
                 return {**out, "error": error}
-            if self.client.proc is None:
-                self.client.start()
-            self.pinning.place(self.client.pid, proc.pid, 16)
+            place(self.pinning, self.client.pid, proc.pid, 16)
             spy = subprocess.Popen(
                 [pyspy, "record", "--pid", str(proc.pid), "--duration", str(int(seconds)), "--rate", "250",
                  "--format", "raw", "--output", str(raw), "--nonblocking"],
@@ -587,7 +452,7 @@ class Bench:
         for proc in self.procs.values():
             if proc is not None:
                 proc.stop()
-        self.client.stop()
+        self.client.dispose()
         self.pinning_release_all()
 
 
@@ -626,172 +491,82 @@ def _frame_name(frame: str) -> str:
     return f"{func} ({path})" if path else func
 
 
-def _rotated(items: Sequence[str], k: int) -> list[str]:
-    k %= max(1, len(items))
-    return [*items[k:], *items[:k]]
-
-
 # -- reporting -----------------------------------------------------------------------------------
-
-
-def _num(value: float | None, fmt: str) -> str:
-    return "—" if value is None else format(value, fmt)
-
-
-def _ratio(a: float | None, b: float | None) -> str:
-    return "—" if a is None or b is None or b == 0 else f"{a / b:.2f}x"
-
-
-def _reply(cell: Cell) -> str:
-    return "/".join(sorted(cell.replies)) or "—"
 
 
 def table(bench: Bench) -> str:
     """One row per mode, server and concurrency; ratios compare req/s in the same mode and concurrency."""
     head = ["mode", "server", "conc.", "req/s", "p50 µs", "p99 µs", "server CPU µs/req", "req/s vs floor",
             "req/s vs Python SDK", "reply", "status"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---", "---"] + ["---:"] * 7 + ["---", "---"]) + "|"]
+    body = []
     for mode_key in bench.modes:
         for server in bench.servers:
             for c in bench.concurrencies(mode_key):
                 cell = bench.cells[(server, mode_key, c)]
                 floor = bench.cells.get(("floor", mode_key, c))
                 sdk = bench.cells.get(("pysdk", mode_key, c))
-                status = cell.status if cell.ok or not cell.detail else f"{cell.status}: {cell.detail[:100]}"
-                cells = [
-                    mode_of(mode_key).label, LABELS[server], str(c), _num(cell.rps, ",.0f"), _num(cell.p50_us, ",.0f"),
-                    _num(cell.p99_us, ",.0f"), _num(cell.cpu_us_per_req, ".0f"),
-                    _ratio(cell.rps, floor.rps if floor else None), _ratio(cell.rps, sdk.rps if sdk else None),
-                    _reply(cell), status,
-                ]
-                lines.append("| " + " | ".join(x.replace("|", "/").replace("\n", " ") for x in cells) + " |")
-    return "\n".join(lines)
+                body.append([
+                    mode_of(mode_key).label, LABELS[server], str(c), num(cell.rps, ",.0f"), num(cell.p50_us, ",.0f"),
+                    num(cell.p99_us, ",.0f"), num(cell.cpu_us_per_req, ".0f"),
+                    ratio(cell.rps, floor.rps if floor else None), ratio(cell.rps, sdk.rps if sdk else None),
+                    cell.reply, status_text(cell.status, cell.detail, limit=100),
+                ])
+    return markdown_table(head, "llrrrrrrrll", body)
 
 
 def summary(bench: Bench) -> str:
-    """anyport's req/s as a multiple of the floor's and of the Python SDK's, per mode and concurrency."""
-    if "anyport" not in bench.servers:
+    """anyport's req/s as a multiple of each other server's, per mode and concurrency."""
+    others = [k for k in SERVER_KEYS if k != "anyport" and k in bench.servers]
+    if "anyport" not in bench.servers or not others:
         return ""
-    cs = FULL.concurrencies
-    head = ["mode"] + [f"vs floor c{c}" for c in cs] + [f"vs Python SDK c{c}" for c in cs]
-    lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (2 * len(cs))]
+    head = ["mode", "conc."] + [f"vs {LABELS[k]}" for k in others]
+    body = []
     for mode_key in bench.modes:
-        row = [mode_of(mode_key).label]
-        for ref in ("floor", "pysdk"):
-            for c in cs:
-                ours = bench.cells.get(("anyport", mode_key, c))
+        for c in bench.concurrencies(mode_key):
+            ours = bench.cells.get(("anyport", mode_key, c))
+            row = [mode_of(mode_key).label, str(c)]
+            for ref in others:
                 other = bench.cells.get((ref, mode_key, c))
-                row.append(_ratio(ours.rps if ours else None, other.rps if other else None))
-        lines.append("| " + " | ".join(row) + " |")
-    return "\n".join(lines)
+                row.append(ratio(ours.rps if ours else None, other.rps if other else None))
+            body.append(row)
+    return markdown_table(head, "lr" + "r" * len(others), body)
 
 
 def memory_table(rows: Sequence[dict[str, Any]]) -> str:
     head = ["server", "sessions", "RSS before MiB", "RSS with sessions MiB", "RSS after DELETE MiB", "KiB/session",
             "KiB not returned", "open s", "status"]
-    lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * 7 + "---|"]
 
     def mib(v: int | None) -> str:
         return "—" if v is None else f"{v / 1024:.1f}"
 
-    for r in rows:
-        status = r["status"] if r["status"] in ("ok", "no sessions") or not r.get("detail") else f"{r['status']}: {r['detail'][:100]}"
-        lines.append("| " + " | ".join([
+    body = [
+        [
             LABELS[r["server"]], str(r.get("opened", "—")), mib(r.get("rss_before_kib")), mib(r.get("rss_open_kib")),
-            mib(r.get("rss_after_kib")), _num(r.get("kib_per_session"), ".1f"), _num(r.get("kib_not_returned"), ",.0f"),
-            _num(r.get("open_seconds"), ".2f"), status,
-        ]) + " |")
-    return "\n".join(lines)
+            mib(r.get("rss_after_kib")), num(r.get("kib_per_session"), ".1f"), num(r.get("kib_not_returned"), ",.0f"),
+            num(r.get("open_seconds"), ".2f"), status_text(r["status"], r.get("detail", ""), ("ok", "no sessions"), 100),
+        ]
+        for r in rows
+    ]
+    return markdown_table(head, "lrrrrrrrl", body)
 
 
-def plot(bench: Bench, path: Path) -> str | None:
-    """Latency (p50, p99) against concurrency, one panel per mode; None when matplotlib is missing."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return None
-    modes = bench.modes
-    fig, axes = plt.subplots(1, len(modes), figsize=(4 * len(modes), 4), squeeze=False)
-    for ax, mode_key in zip(axes[0], modes, strict=True):
-        cs = bench.concurrencies(mode_key)
-        for server in bench.servers:
-            cells = [bench.cells[(server, mode_key, c)] for c in cs]
-            if not any(cell.p50_us for cell in cells):
-                continue
-            xs = [c for c, cell in zip(cs, cells, strict=True) if cell.p50_us]
-            line = ax.plot(xs, [cell.p50_us / 1000 for cell in cells if cell.p50_us], marker="o", label=LABELS[server])
-            ax.plot(xs, [cell.p99_us / 1000 for cell in cells if cell.p99_us], linestyle="--", color=line[0].get_color())
-        ax.set_title(mode_of(mode_key).label, fontsize=9)
-        ax.set_xscale("log", base=2)
-        ax.set_yscale("log")
-        ax.set_xlabel("concurrency")
-        ax.set_ylabel("latency ms (solid p50, dashed p99)")
-    axes[0][0].legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return str(path)
-
-
-_VERSIONS_SCRIPT = """
-import importlib.metadata as m, json, sys
-out = {"python": sys.version.split()[0]}
-for name in ("anyport", "mcp", "orjson", "pydantic", "uvicorn", "uvloop", "httptools", "starlette"):
-    try:
-        out[name] = m.version(name)
-    except m.PackageNotFoundError:
-        out[name] = None
-print(json.dumps(out))
-"""
-
-
-def environment(python: str) -> dict[str, Any]:
-    def run(cmd: list[str]) -> str:
-        try:
-            done = subprocess.run(cmd, capture_output=True, text=True, timeout=20, check=False, cwd=ROOT)
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            return f"unknown ({type(exc).__name__})"
-        return done.stdout.strip()
-
-    model = ""
-    with contextlib.suppress(OSError):
-        model = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
-                      if ln.startswith("model name")), "")
-    try:
-        versions: dict[str, Any] = orjson.loads(run([python, "-c", _VERSIONS_SCRIPT]))
-    except orjson.JSONDecodeError:
-        versions = {}
-    if ts_unavailable() is None:
-        versions["node"] = run(["node", "--version"])
-        with contextlib.suppress(OSError, orjson.JSONDecodeError):
-            pkg = TS_DIR / "node_modules/@modelcontextprotocol/server/package.json"
-            versions["@modelcontextprotocol/server"] = orjson.loads(pkg.read_bytes()).get("version")
-    return {"platform": platform.platform(), "cpu_model": model, "cpus": os.cpu_count(), "server_python": python,
-            "client_python": sys.version.split()[0], "versions": versions}
+def plot_points(bench: Bench) -> list[dict[str, Any]]:
+    """Every measured cell as a point of the plot (anyport.bench._plot)."""
+    return [
+        {"server": LABELS[cell.server], "mode": mode_of(cell.mode).label, "concurrency": cell.concurrency,
+         "p50_us": cell.p50_us, "p99_us": cell.p99_us, "rps": cell.rps}
+        for cell in bench.cells.values() if cell.ok and cell.p50_us
+    ]
 
 
 # -- CLI -----------------------------------------------------------------------------------------
 
 
-def _csv(allowed: Sequence[str]) -> Callable[[str], list[str]]:
-    def parse(text: str) -> list[str]:
-        items = [x.strip() for x in text.split(",") if x.strip()]
-        bad = [x for x in items if x not in allowed]
-        if bad or not items:
-            raise argparse.ArgumentTypeError(f"choose from {','.join(allowed)} (got {text!r})")
-        return items
-
-    return parse
-
-
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="a smoke run, about a minute")
-    p.add_argument("--only", type=_csv(SERVER_KEYS), default=list(SERVER_KEYS), help="servers: anyport,pysdk,ts,floor")
-    p.add_argument("--modes", type=_csv(MODE_KEYS), default=list(MODE_KEYS), help=f"modes: {','.join(MODE_KEYS)}")
+    p.add_argument("--only", type=csv(SERVER_KEYS), default=list(SERVER_KEYS), help=f"servers: {','.join(SERVER_KEYS)}")
+    p.add_argument("--modes", type=csv(MODE_KEYS), default=list(MODE_KEYS), help=f"modes: {','.join(MODE_KEYS)}")
     p.add_argument("--seconds", type=float, help="measured seconds per slice (default 1.0; quick 0.3)")
     p.add_argument("--rounds", type=int, help="round-robin slices per cell (default 3; quick 1)")
     p.add_argument("--sessions", type=int, help="idle sessions for the memory measurement (default 1000; quick 300)")
@@ -800,7 +575,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--pin", choices=("auto", "none"), default="auto", help="CPU placement (see README)")
     p.add_argument("--pyspy", metavar="PATH", help="py-spy binary: also profile anyport (stateless JSON, concurrency 16)")
     p.add_argument("--pyspy-seconds", type=float, default=10.0)
-    p.add_argument("--python", default=default_python(), help="interpreter for the Python servers and the client")
+    p.add_argument("--python", default=default_python(), help="interpreter for anyport, the floor and the load client")
+    add_peers_options(p)
+    p.add_argument("--plot", action="store_true", help="also write a PNG of latency and req/s vs concurrency (needs matplotlib here or in the peers environment)")
     p.add_argument("--json", type=Path, help="raw results path (default bench/results/http-<time>.json)")
     args = p.parse_args(argv)
     for name in ("rounds", "sessions"):
@@ -818,9 +595,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = dt.datetime.now()
     t_start = time.monotonic()
     load_before = [round(x, 2) for x in os.getloadavg()]
-    bench = Bench(args, cfg)
     log(f"http benchmark ({'quick' if args.quick else 'full'}): {cfg}")
-    log(f"CPU placement: {bench.pinning.describe()}")
+    peers = Peers(args) if {"pysdk", "fastmcp"} & set(args.only) or args.plot else None
+    bench = Bench(args, cfg, peers)
+    log(f"CPU placement: {describe(bench.pinning)}")
     memory: list[dict[str, Any]] = []
     profile: dict[str, Any] | None = None
     try:
@@ -847,7 +625,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(report)
     summ = summary(bench)
     if summ:
-        print("\nanyport req/s relative to the floor and to the official Python SDK:\n")
+        print("\nanyport req/s relative to each server, same mode and concurrency:\n")
         print(summ)
     mem = memory_table(memory) if memory else ""
     if mem:
@@ -864,8 +642,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     path = args.json or RESULTS_DIR / f"http-{started:%Y%m%d-%H%M%S}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    png = plot(bench, path.with_suffix(".png"))
-    log(f"latency plot: {png}" if png else "latency plot: skipped (matplotlib not installed)")
+    points = plot_points(bench)
     payload = {
         "benchmark": "http",
         "started": started.isoformat(timespec="seconds"),
@@ -873,23 +650,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         "argv": sys.argv,
         "mode": "quick" if args.quick else "full",
         "settings": dataclasses.asdict(cfg),
-        "cpu_placement": bench.pinning.describe(),
+        "cpu_placement": describe(bench.pinning),
         "load_average_before": load_before,
         "load_average_after": [round(x, 2) for x in os.getloadavg()],
-        "environment": environment(args.python),
+        "environment": environment(
+            args.python, peers, ("anyport", "mcp", "orjson", "pydantic", "uvicorn", "uvloop", "httptools", "starlette"),
+        ),
+        "peers_environment": None if peers is None else {"python": peers.python, "note": peers.note},
         "commands": commands,
         "startup_s": startup,
         "server_exits": exits,
         "cells": [dataclasses.asdict(c) for c in bench.cells.values()],
         "memory": memory,
         "pyspy": profile,
-        "plot": png,
+        "title": f"anyport bench/http.py, {started:%Y-%m-%d %H:%M}{' (quick: a smoke run)' if args.quick else ''}",
+        "points": points,
         "table": report,
         "summary": summ,
         "memory_table": mem,
     }
     path.write_bytes(orjson.dumps(payload, option=orjson.OPT_INDENT_2))
     log(f"raw results: {path} (run took {payload['duration_s']:.0f} s)")
+    if args.plot:
+        png, why = plot(path, path.with_suffix(".png"), peers)
+        log(f"plot: {png}" if png else f"plot: skipped: {why}")
     bad = [c for c in bench.cells.values() if c.status not in ("ok", "unsupported", "unavailable", "not supported")]
     bad_mem = [r for r in memory if r["status"] not in ("ok", "no sessions", "unavailable")]
     return 1 if bad or bad_mem else 0

@@ -18,7 +18,15 @@ def _modules_after(statement: str) -> set[str]:
 
 def test_import_anyport_loads_no_http_redis_or_cli() -> None:
     loaded = _modules_after("import anyport")
-    assert not loaded & {"httpx", "starlette", "uvicorn", "redis", "click", "mcp", "anyport.cli", "anyport.transports.stdio"}
+    assert not loaded & {
+        "httpx", "starlette", "uvicorn", "redis", "click", "mcp", "anyport.cli", "anyport.transports.stdio", "anyport.bench",
+    }
+
+
+def test_the_cli_loads_the_benchmark_only_for_anyport_bench() -> None:
+    loaded = _modules_after("import anyport.cli._main")
+    assert not {m for m in loaded if m.startswith("anyport.bench")}
+    assert not loaded & {"matplotlib", "uvicorn", "httpx"}
 
 
 def _imports(package: str) -> dict[str, set[str]]:
@@ -46,6 +54,19 @@ def test_protocol_core_imports_only_stdlib_orjson_and_cryptography() -> None:
             else:
                 assert top in sys.stdlib_module_names or top in allowed_third_party, (module, name)
             assert top != "asyncio", (module, name)
+
+
+def test_bench_speaks_raw_json_rpc_and_needs_nothing_heavy() -> None:
+    """anyport.bench measures every server the same way: no anyport client or server (nor any other
+    layer), no HTTP library, no click; uvloop and matplotlib only as optional, guarded imports."""
+    optional = {"uvloop"}  # matplotlib is imported by name (importlib) in _plot, so mypy needs no stub
+    for module, names in _imports("bench").items():
+        for name in names:
+            top = name.split(".")[0]
+            if top == "anyport":
+                assert name.startswith("anyport.bench."), (module, name)
+            else:
+                assert top in sys.stdlib_module_names or top == "orjson" or top in optional, (module, name)
 
 
 def test_client_and_server_do_not_import_each_other() -> None:
