@@ -1,4 +1,4 @@
-"""``anyport serve`` and ``anyport call``."""
+"""``anyport serve``, ``anyport call`` and ``anyport bench``."""
 
 from __future__ import annotations
 
@@ -213,3 +213,82 @@ async def _call(command: list[str], rest: list[str], era: str, timeout: float, a
         else:
             click.echo(orjson.dumps(result.content).decode())
     return 1 if result.is_error else 0
+
+
+#: Options of ``anyport bench`` that mean something for one kind of target only.
+_BENCH_STDIO_ONLY = ("calls", "pipelined_calls", "depth", "warmup", "startup_samples", "pin")
+_BENCH_HTTP_ONLY = ("concurrency", "requests", "server_pid", "insecure", "plot_path")
+
+
+@cli.command(context_settings={"ignore_unknown_options": True})
+@click.option("--tool", help="The tool to call (default: the first tool taking a single string argument).")
+@click.option("--arg", "args_", multiple=True, metavar="KEY=VALUE", help="A tool argument (repeatable); JSON unless the schema says string.")
+@click.option(
+    "--era", type=click.Choice(["auto", "legacy", "modern"]), default="auto", show_default=True,
+    help="auto: every era the server speaks; legacy: 2025-11-25 (initialize); modern: 2026-07-28.",
+)
+@click.option("--seconds", type=click.FloatRange(min=0.01), default=None, help="Time budget of each phase (stdio, default 5) or each concurrency level (HTTP, default 2).")
+@click.option("--timeout", type=click.FloatRange(min=0.1), default=10.0, show_default=True, help="Seconds without an answer before the server counts as hung.")
+@click.option("--calls", type=click.IntRange(1), default=1000, show_default=True, help="stdio: sequential calls, one at a time.")
+@click.option("--pipelined-calls", type=click.IntRange(1), default=10_000, show_default=True, help="stdio: calls with --depth in flight.")
+@click.option("--depth", type=click.IntRange(1), default=64, show_default=True, help="stdio: requests in flight when pipelined.")
+@click.option("--warmup", type=click.IntRange(0), default=100, show_default=True, help="stdio: calls before measuring.")
+@click.option("--startup-samples", type=click.IntRange(0), default=3, show_default=True, help="stdio: fresh processes timed from spawn to first answer.")
+@click.option("--pin", type=click.Choice(["auto", "none"]), default="auto", show_default=True, help="stdio: auto puts client and server on one CPU for latency, on two for throughput.")
+@click.option("--concurrency", default="1,16,64", show_default=True, help="HTTP: concurrency levels (workers, each on its own connection).")
+@click.option("--requests", type=click.IntRange(1), default=20_000, show_default=True, help="HTTP: most requests measured per level.")
+@click.option("--server-pid", type=int, default=None, help="HTTP: the server's pid, for its CPU per request (found by itself for a local port).")
+@click.option("--insecure", is_flag=True, help="HTTP: do not verify the TLS certificate of an https:// URL.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, writable=True), help="Also write the raw results to this JSON file.")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False, writable=True), help="HTTP: write a PNG of latency and req/s vs concurrency (needs matplotlib).")
+@click.argument("target", nargs=-1, required=True, type=click.UNPROCESSED)
+@click.pass_context
+def bench(ctx: click.Context, /, target: tuple[str, ...], tool: str | None, args_: tuple[str, ...], era: str, seconds: float | None, **opts: Any) -> None:
+    """Benchmark an MCP server: anyport bench [OPTIONS] URL, or anyport bench [OPTIONS] -- COMMAND...
+
+    A URL (http:// or https://) is measured over Streamable HTTP at each --concurrency level; a
+    command is started and measured over stdio: sequential latency, pipelined calls/s, server CPU
+    per call, start-up time. Every phase is bounded by a count and by time. The table goes to
+    stdout (Markdown), progress to stderr; the exit status is 1 when the server failed.
+    """
+    is_url = len(target) == 1 and target[0].startswith(("http://", "https://"))
+    wrong = _BENCH_STDIO_ONLY if is_url else _BENCH_HTTP_ONLY
+    given = [f"--{n.replace('_path', '').replace('_', '-')}" for n in wrong if ctx.get_parameter_source(n) == click.core.ParameterSource.COMMANDLINE]
+    if given:
+        raise click.UsageError(f"{', '.join(given)}: only for {'a command (stdio)' if not is_url else 'a URL'}")
+
+    from anyport.bench._command import BenchError, BenchOptions, bench_http, bench_stdio, write_plot
+    from anyport.bench._plot import INSTALL_HINT, plot_available
+
+    plot_path: str | None = opts.pop("plot_path")
+    json_path: str | None = opts.pop("json_path")
+    if plot_path is not None and not plot_available():
+        raise click.ClickException(INSTALL_HINT)
+    try:
+        from anyport.bench._http_load import concurrencies
+
+        levels = tuple(concurrencies(opts.pop("concurrency")))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--concurrency") from exc
+    options = BenchOptions(
+        tool=tool, args=args_, era=era, seconds=seconds if seconds is not None else (2.0 if is_url else 5.0),
+        concurrency=levels, **opts,
+    )
+    try:
+        result = bench_http(target[0], options) if is_url else bench_stdio(list(target), options)
+    except BenchError as exc:
+        click.echo(f"error: {exc}", err=True)
+        raise SystemExit(1) from None
+    click.echo(result.table)
+    for note in result.notes:
+        click.echo(f"note: {note}", err=True)
+    if json_path is not None:
+        with open(json_path, "wb") as f:
+            f.write(orjson.dumps(result.payload, option=orjson.OPT_INDENT_2))
+        click.echo(f"raw results: {json_path}", err=True)
+    if plot_path is not None:
+        if result.points:
+            click.echo(f"plot: {write_plot(result, plot_path, target[0])}", err=True)
+        else:
+            click.echo("plot: skipped, no measured level", err=True)
+    raise SystemExit(0 if result.ok else 1)
