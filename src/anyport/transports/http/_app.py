@@ -18,6 +18,7 @@ The app knows nothing of tools: it only calls ``Server.open_connection`` and ``S
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from collections.abc import Coroutine, Iterable
 from typing import TYPE_CHECKING, Any
@@ -333,8 +334,8 @@ class StreamableHTTPApp:
         conn.initialized = record.initialized
         return conn
 
-    def _spawn(self, coro: Coroutine[Any, Any, dict[str, Any]]) -> asyncio.Task[dict[str, Any]]:
-        task = asyncio.get_running_loop().create_task(coro)
+    def _spawn(self, coro: Coroutine[Any, Any, dict[str, Any]], context: contextvars.Context | None = None) -> asyncio.Task[dict[str, Any]]:
+        task = asyncio.get_running_loop().create_task(coro, context=context)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
@@ -462,22 +463,25 @@ class StreamableHTTPApp:
             return None
         chunks: list[bytes] = []
         size = 0
-        deadline = asyncio.get_running_loop().time() + self.body_timeout
-        while True:
-            try:
-                # A slow-loris client must not hold a request open: the whole body has a deadline.
-                message = await asyncio.wait_for(receive(), max(deadline - asyncio.get_running_loop().time(), 0.001))
-            except TimeoutError:
-                raise _SlowClient from None
-            if message["type"] == "http.disconnect":
-                raise _ClientGone
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_body_bytes:
-                return None
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                return b"".join(chunks)
+        try:
+            # A slow-loris client must not hold a request open: the whole body has a deadline.
+            async with asyncio.timeout(self.body_timeout):
+                while True:
+                    message = await receive()
+                    if message["type"] == "http.disconnect":
+                        raise _ClientGone
+                    chunk = message.get("body", b"")
+                    size += len(chunk)
+                    if size > self.max_body_bytes:
+                        return None
+                    if not message.get("more_body", False):
+                        if not chunks:
+                            return chunk  # type: ignore[no-any-return]
+                        chunks.append(chunk)
+                        return b"".join(chunks)
+                    chunks.append(chunk)
+        except TimeoutError:
+            raise _SlowClient from None
 
     async def _post(self, req: _Request, receive: Receive, send: Send) -> None:
         # 3. Accept / Content-Type (T-HTTP-06, T-H26-03).

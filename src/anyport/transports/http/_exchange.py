@@ -18,11 +18,13 @@ exchange goes on logging and publishing until every response is out, then ends t
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, MutableMapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from anyport import _inline
 from anyport._exceptions import (
     HEADER_MISMATCH,
     INVALID_PARAMS,
@@ -165,7 +167,7 @@ class Exchange:
         json_response: bool,
         request_timeout: float | None,
         keepalive: float,
-        spawn: Callable[[Coroutine[Any, Any, dict[str, Any]]], asyncio.Task[dict[str, Any]]],
+        spawn: Callable[[Coroutine[Any, Any, dict[str, Any]], contextvars.Context | None], asyncio.Task[dict[str, Any]]],
         stream: StreamOptions | None = None,
     ) -> None:
         self.server = server
@@ -179,7 +181,9 @@ class Exchange:
         self._spawn = spawn
         self._queue: asyncio.Queue[_Item | object] = asyncio.Queue()
         self._outstanding = 0
+        #: Handler tasks (requests that could not be answered inline).
         self._handlers: list[asyncio.Task[dict[str, Any]]] = []
+        self._has_requests = False
         self._outlet = _Outlet(self)
         self._getter: asyncio.Task[object] | None = None
         #: The response is complete or its connection is gone: nothing more reaches the client.
@@ -196,7 +200,17 @@ class Exchange:
         for ev in events:
             if isinstance(ev, IncomingRequest):
                 self._outstanding += 1
-                task = self._spawn(self._run(ev))
+                self._has_requests = True
+                if self.server.inline_safe(ev):
+                    # A handler that never waits is answered now, without a task (anyport._inline).
+                    done, rest = _inline.start(self._run(ev))
+                    if done:
+                        self._complete(ev, rest)  # type: ignore[arg-type]
+                        continue
+                    assert isinstance(rest, _inline.Resumed)
+                    task = self._spawn(_inline.finish(rest), rest.context)
+                else:
+                    task = self._spawn(self._run(ev), None)
                 task.add_done_callback(self._finished(ev))
                 self._handlers.append(task)
                 if self.session is not None:
@@ -213,7 +227,7 @@ class Exchange:
 
     @property
     def has_handlers(self) -> bool:
-        return bool(self._handlers)
+        return self._has_requests
 
     async def _run(self, req: IncomingRequest) -> dict[str, Any]:
         try:
@@ -228,12 +242,15 @@ class Exchange:
     def _finished(self, req: IncomingRequest) -> Callable[[asyncio.Task[dict[str, Any]]], None]:
         # A done callback, not code in the task: a task cancelled before it ever ran still ends here.
         def done(task: asyncio.Task[dict[str, Any]]) -> None:
-            msg = None if task.cancelled() else task.result()
-            if not self.conn.finish(req.id):
-                msg = None  # cancelled by the client: nothing is sent for it (U-04)
-            self._queue.put_nowait(_Item(msg, final=True))
+            self._handlers.remove(task)
+            self._complete(req, None if task.cancelled() else task.result())
 
         return done
+
+    def _complete(self, req: IncomingRequest, msg: dict[str, Any] | None) -> None:
+        if not self.conn.finish(req.id):
+            msg = None  # cancelled by the client: nothing is sent for it (U-04)
+        self._queue.put_nowait(_Item(msg, final=True))
 
     def push(self, message: dict[str, Any]) -> None:
         """A notification for the client; dropped once the stream is gone or when answering JSON."""
@@ -267,6 +284,9 @@ class Exchange:
     # -- response side -------------------------------------------------------------------------
 
     async def respond(self, receive: Receive, send: Send, headers: list[tuple[bytes, bytes]]) -> None:
+        if not self._handlers and self.stream is None:
+            await self._respond_ready(send, headers)
+            return
         watcher = asyncio.get_running_loop().create_task(self._watch(receive))
         try:
             if self.json_response or not self.has_handlers:
@@ -409,6 +429,41 @@ class Exchange:
         item, self._getter = self._getter.result(), None
         return item
 
+    async def _respond_ready(self, send: Send, headers: list[tuple[bytes, bytes]]) -> None:
+        """Every handler already finished (inline): write the whole response at once, no tasks."""
+        items: list[_Item] = []
+        while not self._queue.empty():
+            item = self._queue.get_nowait()
+            assert isinstance(item, _Item)
+            items.append(item)
+        self._outstanding = 0
+        self.closed = True
+        try:
+            if self.json_response or not self._has_requests:
+                await self._send_finals([i.message for i in items if i.final and i.message is not None], send, headers)
+                return
+            first = items[0] if items else None
+            if first is not None and not self.batch and first.final and first.message is not None:
+                status = status_for(first.message, modern=self.modern)
+                if status != 200:
+                    await _send_json(send, status, first.message, headers)  # T-H26-13
+                    return
+            body = b"".join(message_event(i.message) for i in items if i.message is not None)
+            await send({"type": "http.response.start", "status": 200, "headers": [*SSE_HEADERS, *headers]})
+            await send({"type": "http.response.body", "body": body, "more_body": False})  # T-HTTP-17
+        except OSError:
+            pass  # the client went away; nothing is running that could notice
+
+    async def _send_finals(self, finals: list[dict[str, Any]], send: Send, headers: list[tuple[bytes, bytes]]) -> None:
+        if not finals:
+            # Every request was cancelled: there is no response to send (U-04).
+            await send({"type": "http.response.start", "status": 202, "headers": headers})
+            await send({"type": "http.response.body", "body": b""})
+        elif self.batch:
+            await _send_json(send, 200, finals, headers)
+        else:
+            await _send_json(send, status_for(finals[0], modern=self.modern), finals[0], headers)
+
     async def _respond_json(self, send: Send, headers: list[tuple[bytes, bytes]]) -> None:
         finals: list[dict[str, Any]] = []
         while self._outstanding > 0:
@@ -420,14 +475,7 @@ class Exchange:
                 self._outstanding -= 1
                 if item.message is not None:
                     finals.append(item.message)
-        if not finals:
-            # Every request was cancelled: there is no response to send (U-04).
-            await send({"type": "http.response.start", "status": 202, "headers": headers})
-            await send({"type": "http.response.body", "body": b""})
-        elif self.batch:
-            await _send_json(send, 200, finals, headers)
-        else:
-            await _send_json(send, status_for(finals[0], modern=self.modern), finals[0], headers)
+        await self._send_finals(finals, send, headers)
 
     async def _watch(self, receive: Receive) -> None:
         while True:
