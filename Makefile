@@ -8,7 +8,7 @@ TS_STAMP := $(TS_PEERS)/node_modules/.installed
 CONF := tests/conformance
 CONF_STAMP := $(CONF)/node_modules/.installed
 
-.PHONY: install demo test lint typecheck unit conformance bench clean
+.PHONY: install demo test lint typecheck unit conformance bench bench-quick clean
 
 install: $(STAMP)
 
@@ -47,9 +47,15 @@ test: install $(TS_STAMP) $(CONF_STAMP) lint typecheck
 conformance: install $(CONF_STAMP)
 	$(PY) tests/conformance/run.py
 
+# Loopback only; the first run also creates bench/.peers-venv (FastMCP, the official SDK, matplotlib).
 bench: install $(TS_STAMP)
 	$(PY) bench/stdio.py
-	$(PY) bench/http.py
+	$(PY) bench/http.py --plot
+
+# A smoke run of the same harness (about 2 minutes): checks that every row runs, measures nothing.
+bench-quick: install $(TS_STAMP)
+	$(PY) bench/stdio.py --quick
+	$(PY) bench/http.py --quick --plot
 
 clean:
 	rm -rf $(VENV) $(TS_PEERS)/node_modules $(CONF)/node_modules .pytest_cache .mypy_cache .ruff_cache

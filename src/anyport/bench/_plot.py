@@ -1,6 +1,6 @@
 """The PNG plot of an HTTP benchmark: latency (p50, p99) and req/s against concurrency.
 
-One column per mode, two panels per column (latency on top, req/s below), one line per server.
+Two panels per mode (latency on top, req/s below), at most four modes a row, one colour per server.
 matplotlib is not a dependency of anyport: ``plot_available()`` says whether it can be imported,
 and ``plot_http`` raises ``PlotUnavailable`` with an install hint when it cannot.
 
@@ -24,6 +24,8 @@ from typing import Any
 
 __all__ = ["INSTALL_HINT", "PlotUnavailable", "plot_available", "plot_http"]
 
+#: Modes per row of the figure; each mode is a latency panel above a req/s panel.
+_MAX_COLUMNS = 4
 INSTALL_HINT = "the plot needs matplotlib, which is not a dependency of anyport: pip install matplotlib"
 
 
@@ -58,9 +60,13 @@ def plot_http(points: Sequence[Mapping[str, Any]], path: str, title: str = "") -
     if not modes:
         raise ValueError("nothing to plot")
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    fig, axes = plt.subplots(2, len(modes), figsize=(4.2 * len(modes), 7.5), squeeze=False)
-    for col, mode in enumerate(modes):
-        lat_ax, rps_ax = axes[0][col], axes[1][col]
+    ncols = min(_MAX_COLUMNS, len(modes))
+    nrows = -(-len(modes) // ncols)
+    fig, axes = plt.subplots(2 * nrows, ncols, figsize=(4.2 * ncols, 6.6 * nrows + 0.8), squeeze=False)
+    handles: dict[str, Any] = {}
+    for k, mode in enumerate(modes):
+        row, col = divmod(k, ncols)
+        lat_ax, rps_ax = axes[2 * row][col], axes[2 * row + 1][col]
         for i, server in enumerate(servers):
             mine = sorted(
                 (p for p in points if p["mode"] == mode and p["server"] == server and p.get("p50_us")),
@@ -70,30 +76,34 @@ def plot_http(points: Sequence[Mapping[str, Any]], path: str, title: str = "") -
                 continue
             xs = [int(p["concurrency"]) for p in mine]
             color = colors[i % len(colors)]
-            lat_ax.plot(xs, [p["p50_us"] / 1000 for p in mine], marker="o", color=color, label=f"{server} p50")
-            lat_ax.plot(xs, [(p.get("p99_us") or p["p50_us"]) / 1000 for p in mine], marker="x", linestyle="--",
-                        color=color, label=f"{server} p99")
-            rps_ax.plot(xs, [p.get("rps") or 0 for p in mine], marker="o", color=color, label=server)
+            (line,) = lat_ax.plot(xs, [p["p50_us"] / 1000 for p in mine], marker="o", color=color)
+            lat_ax.plot(xs, [(p.get("p99_us") or p["p50_us"]) / 1000 for p in mine], marker="x", linestyle="--", color=color)
+            rps_ax.plot(xs, [p.get("rps") or 0 for p in mine], marker="o", color=color)
+            handles.setdefault(server, line)
         levels = sorted({int(p["concurrency"]) for p in points if p["mode"] == mode})
-        lat_ax.set_title(mode, fontsize=9)
+        lat_ax.set_title(mode, fontsize=10)
         for ax in (lat_ax, rps_ax):
             ax.set_xscale("log", base=2)
             ax.set_xticks(levels)
             ax.xaxis.set_major_formatter(ticker.ScalarFormatter())
             ax.xaxis.set_minor_locator(ticker.NullLocator())
-            ax.set_xlabel("concurrency")
+            ax.set_xlabel("concurrency", fontsize=8)
             ax.grid(True, which="both", alpha=0.3)
         lat_ax.set_yscale("log")
         lat_ax.yaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _pos: f"{v:g}"))
         lat_ax.yaxis.set_minor_formatter(ticker.NullFormatter())
-        lat_ax.set_ylabel("latency ms (solid p50, dashed p99)")
-        rps_ax.set_ylabel("requests/s")
+        lat_ax.set_ylabel("latency ms: p50 solid, p99 dashed", fontsize=8)
+        rps_ax.set_ylabel("requests/s", fontsize=8)
         rps_ax.set_ylim(bottom=0)
-    axes[0][0].legend(fontsize=7)
-    axes[1][0].legend(fontsize=7)
+    for k in range(len(modes), nrows * ncols):  # empty slots of the last row
+        row, col = divmod(k, ncols)
+        axes[2 * row][col].set_visible(False)
+        axes[2 * row + 1][col].set_visible(False)
+    fig.legend(list(handles.values()), list(handles), loc="upper center", ncol=len(handles), fontsize=9,
+               bbox_to_anchor=(0.5, 1 - 0.25 / fig.get_figheight()))
     if title:
-        fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+        fig.suptitle(title, fontsize=11, y=1 - 0.05 / fig.get_figheight())
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.7 / fig.get_figheight()))
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
