@@ -155,10 +155,13 @@ def test_bench_http_stateless_json_legacy_only(tmp_path: Path) -> None:
     assert cell["status"] == "ok" and cell["requests"] > 0 and cell["p50_us"] > 0 and set(cell["replies"]) == {"json"}
 
 
-def test_bench_http_unknown_tool_and_dead_url() -> None:
+def test_bench_http_unknown_tool_failing_tool_and_dead_url() -> None:
     with http_server() as (url, _proc):
         p = bench(url, *TINY_HTTP, "--tool", "nope")
+        failing = bench(url, *TINY_HTTP, "--tool", "fail")
     assert p.returncode == 1 and "no tool named 'nope'" in p.stderr
+    assert failing.returncode == 1 and "isError" in failing.stderr and "boom" in failing.stderr
+    assert failing.stdout == ""
     dead = bench(f"http://127.0.0.1:{free_port()}/mcp", *TINY_HTTP, "--timeout", "2")
     assert dead.returncode == 1 and "cannot reach" in dead.stderr and "refused" in dead.stderr.lower()
 

@@ -194,6 +194,7 @@ def bench_stdio(command: Sequence[str], opts: BenchOptions, log: Callable[[str],
     eras: list[str] = []
     chosen: ToolCall | None = None
     errors: dict[str, str] = {}
+    tool_failure: str | None = None
 
     def choose(tools: list[dict[str, Any]]) -> ToolCall:
         return chosen if chosen is not None else choose_call(tools, opts.tool, opts.args)
@@ -206,8 +207,8 @@ def bench_stdio(command: Sequence[str], opts: BenchOptions, log: Callable[[str],
             hint = f" (a script? anyport bench -- python {' '.join(command)})" if command[0].endswith(".py") else ""
             raise BenchError(f"cannot start {command[0]!r}: {exc}{hint}") from None
         except WrongAnswer as exc:
-            if exc.args and str(exc).startswith("tools/call"):
-                raise BenchError(str(exc)) from None  # the tool itself failed: no era will do better
+            if str(exc).startswith("tools/call"):
+                tool_failure = tool_failure or str(exc)  # the tool itself failed on this era
             errors[era] = f"{exc.kind}: {exc}"
             continue
         except ServerFailure as exc:
@@ -218,6 +219,8 @@ def bench_stdio(command: Sequence[str], opts: BenchOptions, log: Callable[[str],
         chosen = call
         eras.append(era)
     if chosen is None:
+        if tool_failure is not None:
+            raise BenchError(tool_failure)
         detail = "; ".join(f"{_era_label(e)}: {m}" for e, m in errors.items())
         raise BenchError(f"the server could not be benchmarked on any era ({detail})")
     call = chosen
@@ -242,7 +245,7 @@ def bench_stdio(command: Sequence[str], opts: BenchOptions, log: Callable[[str],
         "command": command,
         "tool": _call_info(call),
         "eras": eras,
-        "eras_not_spoken": errors,
+        "eras_left_out": errors,
         "settings": dataclasses.asdict(cfg),
         "cpu_placement": "client and server on one CPU for latency, two for throughput" if pinning.enabled else "none",
         "machine": machine(),
@@ -250,7 +253,7 @@ def bench_stdio(command: Sequence[str], opts: BenchOptions, log: Callable[[str],
         "ok": ok,
         "table": table,
     }
-    notes = [f"{e}: not spoken ({m[:200]})" for e, m in errors.items()] if opts.era == "auto" else []
+    notes = [f"{e}: left out ({m[:200]})" for e, m in errors.items()] if opts.era == "auto" else []
     return BenchResult(table, payload, ok, notes)
 
 
@@ -282,6 +285,7 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+_ERA_OF = {"stateful": "legacy", "stateless": "legacy", "modern": "modern"}
 _MODE_LABELS = {"stateful": "2025-11-25, stateful (session)", "stateless": "2025-11-25, stateless", "modern": "2026-07-28"}
 
 
@@ -341,7 +345,11 @@ def bench_http(url: str, opts: BenchOptions, log: Callable[[str], None] = _log) 
             )
             result = client.run(check, run_limit(check))
             if not result.get("ok"):
-                raise BenchError(f"{_MODE_LABELS[kind]}: {result.get('error', 'no answer')}")
+                errors[_ERA_OF[kind]] = f"tools/call failed: {result.get('error', 'no answer')}"
+        failed = [k for k in kinds if _ERA_OF[k] in errors]
+        if failed == kinds:  # the call works in no mode: an error, not a table
+            raise BenchError("; ".join(f"{_MODE_LABELS[k]}: {errors[_ERA_OF[k]]}" for k in kinds))
+        kinds = [k for k in kinds if k not in failed]  # (auto) a mode where the call fails is left out, with a note
         cells: list[Cell] = []
         for kind in kinds:
             for c in opts.concurrency:
@@ -377,7 +385,7 @@ def bench_http(url: str, opts: BenchOptions, log: Callable[[str], None] = _log) 
         "tool": _call_info(call),
         "modes": kinds,
         "protocol_version": version,
-        "eras_not_spoken": errors,
+        "eras_left_out": errors,
         "server_pid": pid,
         "settings": {
             "concurrency": list(opts.concurrency), "requests": opts.requests, "seconds": opts.seconds,
@@ -390,7 +398,7 @@ def bench_http(url: str, opts: BenchOptions, log: Callable[[str], None] = _log) 
         "table": table,
     }
     if opts.era == "auto":
-        notes += [f"{e}: not spoken ({m[:200]})" for e, m in errors.items()]
+        notes += [f"{e}: left out ({m[:200]})" for e, m in errors.items()]
     return BenchResult(table, payload, ok, notes, points)
 
 
