@@ -73,7 +73,7 @@ def add_peers_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--no-peers-venv", action="store_true",
-        help="do not create bench/.peers-venv: FastMCP unavailable, the official SDK from --python",
+        help="do not use (or create) bench/.peers-venv: FastMCP unavailable, the official SDK from --python",
     )
 
 
@@ -94,7 +94,7 @@ def _tail(text: str, limit: int = 500) -> str:
     return text if len(text) <= limit else "..." + text[-limit:]
 
 
-def ensure_peers_venv(create: bool = True) -> tuple[str | None, str]:
+def ensure_peers_venv() -> tuple[str | None, str]:
     """The peers environment's interpreter, creating it when needed; (None, why) when it cannot be had."""
     python = PEERS_VENV / "bin" / "python"
     stamp = PEERS_VENV / ".installed"
@@ -105,8 +105,6 @@ def ensure_peers_venv(create: bool = True) -> tuple[str | None, str]:
 
     if ready():
         return str(python), "ready"
-    if not create:
-        return None, "bench/.peers-venv not created (--no-peers-venv)"
     BENCH.mkdir(exist_ok=True)
     with open(BENCH / ".peers-venv.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # another benchmark run may be creating it right now
@@ -137,16 +135,18 @@ class Peers:
     """Which interpreter runs the official Python peers, decided once per run."""
 
     def __init__(self, args: argparse.Namespace) -> None:
+        self.python: str | None
         if args.peers_python:
-            self.python: str | None = args.peers_python
-            self.note = f"--peers-python {args.peers_python}"
+            self.python, self.note = args.peers_python, f"--peers-python {args.peers_python}"
+        elif args.no_peers_venv:
+            self.python, self.note = None, "not used (--no-peers-venv)"
         else:
-            self.python, self.note = ensure_peers_venv(create=not args.no_peers_venv)
+            self.python, self.note = ensure_peers_venv()
             if self.python is None:
                 log(f"peers environment unavailable: {self.note}")
         #: The official SDK runs in the peers environment when there is one, else in --python.
         self.sdk_python: str = self.python or args.python
-        self.fastmcp_missing: str | None = None if self.python else f"FastMCP not installed: {self.note}"
+        self.fastmcp_missing: str | None = None if self.python else f"needs the peers environment: {self.note}"
 
 
 # -- versions and plot ---------------------------------------------------------------------------
