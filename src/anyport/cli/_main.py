@@ -282,13 +282,16 @@ def bench(ctx: click.Context, /, target: tuple[str, ...], tool: str | None, args
     click.echo(result.table)
     for note in result.notes:
         click.echo(f"note: {note}", err=True)
-    if json_path is not None:
-        with open(json_path, "wb") as f:
-            f.write(orjson.dumps(result.payload, option=orjson.OPT_INDENT_2))
-        click.echo(f"raw results: {json_path}", err=True)
-    if plot_path is not None:
-        if result.points:
-            click.echo(f"plot: {write_plot(result, plot_path, target[0])}", err=True)
-        else:
-            click.echo("plot: skipped, no measured level", err=True)
+    try:
+        if json_path is not None:
+            with open(json_path, "wb") as f:
+                f.write(orjson.dumps(result.payload, option=orjson.OPT_INDENT_2))
+            click.echo(f"raw results: {json_path}", err=True)
+        if plot_path is not None:
+            if result.points:
+                click.echo(f"plot: {write_plot(result, plot_path, target[0])}", err=True)
+            else:
+                click.echo("plot: skipped, no measured level", err=True)
+    except OSError as exc:
+        raise click.ClickException(f"cannot write the results: {exc}") from exc
     raise SystemExit(0 if result.ok else 1)
