@@ -216,3 +216,61 @@ def _req(app: Server, name: str, args: dict[str, Any], version: str) -> Any:
     received = conn.receive_obj({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": params})
     (ev,) = received.events
     return ev
+
+
+# -- arguments: the quick path for plain scalars agrees with pydantic ----------------------------
+
+
+def _pydantic_only(spec: Any, arguments: dict[str, Any]) -> Any:
+    try:
+        obj = spec.model.__pydantic_validator__.validate_python(arguments)
+    except Exception as exc:
+        return type(exc)
+    return {k: v for k, v in obj.__dict__.items() if k in arguments}
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        {"text": "hi", "n": 3, "ratio": 0.5, "flag": True},
+        {"text": "hi"},
+        {"text": "hi", "n": "7"},  # pydantic converts: the quick path must hand it over
+        {"text": "hi", "ratio": 2},  # int for float: converted to 2.0
+        {"text": "hi", "flag": 1},
+        {"text": "hi", "n": True},
+        {"text": "hi", "note": None},
+        {"text": 5},  # error: not a string
+        {},  # error: text is required
+        {"text": "hi", "extra": [1, 2]},  # unknown arguments are ignored
+    ],
+)
+def test_quick_argument_path_matches_pydantic(arguments: dict[str, Any]) -> None:
+    """F-TOOL-07: the same values, or the same error, as validating with the pydantic model."""
+    from anyport.server._schema import build_arguments
+
+    def tool(text: str, n: int = 1, ratio: float = 1.0, flag: bool = False, note: str | None = None) -> str:
+        return text
+
+    spec = build_arguments(tool, type(None), "T")
+    assert spec.quick is not None
+    expected = _pydantic_only(spec, arguments)
+    try:
+        got: Any = spec.validate(arguments)
+    except Exception as exc:
+        got = type(exc)
+    if isinstance(expected, dict):
+        assert isinstance(got, dict)
+        for key, value in expected.items():
+            assert got[key] == value and type(got[key]) is type(value)
+        assert tool(**got) == arguments["text"]
+    else:
+        assert got is expected
+
+
+def test_quick_argument_path_is_off_for_other_types() -> None:
+    from anyport.server._schema import build_arguments
+
+    def tool(items: list[int], text: str = "x") -> str:
+        return text
+
+    assert build_arguments(tool, type(None), "T").quick is None

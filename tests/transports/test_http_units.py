@@ -161,3 +161,16 @@ async def test_session_store_expiry_capacity_and_delete() -> None:
         err.result()
     await store.aclose()
     assert d.closed and len(store) == 0
+
+
+def test_request_headers_are_read_lazily_and_repeated_fields_joined() -> None:
+    """RFC 9110 §5.3: a repeated field is one comma-joined value; names match case-insensitively."""
+    from anyport.transports.http._app import _Request
+
+    req = _Request({"method": "POST", "path": "/mcp", "headers": [(b"Accept", b"application/json"), (b"accept", b"text/event-stream"), (b"host", b"h")]})
+    assert req.get("accept") == "application/json, text/event-stream"
+    assert req.get("host") == "h"
+    assert req.get("origin") is None
+    gen = _Request({"method": "GET", "path": "/", "headers": iter([(b"mcp-session-id", b"abc"), (b"x-latin", "é".encode("latin-1"))])})
+    assert gen.get("mcp-session-id") == "abc"
+    assert gen.get("x-latin") == "é"

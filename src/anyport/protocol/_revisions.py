@@ -5,7 +5,7 @@ Code never asks ``if version == ...``: it asks the ``Revision`` of the peer (DES
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 __all__ = [
     "LATEST_LEGACY_VERSION",
@@ -60,9 +60,11 @@ class Revision:
     #: creation, ``tasks/update``, no ``tasks/result`` / ``tasks/list``.
     tasks_extension: bool = False
 
-    @property
-    def modern(self) -> bool:
-        return self.era == "modern"
+    #: ``era == "modern"`` (a field, not a property: it is read on every request).
+    modern: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "modern", self.era == "modern")
 
 
 _FALLBACK_ANY_4XX = frozenset(range(400, 500)) - {401, 403}

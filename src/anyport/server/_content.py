@@ -115,6 +115,8 @@ def blocks_of(items: list[Any]) -> list[dict[str, Any]]:
 
 def to_content_blocks(value: Any) -> list[dict[str, Any]]:
     """Any return value as a list of content blocks (a str is one text block)."""
+    if type(value) is str:
+        return [{"type": "text", "text": value}]
     if value is None:
         return []
     if isinstance(value, CONTENT_TYPES):

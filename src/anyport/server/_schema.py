@@ -56,11 +56,52 @@ class ArgumentsSpec:
     schema: dict[str, Any]
     #: (name, description, required) for prompts
     fields: tuple[tuple[str, str | None, bool], ...]
+    #: (name, accepted exact types, required) when every parameter is a plain scalar, else None.
+    quick: tuple[tuple[str, tuple[type, ...], bool], ...] | None = None
 
     def validate(self, arguments: Mapping[str, Any]) -> dict[str, Any]:
-        """Validated keyword arguments; raises ``pydantic.ValidationError``."""
+        """Validated keyword arguments; raises ``pydantic.ValidationError``.
+
+        Arguments whose values already have exactly the declared scalar types are taken as they
+        are (what pydantic would return for them); anything else, including every error, goes
+        through the pydantic validator.
+        """
+        quick = self.quick
+        if quick is not None:
+            out: dict[str, Any] = {}
+            for name, kinds, required in quick:
+                value = arguments.get(name, _MISSING)
+                if value is _MISSING:
+                    if required:
+                        break
+                    continue  # the function's own default applies
+                if type(value) not in kinds:
+                    break
+                out[name] = value
+            else:
+                return out
         obj = self.model.__pydantic_validator__.validate_python(arguments)
-        return {n: getattr(obj, n) for n in self.names}
+        return obj.__dict__  # type: ignore[no-any-return]  # the field values by name; the instance is dropped
+
+
+_MISSING: Any = object()
+_SCALARS = (str, int, float, bool)
+
+
+def _quick_types(annotation: Any, default: Any) -> tuple[type, ...] | None:
+    """The exact types a plain scalar parameter accepts as-is (``str``, ``int | None``, ...), else None."""
+    if annotation in _SCALARS:
+        kinds: tuple[type, ...] = (annotation,)
+    elif get_origin(annotation) in (typing.Union, types.UnionType):
+        members = get_args(annotation)
+        if not all(m in _SCALARS or m is type(None) for m in members):
+            return None
+        kinds = tuple(members)
+    else:
+        return None
+    if default is not ... and type(default) not in (*kinds, type(None)):
+        return None
+    return kinds
 
 
 def _strip_titles(schema: Any) -> None:
@@ -107,7 +148,16 @@ def build_arguments(fn: Callable[..., Any], context_type: type, model_name: str)
     schema.setdefault("properties", {})
     if not fields:
         schema["additionalProperties"] = False  # F-TOOL-04: a no-argument tool
-    return ArgumentsSpec(model, tuple(fields), ctx_param, schema, tuple(prompt_fields))
+    quick: list[tuple[str, tuple[type, ...], bool]] | None = []
+    for name, (ann, default) in fields.items():
+        accepted = _quick_types(ann, default)
+        if accepted is None or quick is None:
+            quick = None
+            continue
+        quick.append((name, accepted, default is ...))
+    return ArgumentsSpec(
+        model, tuple(fields), ctx_param, schema, tuple(prompt_fields), None if quick is None else tuple(quick)
+    )
 
 
 @dataclasses.dataclass(slots=True)

@@ -13,6 +13,7 @@ import binascii
 import hashlib
 import inspect
 import re
+import types
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -61,6 +62,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 Handler = Callable[[IncomingRequest, Outlet], Awaitable[dict[str, Any]]]
 
 _TOOL_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")  # F-TOOL-05
+_NO_ANSWERS: Mapping[str, Any] = types.MappingProxyType({})
 #: Requests whose handlers are ours and never wait (see ``Server.inline_safe``).
 _INLINE_METHODS = frozenset({"tools/list", "resources/list", "resources/templates/list", "prompts/list"})
 _CACHEABLE = frozenset({"tools/list", "prompts/list", "resources/list", "resources/templates/list", "resources/read"})
@@ -257,6 +259,7 @@ class Server:
             "tasks/update": self.tasks.update_inputs,
         })
         self._background: set[asyncio.Task[Any]] = set()
+        self._capabilities: dict[str, Any] | None = None
         self._modern_info = {META_SERVER_INFO: {"name": name, "version": version}}
 
     # -- registration ----------------------------------------------------------------------------
@@ -334,6 +337,7 @@ class Server:
             tool_name, fn, is_async, args, output, described, task_support, defer_task,
             inline=not is_async or never_awaits(fn),
         )
+        self._capabilities = None  # `tasks` depends on the tools' task support
         self._registry_changed("tools")
 
     def resource(
@@ -423,6 +427,13 @@ class Server:
 
     @property
     def capabilities(self) -> dict[str, Any]:
+        """What this server declares (built once, again after a tool is registered). Do not mutate."""
+        caps = self._capabilities
+        if caps is None:
+            caps = self._capabilities = self._build_capabilities()
+        return caps
+
+    def _build_capabilities(self) -> dict[str, Any]:
         caps: dict[str, Any] = {
             "tools": {"listChanged": True},
             "resources": {"subscribe": True, "listChanged": True},
@@ -615,8 +626,11 @@ class Server:
         except pydantic.ValidationError as exc:
             # F-TOOL-07: argument validation failures are tool results the model can correct.
             return _error_result(f"Invalid arguments for tool {tool.name}: {_validation_text(exc)}")
-        mode = self._task_mode(req, tool)
-        answers = self._answers(req, tool.name)
+        if tool.task_support == "forbidden" and "task" not in params and not req.revision.tasks_extension:
+            mode = "sync"  # what _task_mode says for the common case, without asking it
+        else:
+            mode = self._task_mode(req, tool)
+        answers = self._answers(req, tool.name) if req.revision.modern else _NO_ANSWERS
         if mode == "sync":
             return await self._run_tool(tool, kwargs, req, outlet, answers, None)
         ctx = Context(req, outlet, self, answers)

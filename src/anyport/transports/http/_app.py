@@ -90,15 +90,23 @@ class _Request:
         self.path: str = scope["path"]
         self.query: bytes = scope.get("query_string", b"")
         self.root_path: str = scope.get("root_path", "")
-        headers: dict[str, str] = {}
-        for name, value in scope.get("headers", ()):
-            key = name.decode("latin-1").lower()
-            text = value.decode("latin-1")
-            headers[key] = f"{headers[key]}, {text}" if key in headers else text
+        raw = scope.get("headers") or ()
+        if not isinstance(raw, (list, tuple)):
+            raw = list(raw)
+        # Values are decoded when asked for: a request carries a dozen headers, we read a few.
+        headers: dict[bytes, bytes] = dict(raw)
+        if len(headers) != len(raw) or not b"".join(headers).islower():
+            # Repeated fields, or a server that did not lower-case the names.
+            headers = {}
+            for name, value in raw:
+                key = bytes(name).lower()
+                headers[key] = headers[key] + b", " + value if key in headers else value  # RFC 9110 §5.3
         self.headers = headers
 
     def get(self, name: str) -> str | None:
-        return self.headers.get(name)
+        """A header by lower-case name, repeated fields joined with ", "; None when absent."""
+        value = self.headers.get(name.encode("latin-1"))
+        return None if value is None else value.decode("latin-1")
 
 
 def _error_body(code: int, message: str, id_: str | int | None = None, data: Any = None) -> dict[str, Any]:

@@ -18,6 +18,7 @@ exchange goes on logging and publishing until every response is out, then ends t
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextvars
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, MutableMapping
@@ -121,6 +122,48 @@ class _Item:
     final: bool
 
 
+class _Mailbox:
+    """What the handlers produced, in order, for the one coroutine that writes the response.
+
+    An ``asyncio.Queue`` without its bookkeeping (an Event and three deques per POST) and with a
+    timeout on ``get`` that needs no task.
+    """
+
+    __slots__ = ("_items", "_waiter")
+
+    def __init__(self) -> None:
+        self._items: collections.deque[object] = collections.deque()
+        self._waiter: asyncio.Future[None] | None = None
+
+    def put_nowait(self, item: object) -> None:
+        self._items.append(item)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def empty(self) -> bool:
+        return not self._items
+
+    def get_nowait(self) -> object:
+        return self._items.popleft()
+
+    async def get(self, timeout: float | None) -> object:
+        """The next item; None when ``timeout`` seconds pass without one."""
+        while not self._items:
+            waiter = self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                if timeout is None:
+                    await waiter
+                else:
+                    async with asyncio.timeout(timeout):
+                        await waiter
+            except TimeoutError:
+                return None
+            finally:
+                self._waiter = None
+        return self._items.popleft()
+
+
 _DISCONNECTED = object()
 _TAKEOVER = object()  # a GET resumed this stream: it now holds the client's connection
 _POLL = object()  # time to close the connection early (polling, T-HTTP-12)
@@ -179,13 +222,12 @@ class Exchange:
         self.request_timeout = request_timeout
         self.keepalive = keepalive
         self._spawn = spawn
-        self._queue: asyncio.Queue[_Item | object] = asyncio.Queue()
+        self._queue = _Mailbox()
         self._outstanding = 0
         #: Handler tasks (requests that could not be answered inline).
         self._handlers: list[asyncio.Task[dict[str, Any]]] = []
         self._has_requests = False
         self._outlet = _Outlet(self)
-        self._getter: asyncio.Task[object] | None = None
         #: The response is complete or its connection is gone: nothing more reaches the client.
         self.closed = False
         #: Resumable: a legacy session answered with SSE and state to log events in.
@@ -325,9 +367,6 @@ class Exchange:
             self._on_disconnect()  # the client went away while we wrote
         finally:
             self.closed = True
-            if self._getter is not None:
-                self._getter.cancel()
-                self._getter = None
             watcher.cancel()
 
     async def _respond_resumable(self, send: Send, headers: list[tuple[bytes, bytes]], stream: StreamOptions) -> None:
@@ -421,13 +460,7 @@ class Exchange:
 
     async def _next(self, *, forever: bool = False) -> object:
         """The next queued item, or None after a keep-alive interval without one."""
-        if self._getter is None:
-            self._getter = asyncio.get_running_loop().create_task(self._queue.get())
-        done, _ = await asyncio.wait({self._getter}, timeout=None if forever else self.keepalive)
-        if not done:
-            return None
-        item, self._getter = self._getter.result(), None
-        return item
+        return await self._queue.get(None if forever else self.keepalive)
 
     async def _respond_ready(self, send: Send, headers: list[tuple[bytes, bytes]]) -> None:
         """Every handler already finished (inline): write the whole response at once, no tasks."""

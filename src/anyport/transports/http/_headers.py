@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import re
 from collections.abc import Iterable
 from urllib.parse import urlsplit
@@ -104,8 +105,10 @@ class OriginAllowList:
         return host in DEFAULT_LOCAL_HOSTS
 
 
-def _media_types(value: str) -> list[str]:
-    return [part.split(";", 1)[0].strip().lower() for part in value.split(",")]
+@functools.lru_cache(maxsize=128)
+def _media_types(value: str) -> tuple[str, ...]:
+    # Clients send the same few Accept / Content-Type values on every request: parse each once.
+    return tuple(part.split(";", 1)[0].strip().lower() for part in value.split(","))
 
 
 def accepts_json_and_sse(value: str | None) -> bool:
