@@ -215,6 +215,8 @@ class StreamableHTTPApp:
             raise ValueError("max_body_bytes must be >= 1")
         self.server = server
         self.path = path.rstrip("/") or "/"
+        #: tool name -> (its input schema, its x-mcp-header declarations), for T-H26-21.
+        self._param_decls: dict[str, tuple[dict[str, Any], list[param_headers.ParamHeader] | str]] = {}
         self.stateless = stateless
         self.json_response = json_response
         self.origins = OriginAllowList(allowed_origins)
@@ -648,9 +650,13 @@ class StreamableHTTPApp:
         params = body.get("params")
         name = params.get("name") if isinstance(params, dict) else None
         schema = self.server.tool_input_schema(name) if isinstance(name, str) else None
-        if schema is None:
+        if schema is None or not isinstance(name, str):
             return None  # unknown tools are the dispatcher's error (-32602)
-        decls = param_headers.scan(schema)
+        cached = self._param_decls.get(name)
+        if cached is None or cached[0] is not schema:
+            # Scanned once per tool schema, not per request (a tool re-registered gets a new one).
+            cached = self._param_decls[name] = (schema, param_headers.scan(schema))
+        decls = cached[1]
         if isinstance(decls, str) or not decls:
             return None
         arguments = params.get("arguments") if isinstance(params, dict) else None
