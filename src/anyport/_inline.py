@@ -16,10 +16,11 @@ same context.
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Coroutine, Generator
+import types
+from collections.abc import Awaitable, Coroutine, Generator
 from typing import Any, Generic, TypeVar
 
-__all__ = ["Resumed", "start"]
+__all__ = ["Resumed", "finish", "here", "start"]
 
 T = TypeVar("T")
 
@@ -76,3 +77,19 @@ def start(coro: Coroutine[Any, Any, T]) -> tuple[bool, T | Resumed[T]]:
     except StopIteration as stop:
         return True, stop.value
     return False, Resumed(coro, yielded, context)
+
+
+def here(awaitable: Awaitable[T]) -> tuple[bool, T | Awaitable[T]]:
+    """Like ``start``, for a coroutine that will be finished by the *current* task if it waits.
+
+    ``(True, value)`` when it is done at once; otherwise ``(False, rest)``: await ``rest`` right
+    here. Since the same task goes on, ``current_task()`` is right throughout. An awaitable that
+    is not a coroutine is handed back as it is.
+    """
+    if not isinstance(awaitable, types.CoroutineType):
+        return False, awaitable
+    try:
+        yielded = awaitable.send(None)
+    except StopIteration as stop:
+        return True, stop.value
+    return False, Resumed(awaitable, yielded, contextvars.copy_context())

@@ -16,7 +16,7 @@ import pytest
 
 from anyport import Server
 from anyport._exceptions import RequestTimeoutError
-from anyport._inline import Resumed, finish, start
+from anyport._inline import Resumed, finish, here, start
 from anyport.server._schema import never_awaits
 from anyport.testing import connect
 
@@ -93,6 +93,30 @@ async def test_an_error_after_suspending_reaches_the_awaiter() -> None:
     assert done is False and isinstance(rest, Resumed)
     with pytest.raises(KeyError, match="late"):
         await asyncio.get_running_loop().create_task(finish(rest))
+
+
+async def test_here_finishes_now_or_continues_in_the_same_task() -> None:
+    done, value = here(_returns(2))
+    assert done is True and value == 4
+
+    me = asyncio.current_task()
+    seen: list[object] = []
+
+    async def waits() -> str:
+        seen.append(asyncio.current_task())
+        await asyncio.sleep(0)
+        seen.append(asyncio.current_task())
+        return "late"
+
+    done, rest = here(waits())
+    assert done is False
+    assert await rest == "late"  # type: ignore[misc]
+    assert seen == [me, me]
+
+    fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    fut.set_result(7)
+    done, same = here(fut)  # not a coroutine: handed back untouched
+    assert done is False and same is fut and await fut == 7
 
 
 def test_never_awaits_reads_the_bytecode() -> None:

@@ -20,9 +20,10 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
-from collections.abc import Coroutine, Iterable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Coroutine, Iterable
+from typing import TYPE_CHECKING, Any, cast
 
+from anyport import _inline
 from anyport._exceptions import (
     HEADER_MISMATCH,
     INVALID_PARAMS,
@@ -471,22 +472,38 @@ class StreamableHTTPApp:
         length = req.get("content-length")
         if length is not None and length.strip().isdigit() and int(length) > self.max_body_bytes:
             return None
+        # Usually the whole body is already in: take it without arming a timer.
+        done, first = _inline.here(receive())
+        ready: ASGIMessage | None = None
+        pending: Awaitable[ASGIMessage] | None = None
+        if done:
+            ready = cast("ASGIMessage", first)
+            if ready["type"] == "http.request" and not ready.get("more_body", False):
+                body: bytes = ready.get("body", b"")
+                return body if len(body) <= self.max_body_bytes else None
+        else:
+            pending = cast("Awaitable[ASGIMessage]", first)
         chunks: list[bytes] = []
         size = 0
         try:
             # A slow-loris client must not hold a request open: the whole body has a deadline.
             async with asyncio.timeout(self.body_timeout):
                 while True:
-                    message = await receive()
+                    if ready is not None:
+                        message, ready = ready, None
+                    elif pending is not None:
+                        message, pending = await pending, None
+                    else:
+                        message = await receive()
                     if message["type"] == "http.disconnect":
                         raise _ClientGone
-                    chunk = message.get("body", b"")
+                    chunk: bytes = message.get("body", b"")
                     size += len(chunk)
                     if size > self.max_body_bytes:
                         return None
                     if not message.get("more_body", False):
                         if not chunks:
-                            return chunk  # type: ignore[no-any-return]
+                            return chunk
                         chunks.append(chunk)
                         return b"".join(chunks)
                     chunks.append(chunk)
