@@ -1,28 +1,32 @@
 """Server-initiated notifications: who is connected, who subscribed to what.
 
-Two kinds of receivers:
+Three kinds of receivers:
 
 - **Peers** (legacy era): a connected session that takes unsolicited notifications, e.g. a stdio
-  or memory connection after ``initialize``, or a Streamable HTTP session's GET stream. A
-  transport registers each session with ``server.peers.register(peer)`` and unregisters it
-  when the session ends. ``resources/subscribe`` records the URI for that peer.
+  or memory connection after ``initialize``, a 2024-11-05 HTTP+SSE connection, or a Streamable
+  HTTP session. A transport registers each session with ``server.hub.register(peer)`` and
+  unregisters it when the session ends. ``resources/subscribe`` records the URI for that peer
+  (and tells the peer, when it has a ``subscriptions_changed`` hook, so it can persist them).
+- **Fanouts**: one delivery path to many peers at once, possibly in several processes, e.g. the
+  Bus every Streamable HTTP GET stream listens on. A peer whose ``fanout`` attribute is set is
+  reached through its fanout, never one by one, when a notification goes to every peer
+  (``list_changed``) or to every subscriber of a URI (``resources/updated``): one publish, each
+  session once, also the sessions this process has never seen. The fanout filters by itself
+  (initialized sessions; sessions subscribed to the URI).
 - **Listeners** (2026-07-28): one per open ``subscriptions/listen`` request; it receives only
   the kinds its filter named, tagged with its subscription id (M-20..M-22). The dispatcher
   manages them; transports only stream what the request's outlet sends.
-
-Delivery is in-process; a scaled-out transport registers a peer whose ``notify`` publishes on
-the Bus to the replica that holds the stream.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["LIST_KINDS", "Listener", "NotificationHub", "Peer"]
+__all__ = ["LIST_KINDS", "Fanout", "Listener", "NotificationHub", "Peer"]
 
 log = logging.getLogger("anyport.server")
 
@@ -34,15 +38,34 @@ LIST_KINDS = {"tools": "toolsListChanged", "resources": "resourcesListChanged", 
 class Peer(Protocol):
     """A legacy session that can receive server-initiated notifications.
 
-    ``id`` is unique among registered peers (an ``Mcp-Session-Id`` for HTTP). ``notify`` sends
-    one notification to the client, or drops it when the session cannot take it now (not yet
+    ``id`` is unique among the sessions of a server (an ``Mcp-Session-Id`` for HTTP). ``notify``
+    sends one notification to the client, or drops it when the session cannot take it now (not yet
     initialized, no GET stream open); it should not raise for a closed session.
+
+    Optional attributes a peer may have: ``fanout`` (a ``Fanout`` that reaches this peer when a
+    notification goes to all peers or to a URI's subscribers) and ``subscriptions_changed(uris)``
+    (called with the peer's whole set after each ``resources/subscribe`` / ``unsubscribe``).
     """
 
     @property
     def id(self) -> str: ...
 
     async def notify(self, method: str, params: dict[str, Any]) -> object: ...
+
+
+@runtime_checkable
+class Fanout(Protocol):
+    """One publish that reaches many peers, each exactly once (e.g. over a Bus shared by replicas).
+
+    Fanouts with equal ``key`` are one path: a notification is published once per key. ``publish``
+    without ``uri`` goes to every initialized session the fanout reaches; with ``uri``
+    (``notifications/resources/updated``) only to the sessions subscribed to it.
+    """
+
+    @property
+    def key(self) -> Hashable: ...
+
+    async def publish(self, method: str, params: dict[str, Any], *, uri: str | None = None) -> object: ...
 
 
 @dataclass(eq=False, slots=True)
@@ -65,41 +88,108 @@ class Listener:
 
 
 class NotificationHub:
-    """The registry of peers and listeners of one ``Server``."""
+    """The registry of peers, fanouts and listeners of one ``Server``."""
 
     def __init__(self) -> None:
-        self._peers: dict[str, Peer] = {}
+        #: Peers by id; the last registered under an id is the one delivered to (two transports of
+        #: one process may both hold a session, e.g. two HTTP apps sharing a server and its state).
+        self._peers: dict[str, list[Peer]] = {}
         self._subscriptions: dict[str, set[str]] = {}
+        self._fanouts: list[Fanout] = []
         self._listeners: set[Listener] = set()
 
     # -- peers (legacy) ------------------------------------------------------------------------
 
-    def register(self, peer: Peer) -> None:
-        """Start delivering to ``peer`` (replaces a peer registered under the same id)."""
-        self._peers[peer.id] = peer
+    def register(self, peer: Peer, *, subscriptions: Iterable[str] = ()) -> None:
+        """Start delivering to ``peer`` (it takes over from a peer registered under the same id);
+        ``subscriptions``: resource URIs it had subscribed to already (a restored session)."""
+        stack = self._peers.setdefault(peer.id, [])
+        for i, p in enumerate(stack):
+            if p is peer:
+                del stack[i]
+                break
+        stack.append(peer)
+        uris = set(subscriptions)
+        if uris:
+            self._subscriptions.setdefault(peer.id, set()).update(uris)
 
-    def unregister(self, peer_id: str) -> None:
-        """Stop delivering to the peer; its resource subscriptions are dropped."""
-        self._peers.pop(peer_id, None)
+    def unregister(self, peer_id: str, peer: Peer | None = None) -> None:
+        """Stop delivering to the peer (only that object, when given); once no peer is left under
+        ``peer_id`` its resource subscriptions are dropped."""
+        stack = self._peers.get(peer_id)
+        if stack is not None:
+            if peer is None:
+                stack.clear()
+            else:
+                for i, p in enumerate(stack):
+                    if p is peer:
+                        del stack[i]
+                        break
+            if stack:
+                return
+            del self._peers[peer_id]
         self._subscriptions.pop(peer_id, None)
 
     def peer(self, peer_id: str) -> Peer | None:
-        return self._peers.get(peer_id)
+        stack = self._peers.get(peer_id)
+        return stack[-1] if stack else None
 
     @property
     def peer_ids(self) -> list[str]:
         return list(self._peers)
 
     def subscribe(self, peer_id: str, uri: str) -> None:
-        self._subscriptions.setdefault(peer_id, set()).add(uri)
+        subs = self._subscriptions.setdefault(peer_id, set())
+        if uri not in subs:
+            subs.add(uri)
+            self._subscriptions_changed(peer_id)
 
     def unsubscribe(self, peer_id: str, uri: str) -> None:
         subs = self._subscriptions.get(peer_id)
-        if subs is not None:
+        if subs is not None and uri in subs:
             subs.discard(uri)
+            self._subscriptions_changed(peer_id)
+
+    def set_subscriptions(self, peer_id: str, uris: Iterable[str]) -> None:
+        """Replace the peer's subscriptions with what a transport learned elsewhere (another
+        replica); unlike ``subscribe`` this does not call the peer's hook."""
+        self._subscriptions[peer_id] = set(uris)
 
     def subscriptions(self, peer_id: str) -> set[str]:
         return set(self._subscriptions.get(peer_id, ()))
+
+    def _subscriptions_changed(self, peer_id: str) -> None:
+        hook = getattr(self.peer(peer_id), "subscriptions_changed", None)
+        if callable(hook):
+            try:
+                hook(frozenset(self._subscriptions.get(peer_id, ())))
+            except Exception:
+                log.debug("subscriptions_changed failed for peer %s", peer_id, exc_info=True)
+
+    # -- fanouts --------------------------------------------------------------------------------
+
+    def add_fanout(self, fanout: Fanout) -> None:
+        """Publish notifications for all peers (or a URI's subscribers) through ``fanout`` too,
+        even while no peer of it is registered here (its sessions may live in other processes)."""
+        if not any(f is fanout for f in self._fanouts):
+            self._fanouts.append(fanout)
+
+    def remove_fanout(self, fanout: Fanout) -> None:
+        self._fanouts = [f for f in self._fanouts if f is not fanout]
+
+    def _split(self, peer_ids: Iterable[str]) -> tuple[list[str], dict[Hashable, Fanout]]:
+        """(ids of peers reached one by one, fanouts by key): added fanouts and those of the peers."""
+        fanouts: dict[Hashable, Fanout] = {}
+        for f in self._fanouts:
+            fanouts.setdefault(f.key, f)
+        direct: list[str] = []
+        for pid in peer_ids:
+            fanout = getattr(self.peer(pid), "fanout", None)
+            if fanout is None:
+                direct.append(pid)
+            else:
+                fanouts.setdefault(fanout.key, fanout)
+        return direct, fanouts
 
     # -- listeners (modern) --------------------------------------------------------------------
 
@@ -118,18 +208,38 @@ class NotificationHub:
 
     @property
     def active(self) -> bool:
-        return bool(self._peers or self._listeners)
+        return bool(self._peers or self._listeners or self._fanouts)
 
     # -- delivery ------------------------------------------------------------------------------
 
     async def publish(self, method: str, params: dict[str, Any], *, peers: Iterable[str] | None = None) -> None:
-        """Send to listeners whose filter asks for it and to ``peers`` (default: every peer)."""
+        """Send to listeners whose filter asks for it and to ``peers`` (default: every peer, those
+        with a fanout through it, once per fanout). Named ``peers`` are notified one by one."""
+        self._to_listeners(method, params)
+        if peers is not None:
+            await self._notify(list(peers), method, params)
+            return
+        direct, fanouts = self._split(list(self._peers))
+        await self._notify(direct, method, params)
+        await self._fan(fanouts, method, params, None)
+
+    async def resource_updated(self, uri: str) -> None:
+        """``notifications/resources/updated`` to listeners and peers subscribed to ``uri``."""
+        method, params = "notifications/resources/updated", {"uri": uri}
+        self._to_listeners(method, params)
+        subscribed = [pid for pid, uris in self._subscriptions.items() if uri in uris]
+        direct, fanouts = self._split(subscribed)
+        await self._notify(direct, method, params)
+        await self._fan(fanouts, method, params, uri)
+
+    def _to_listeners(self, method: str, params: dict[str, Any]) -> None:
         for listener in list(self._listeners):
             if listener.wants(method, params):
                 listener.queue.put_nowait((method, dict(params)))
-        targets = list(self._peers) if peers is None else list(peers)
-        for pid in targets:
-            peer = self._peers.get(pid)
+
+    async def _notify(self, peer_ids: list[str], method: str, params: dict[str, Any]) -> None:
+        for pid in peer_ids:
+            peer = self.peer(pid)
             if peer is None:
                 continue
             try:
@@ -137,6 +247,9 @@ class NotificationHub:
             except Exception:  # one broken peer never stops the others
                 log.debug("dropping %s for peer %s", method, pid, exc_info=True)
 
-    async def resource_updated(self, uri: str) -> None:
-        subscribed = [pid for pid, uris in self._subscriptions.items() if uri in uris]
-        await self.publish("notifications/resources/updated", {"uri": uri}, peers=subscribed)
+    async def _fan(self, fanouts: dict[Hashable, Fanout], method: str, params: dict[str, Any], uri: str | None) -> None:
+        for key, fanout in fanouts.items():
+            try:
+                await fanout.publish(method, dict(params), uri=uri)
+            except Exception:
+                log.debug("dropping %s for fanout %r", method, key, exc_info=True)

@@ -9,8 +9,14 @@ uvicorn.run(create_app(app), host="127.0.0.1", port=8000)   # POST/GET/DELETE /m
 
 Legacy sessions get resumable SSE streams (event ids ``<stream>:<seq>`` in an ``EventLog``, a
 priming event on 2025-11-25, ``GET`` + ``Last-Event-ID`` to resume) and a standalone ``GET``
-stream for server-initiated notifications: ``await http_app.notify(session_id, method, params)``,
-``await http_app.broadcast(method, params)``, or ``await outlet.session.notify(...)`` from a handler.
+stream for server-initiated messages. Each session is a peer of ``server.hub``, so
+``await server.notify_list_changed("tools")`` reaches every initialized session and
+``await server.notify_resource_updated(uri)`` the sessions subscribed to ``uri``, on whichever
+replica holds their GET stream. One session: ``await http_app.notify(session_id, method, params)``
+or ``await outlet.session.notify(...)`` from a handler; every connected GET stream:
+``await http_app.broadcast(method, params)``. The standalone stream outlives its connection: what
+is sent while the client is between two GETs is logged and replayed when it resumes with
+``Last-Event-ID`` (T-HTTP-30/31).
 
 The same app serves the deprecated 2024-11-05 HTTP+SSE transport (``GET /sse`` +
 ``POST /messages/?session_id=...``) unless ``legacy_sse=False``.
@@ -64,14 +70,23 @@ def create_app(
     sse_poll_after: float | None = None,
     trusted_proxies: Iterable[str] | None = None,
     body_timeout: float = 30.0,
+    get_stream_linger: float = 300.0,
 ) -> StreamableHTTPApp:
     """The MCP endpoint of ``server`` as an ASGI application.
 
     - ``stateless``: no legacy sessions; legacy requests are served without ``initialize``
       (as 2025-03-26 unless ``MCP-Protocol-Version`` says otherwise). 2026-07-28 requests are
       stateless either way.
-    - ``json_response``: answer requests with ``application/json`` instead of an SSE stream
-      (then notifications during a request are dropped and server->client requests fail).
+    - ``json_response``: answer requests with ``application/json`` instead of an SSE stream. A
+      JSON reply carries one message, so what a handler sends about its own request cannot ride
+      it: its progress and log notifications are dropped (they relate to that request; the GET
+      stream is for messages unrelated to one, T-HTTP-15, T-HTTP-22), and ``ctx.elicit`` /
+      ``ctx.sample`` / ``ctx.list_roots`` on a legacy session fail at once with an
+      ``InternalError`` naming ``json_response`` (a server->client request belongs on its
+      request's stream; 2026-07-28 asks with MRTR and is unaffected). Server-initiated
+      notifications unrelated to a request are not affected: ``server.notify_list_changed``,
+      ``server.notify_resource_updated``, ``notify`` and ``broadcast`` use the session's GET
+      stream in both modes, also when called from inside a handler.
     - ``allowed_origins`` / ``allowed_hosts``: DNS-rebinding defence. ``None`` allows only
       ``localhost``, ``127.0.0.1`` and ``[::1]`` (any port); ``"*"`` allows anything. A server
       reachable under another name must list it.
@@ -88,6 +103,11 @@ def create_app(
       host, and an Origin equal to ``proto://forwarded-host`` counts as same-origin. From any other
       peer those headers are ignored.
     - ``body_timeout``: seconds for a client to send its whole request body (408 after that).
+    - ``get_stream_linger``: seconds a session's standalone stream is still held (and what is sent
+      to the session logged) after its GET connection dropped, for the client to resume it with
+      ``Last-Event-ID`` (T-HTTP-30/31). Logging starts with the session's first GET; a session that
+      never opened one logs nothing. The ``event_log``'s limits apply (in memory: the newest 1000
+      events per stream).
     - ``legacy_sse``: also serve the 2024-11-05 HTTP+SSE transport: ``GET sse_path`` opens an event
       stream whose first ``endpoint`` event names ``messages_path?session_id=...``, where the client
       POSTs its messages (202; answers arrive on the stream). One connection per stream, closed
@@ -113,4 +133,5 @@ def create_app(
         trusted_proxies=trusted_proxies,
         body_timeout=body_timeout,
         sse_poll_after=sse_poll_after,
+        get_stream_linger=get_stream_linger,
     )

@@ -55,7 +55,7 @@ from anyport.transports.http._headers import (
     is_json_content_type,
 )
 from anyport.transports.http._legacy_sse import LegacySSE
-from anyport.transports.http._sessions import BROADCAST_KEY, HTTPSession, MemorySessionStore, session_key
+from anyport.transports.http._sessions import BROADCAST_KEY, BusFanout, HTTPSession, MemorySessionStore, session_key
 from anyport.transports.http._streams import GetStreams
 
 if TYPE_CHECKING:
@@ -200,6 +200,7 @@ class StreamableHTTPApp:
         sse_poll_after: float | None = None,
         trusted_proxies: Iterable[str] | None = None,
         body_timeout: float = 30.0,
+        get_stream_linger: float = 300.0,
     ) -> None:
         if not path.startswith("/"):
             raise ValueError("path must start with '/'")
@@ -234,11 +235,17 @@ class StreamableHTTPApp:
         self.events: EventLog = event_log if event_log is not None else MemoryEventLog()
         self.bus: Bus = bus if bus is not None else MemoryBus()
         self.stream_options = StreamOptions(self.events, self.bus, retry_ms=sse_retry_ms, poll_after=sse_poll_after)
+        # Legacy sessions are peers of server.hub; list_changed and resources/updated reach them all
+        # through one fanout on the Bus (every GET stream of every replica sharing it), see _sessions.
+        self.fanout: BusFanout | None = None if stateless else BusFanout(self.bus)
         self.sessions = MemorySessionStore(
             idle_timeout=session_idle_timeout, max_sessions=max_sessions, records=session_store,
-            restore=self._restore, bus=self.bus, events=self.events,
+            restore=self._restore, bus=self.bus, events=self.events, hub=server.hub, fanout=self.fanout,
+            sweep_every=min(session_idle_timeout, 60.0),
         )
-        self.get_streams = GetStreams(self.stream_options, keepalive_interval=keepalive_interval)
+        if self.fanout is not None:
+            server.hub.add_fanout(self.fanout)
+        self.get_streams = GetStreams(self.stream_options, keepalive_interval=keepalive_interval, linger=get_stream_linger)
         self.request_timeout = request_timeout
         self.keepalive_interval = keepalive_interval
         self.ready = True
@@ -290,6 +297,8 @@ class StreamableHTTPApp:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 self.ready = True
+                if self.fanout is not None:
+                    self.server.hub.add_fanout(self.fanout)  # again, after an earlier shutdown
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await self.aclose()
@@ -310,7 +319,9 @@ class StreamableHTTPApp:
     async def aclose(self) -> None:
         """Stop serving: end every session and every handler still running."""
         self.ready = False
-        self.get_streams.close_all()
+        if self.fanout is not None:
+            self.server.hub.remove_fanout(self.fanout)
+        await self.get_streams.aclose()
         if self.legacy is not None:
             await self.legacy.aclose()
         await self.sessions.aclose()
@@ -324,14 +335,21 @@ class StreamableHTTPApp:
     async def notify(self, session_id: str, method: str, params: dict[str, Any] | None = None) -> bool:
         """Send a notification to one session's standalone GET stream, wherever it is held.
 
-        Goes over the Bus (DESIGN.md §4), so it works for a session served by another replica.
-        False when no GET stream of that session is open: nothing was delivered.
+        Goes over the Bus (DESIGN.md §4), so it works for a session served by another replica. The
+        stream outlives its connection: a client between two GETs gets it when it resumes with
+        ``Last-Event-ID`` (T-HTTP-30/31). False when nobody holds a standalone stream of the
+        session (it never opened a GET, or its last one ended long ago): nothing was delivered.
+
+        ``server.notify_list_changed`` / ``notify_resource_updated`` reach every session (the ones
+        initialized / subscribed) without naming them: sessions are peers of ``server.hub``.
         """
         return await self.bus.publish(session_key(session_id), {"message": notification(method, params)}) > 0
 
     async def broadcast(self, method: str, params: dict[str, Any] | None = None) -> int:
-        """Send a notification (e.g. ``notifications/tools/list_changed``) to every open standalone
-        GET stream, of every replica sharing the Bus; returns how many streams got it."""
+        """Send a notification to every standalone GET stream with a connection attached, of every
+        replica sharing the Bus; returns how many streams got it. A client between two GETs misses
+        it; ``server.notify_list_changed`` reaches those too (logged for their resuming GET), but
+        only sessions already initialized."""
         return await self.bus.publish(BROADCAST_KEY, {"message": notification(method, params)})
 
     def _restore(self, record: SessionRecord) -> ServerConnection | None:

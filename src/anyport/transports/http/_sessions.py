@@ -12,7 +12,16 @@ A session has two halves (DESIGN.md §4):
 record to the state store and, when a request names a session this process has never seen, rebuilds
 the live part from the record (``restore``), so sessions survive without sticky routing.
 
-Server code reaches a session's client with ``HTTPSession.notify(method, params)``: the message
+Each live session is a peer of ``server.hub`` (registered on create and restore, unregistered
+when it ends here: DELETE, expiry, eviction, shutdown), so ``server.notify_list_changed`` and
+``server.notify_resource_updated`` reach Streamable HTTP clients. Those two go through the hub's
+fanout ``BusFanout``: one publish on the Bus key every standalone GET stream listens on, filtered by
+each stream (initialized sessions; sessions subscribed to the URI), so every session is reached once,
+on whichever replica holds its stream, also sessions this process has never seen.
+``resources/subscribe`` lands in the hub, which calls ``HTTPSession.subscriptions_changed``: the
+set is written to the record (any replica restores it) and published to the session's GET stream.
+
+Server code reaches one session's client with ``HTTPSession.notify(method, params)``: the message
 goes over the ``Bus`` to whichever process holds the session's standalone GET stream.
 """
 
@@ -22,15 +31,20 @@ import asyncio
 import logging
 import secrets
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Hashable, Iterable
+from typing import TYPE_CHECKING, Any
 
 from anyport._exceptions import ConnectionClosedError, error_from_response
 from anyport.protocol import ResponseReceived, ServerConnection, notification
 from anyport.state import Bus, EventLog, MemorySessionStore as MemoryRecordStore, SessionRecord, SessionStore
 
+if TYPE_CHECKING:
+    from anyport.server._hub import NotificationHub
+
 __all__ = [
     "BROADCAST_KEY",
+    "HUB_KEY",
+    "BusFanout",
     "HTTPSession",
     "MemorySessionStore",
     "SessionStore",
@@ -41,8 +55,12 @@ __all__ = [
 
 log = logging.getLogger("anyport.http")
 
-#: Bus key every standalone GET stream listens on, for messages meant for every session.
+#: Bus key every standalone GET stream listens on while a connection is attached to it, for messages
+#: meant for every connected session (``StreamableHTTPApp.broadcast``).
 BROADCAST_KEY = "broadcast"
+#: Bus key every standalone stream listens on, attached or lingering (logged for a resuming GET):
+#: the hub's notifications for every session (``BusFanout``), filtered by each stream.
+HUB_KEY = "hub"
 
 
 def session_key(session_id: str) -> str:
@@ -68,20 +86,58 @@ def record_of(session_id: str, conn: ServerConnection, subscriptions: Any = ()) 
     )
 
 
+#: What the hub's fanout asks of each standalone stream (see ``GetStreams``): deliver to an initialized
+#: session, or to one subscribed to the message's ``uri``.
+TO_INITIALIZED = "initialized"
+TO_SUBSCRIBED = "subscribed"
+
+
+class BusFanout:
+    """The hub's fanout for Streamable HTTP sessions (``anyport.server._hub.Fanout``).
+
+    One publish on ``HUB_KEY`` reaches the standalone GET stream of every session of every replica
+    sharing the Bus, also a stream whose client is between two GETs (it is logged for the resuming
+    GET); each stream takes it only when its session is initialized (M-05) or, for
+    ``notifications/resources/updated``, subscribed to the URI (F-RES-03). Apps sharing one Bus
+    object share the key, so the hub publishes once for all of them.
+    """
+
+    __slots__ = ("bus",)
+
+    def __init__(self, bus: Bus) -> None:
+        self.bus = bus
+
+    @property
+    def key(self) -> Hashable:
+        return ("anyport.http.bus", id(self.bus))
+
+    async def publish(self, method: str, params: dict[str, Any], *, uri: str | None = None) -> int:
+        """How many GET streams got it (before their filters)."""
+        msg: dict[str, Any] = {"message": notification(method, params), "to": TO_INITIALIZED}
+        if uri is not None:
+            msg["to"], msg["uri"] = TO_SUBSCRIBED, uri
+        return await self.bus.publish(HUB_KEY, msg)
+
+
 class HTTPSession:
-    """One legacy session: protocol state plus this process's tasks and waiters."""
+    """One legacy session: protocol state plus this process's tasks and waiters; a hub ``Peer``."""
 
     __slots__ = (
-        "_clock", "_saved", "bus", "closed", "conn", "created", "id", "last_seen", "subscriptions", "tasks", "waiters",
+        "_clock", "_on_change", "_saved", "bus", "closed", "conn", "created", "fanout", "id", "last_seen",
+        "subscriptions", "tasks", "waiters",
     )
 
     def __init__(
         self, session_id: str, conn: ServerConnection, *, clock: Callable[[], float] = time.monotonic,
-        bus: Bus | None = None, subscriptions: Any = (),
+        bus: Bus | None = None, subscriptions: Any = (), fanout: BusFanout | None = None,
+        on_change: Callable[[HTTPSession], None] | None = None,
     ) -> None:
         self.id = session_id
         self.conn = conn
         self.bus = bus
+        #: How the hub reaches this session together with all others (None: one by one, ``notify``).
+        self.fanout = fanout
+        self._on_change = on_change
         self._clock = clock
         self.created = self.last_seen = clock()
         self.tasks: dict[str | int, asyncio.Task[Any]] = {}
@@ -98,12 +154,20 @@ class HTTPSession:
         """Send a notification to the client on the session's standalone GET stream (T-HTTP-19..22).
 
         It travels over the Bus to whichever process holds that stream, and is delivered on exactly
-        one stream (T-HTTP-26). False when the session is closed or no GET stream is open: then
-        nothing is delivered (the client polls lists itself).
+        one stream (T-HTTP-26). The stream outlives its connection: while the client is between
+        two GETs the message is logged with an event id and replayed when it resumes with
+        ``Last-Event-ID`` (T-HTTP-30/31). False when the session is closed or has no standalone
+        stream (no GET since the handshake, or its last one ended long ago): nothing is delivered.
         """
         if self.closed or self.bus is None:
             return False
         return await self.bus.publish(session_key(self.id), {"message": notification(method, params)}) > 0
+
+    def subscriptions_changed(self, uris: Iterable[str]) -> None:
+        """The hub's hook after ``resources/subscribe`` / ``unsubscribe``: keep the set, persist it."""
+        self.subscriptions = set(uris)
+        if self._on_change is not None and not self.closed:
+            self._on_change(self)
 
     def touch(self) -> None:
         self.last_seen = self._clock()
@@ -171,6 +235,12 @@ class MemorySessionStore:
     - ``restore``: rebuilds the ``ServerConnection`` of a record this process has not seen (a
       session begun on another replica); without it such sessions are unknown (404).
     - ``bus`` / ``events``: given to sessions (``notify``) and told about ended sessions.
+    - ``hub``: each live session is registered there as a peer (reached through ``fanout``) and
+      unregistered when it ends here; its resource subscriptions go to the record.
+
+    Idle sessions end when they are looked up and, all at once, when the cap is reached; with
+    ``sweep_every`` (seconds; ``StreamableHTTPApp`` uses ``min(idle_timeout, 60)``) also every so
+    often when sessions are created or looked up, so an abandoned session does not stay a peer.
     """
 
     def __init__(
@@ -183,6 +253,9 @@ class MemorySessionStore:
         restore: Callable[[SessionRecord], ServerConnection | None] | None = None,
         bus: Bus | None = None,
         events: EventLog | None = None,
+        hub: NotificationHub | None = None,
+        fanout: BusFanout | None = None,
+        sweep_every: float | None = None,
     ) -> None:
         if max_sessions < 1:
             raise ValueError("max_sessions must be >= 1")
@@ -194,7 +267,12 @@ class MemorySessionStore:
         self.restore = restore
         self.bus = bus
         self.events = events
+        self.hub = hub
+        self.fanout = fanout
         self._sessions: dict[str, HTTPSession] = {}
+        self._sweep_every = float("inf") if sweep_every is None else max(0.0, sweep_every)
+        self._last_sweep = clock()
+        self._pending: set[asyncio.Task[None]] = set()
 
     def __len__(self) -> int:
         return len(self._sessions)
@@ -206,10 +284,37 @@ class MemorySessionStore:
         """Ids of the live sessions of this process."""
         return list(self._sessions)
 
+    def _new(self, session_id: str, conn: ServerConnection, subscriptions: Iterable[str] = ()) -> HTTPSession:
+        session = HTTPSession(
+            session_id, conn, clock=self._clock, bus=self.bus, subscriptions=subscriptions, fanout=self.fanout,
+            on_change=self._changed,
+        )
+        if self.hub is not None:
+            self.hub.register(session, subscriptions=session.subscriptions)
+        return session
+
+    def _changed(self, session: HTTPSession) -> None:
+        """Subscriptions changed (the hub's hook): write the record, tell the session's GET stream."""
+        task = asyncio.get_running_loop().create_task(self._publish_subscriptions(session))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def _publish_subscriptions(self, session: HTTPSession) -> None:
+        try:
+            await self.save(session)
+            if self.bus is not None and not session.closed:
+                uris = sorted(session.subscriptions)
+                await self.bus.publish(session_key(session.id), {"control": "subscriptions", "uris": uris})
+        except Exception:
+            log.warning("could not store the subscriptions of session %s", session.id[:8], exc_info=True)
+
     async def _end(self, session: HTTPSession, *, forget: bool) -> None:
         """Drop the live part; with ``forget`` also the record, its events and its GET stream."""
-        self._sessions.pop(session.id, None)
+        if self._sessions.get(session.id) is session:
+            del self._sessions[session.id]
         session.close()
+        if self.hub is not None:
+            self.hub.unregister(session.id, session)
         if forget:
             await self.records.delete(session.id)
             if self.events is not None:
@@ -218,25 +323,34 @@ class MemorySessionStore:
                 await self.bus.publish(session_key(session.id), {"control": "closed"})
 
     async def _sweep(self) -> None:
+        self._last_sweep = self._clock()
         for session in [s for s in self._sessions.values() if s.expired(self.idle_timeout)]:
             await self._end(session, forget=self.owns_records)
 
+    async def _maybe_sweep(self) -> None:
+        if self._clock() - self._last_sweep >= self._sweep_every:
+            await self._sweep()
+
     async def create(self, conn: ServerConnection) -> HTTPSession | None:
         """Register a new session for an initialized connection; None when at capacity."""
+        await self._maybe_sweep()
         if len(self._sessions) >= self.max_sessions:
             await self._sweep()
             if len(self._sessions) >= self.max_sessions:
                 return None
-        session = HTTPSession(new_session_id(), conn, clock=self._clock, bus=self.bus)
-        record = session.record()
+        session_id = new_session_id()
+        record = record_of(session_id, conn)
         if not await self.records.create(record):
             return None
+        session = self._new(session_id, conn)
         session._saved = record
         self._sessions[session.id] = session
         return session
 
     async def get(self, session_id: str) -> HTTPSession | None:
         """The live session, or None when unknown, deleted or expired (then: 404, T-HTTP-39)."""
+        if self._clock() - self._last_sweep >= self._sweep_every:
+            await self._sweep()
         session = self._sessions.get(session_id)
         if session is not None and session.expired(self.idle_timeout):
             await self._end(session, forget=self.owns_records)
@@ -250,8 +364,20 @@ class MemorySessionStore:
             session = self._restore(record)
             if session is None:
                 return None
+        elif record != session._saved:
+            self._sync(session, record)  # another replica changed it (initialized, log level, subscriptions)
         session.touch()
         return session
+
+    def _sync(self, session: HTTPSession, record: SessionRecord) -> None:
+        conn = session.conn
+        conn.log_level = record.log_level
+        conn.initialized = conn.initialized or record.initialized
+        if set(record.subscriptions) != session.subscriptions:
+            session.subscriptions = set(record.subscriptions)
+            if self.hub is not None and self.hub.peer(session.id) is session:
+                self.hub.set_subscriptions(session.id, session.subscriptions)
+        session._saved = record
 
     def _restore(self, record: SessionRecord) -> HTTPSession | None:
         if self.restore is None or len(self._sessions) >= self.max_sessions:
@@ -259,7 +385,7 @@ class MemorySessionStore:
         conn = self.restore(record)
         if conn is None:
             return None
-        session = HTTPSession(record.id, conn, clock=self._clock, bus=self.bus, subscriptions=record.subscriptions)
+        session = self._new(record.id, conn, record.subscriptions)
         session._saved = record
         self._sessions[record.id] = session
         log.debug("session %s restored from its record", record.id[:8])
@@ -287,10 +413,16 @@ class MemorySessionStore:
 
     async def aclose(self) -> None:
         """Close every live session (server shutdown); an owned record store forgets them too."""
+        if self._pending:
+            await asyncio.wait(list(self._pending), timeout=5)  # subscriptions still being stored
         sessions, self._sessions = self._sessions, {}
         for session in sessions.values():
             session.close()
+            if self.hub is not None:
+                self.hub.unregister(session.id, session)
             if self.owns_records:
                 await self.records.delete(session.id)
                 if self.events is not None:
                     await self.events.drop_session(session.id)
+        for task in list(self._pending):
+            task.cancel()
