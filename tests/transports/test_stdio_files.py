@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -77,3 +79,59 @@ def test_stdout_to_a_regular_file(tmp_path: Path) -> None:
         )
     assert proc.returncode == 0, proc.stderr.decode(errors="replace")
     _check(dst.read_bytes())
+
+
+BIG_SERVER = '''
+from anyport import Server
+
+app = Server("big")
+
+
+@app.tool()
+def big(n: int, pad: str = "") -> str:
+    return "x" * n
+'''
+
+
+def test_a_client_that_stops_reading_stops_the_server_reading(tmp_path: Path) -> None:
+    """Backpressure on stdio (T-STDIO-02): 400 requests whose answers total 40 MB, and the client
+    reads nothing for a second. The server must stop reading stdin once about 1 MiB of output is
+    waiting (so the client's writes block) instead of buffering everything; when the client
+    reads, every answer arrives, complete and in order."""
+    server_file = tmp_path / "big_server.py"
+    server_file.write_text(BIG_SERVER)
+    calls, size, pad = 400, 100_000, "p" * 1000
+    lines = [
+        {"jsonrpc": "2.0", "id": 0, "method": "initialize",
+         "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}},
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+    ] + [
+        {"jsonrpc": "2.0", "id": i, "method": "tools/call", "params": {"name": "big", "arguments": {"n": size, "pad": pad}}}
+        for i in range(1, calls + 1)
+    ]
+    payload = b"".join(json.dumps(m).encode() + b"\n" for m in lines)  # ~420 kB: more than a pipe holds
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "anyport", "serve", str(server_file)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=ROOT,
+    )
+    try:
+        assert proc.stdin is not None and proc.stdout is not None
+        stdin = proc.stdin
+
+        def write_all() -> None:
+            stdin.write(payload)
+            stdin.close()
+
+        writer = threading.Thread(target=write_all, daemon=True)
+        writer.start()
+        time.sleep(1.5)  # server started, read what it could, wrote until the output pipe was full
+        assert writer.is_alive(), "the server read all input although nobody read its output"
+        answers = [json.loads(proc.stdout.readline()) for _ in range(calls + 1)]
+        writer.join(timeout=10)
+        assert not writer.is_alive()
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert [a["id"] for a in answers] == list(range(calls + 1))
+    assert all(len(a["result"]["content"][0]["text"]) == size for a in answers[1:])

@@ -21,9 +21,10 @@ import os
 import signal
 import stat
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from anyport import _inline
 from anyport._exceptions import BrokenConnectionError, ConnectionClosedError, ServerExitedError, TransportError
 from anyport.protocol._framing import LineFramer, Oversized
 
@@ -84,29 +85,105 @@ class _Writer:
             with contextlib.suppress(ConnectionError):
                 await self._writer.drain()
 
+    async def writable(self) -> None:
+        """Wait while more than 1 MiB of output waits for the client to read it (backpressure)."""
+        if self._writer is not None and self._writer.transport.get_write_buffer_size() > 1 << 20:
+            with contextlib.suppress(ConnectionError):
+                await self._writer.drain()
+
+
+class _StdinPump(asyncio.Protocol):
+    """Stdin as an event-loop protocol: each chunk is handled inside the read callback.
+
+    No reader task to wake and no extra turn of the loop per message: a request whose handler
+    never waits is answered before the callback returns. If handling a chunk has to wait (a
+    full output pipe), it goes on in a task and later chunks queue behind it, with reading
+    paused, so messages are always handled in order.
+    """
+
+    def __init__(self, handle: Callable[[bytes], Coroutine[Any, Any, None]]) -> None:
+        self._handle = handle
+        self._transport: asyncio.ReadTransport | None = None
+        self._backlog: collections.deque[bytes] = collections.deque()
+        self._busy = False
+        self._eof = False
+        #: Set once stdin reached EOF (or broke) and every chunk read before has been handled.
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    @classmethod
+    async def connect(cls, fd: int, handle: Callable[[bytes], Coroutine[Any, Any, None]]) -> _StdinPump | None:
+        if not _pollable(fd):
+            return None
+        pipe = os.fdopen(fd, "rb", buffering=0, closefd=False)
+        try:
+            _, pump = await asyncio.get_running_loop().connect_read_pipe(lambda: cls(handle), pipe)
+        except (ValueError, OSError):
+            return None
+        return pump
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        if self._busy:
+            self._backlog.append(data)
+            if self._transport is not None:
+                self._transport.pause_reading()
+            return
+        self._run(data)
+
+    def _run(self, data: bytes) -> None:
+        try:
+            done, rest = _inline.start(self._handle(data))
+        except Exception:
+            log.exception("error while handling stdin")
+            return
+        if done:
+            return
+        assert isinstance(rest, _inline.Resumed)
+        self._busy = True
+        task = asyncio.get_running_loop().create_task(_inline.finish(rest), context=rest.context)
+        task.add_done_callback(self._resume)
+
+    def _resume(self, task: asyncio.Task[None]) -> None:
+        self._busy = False
+        if not task.cancelled() and task.exception() is not None:
+            log.error("error while handling stdin", exc_info=task.exception())
+        while self._backlog and not self._busy:
+            self._run(self._backlog.popleft())
+        if self._busy:
+            return
+        if self._eof:
+            self._finish()
+        elif self._transport is not None and not self._transport.is_closing():
+            self._transport.resume_reading()
+
+    def eof_received(self) -> bool | None:
+        self._eof = True
+        if not self._busy and not self._backlog:
+            self._finish()
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.eof_received()
+
+    def _finish(self) -> None:
+        if not self.done.done():
+            self.done.set_result(None)
+
 
 class _Reader:
+    """Stdin the event loop cannot watch: a regular file (``server < requests.jsonl``) is read
+    directly, since it never blocks; anything else in a worker thread."""
+
     def __init__(self, fd: int) -> None:
         self.fd = fd
-        self._reader: asyncio.StreamReader | None = None
-        self._file = False
-
-    async def start(self) -> None:
-        if not _pollable(self.fd):
-            self._file = True  # `server < requests.jsonl`: a regular file never blocks, read it directly
-            return
-        loop = asyncio.get_running_loop()
-        reader = asyncio.StreamReader(limit=_CHUNK)
-        pipe = os.fdopen(self.fd, "rb", buffering=0, closefd=False)
         try:
-            await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), pipe)
-        except (ValueError, OSError):
-            return
-        self._reader = reader
+            self._file = stat.S_ISREG(os.fstat(fd).st_mode)
+        except OSError:
+            self._file = False
 
     async def read(self) -> bytes:
-        if self._reader is not None:
-            return await self._reader.read(_CHUNK)
         if self._file:
             return os.read(self.fd, _CHUNK)
         return await asyncio.get_running_loop().run_in_executor(None, os.read, self.fd, _CHUNK)
@@ -183,31 +260,37 @@ async def serve_stdio(
 
     out_fd = claim_stdout() if stdout_fd is None else stdout_fd
     writer = _Writer(out_fd)
-    reader = _Reader(stdin_fd)
+    reader = _Reader(stdin_fd)  # for stdin that the event loop cannot watch (a regular file)
     await writer.start()
-    await reader.start()
     out = _StdoutStream(writer)
     session = ServerSession(server, out)
     framer = LineFramer(max_message_bytes)
+
+    async def handle(chunk: bytes) -> None:
+        out.hold()  # the answers this chunk produces at once go out in one write
+        try:
+            for item in framer.feed(chunk):
+                if isinstance(item, Oversized):
+                    await session.send_error_frame(
+                        f"Invalid Request: message of {item.size} bytes exceeds the limit of {max_message_bytes} bytes"
+                    )
+                else:
+                    await session.feed(item)
+        finally:
+            await out.release()
+        # A client that stops reading stops us reading: no unbounded output buffer (T-STDIO-02).
+        await writer.writable()
+
     try:
-        while True:
-            chunk = await reader.read()
-            if not chunk:
-                tail = framer.pending()
-                if tail:
-                    await session.feed(tail)
-                break
-            out.hold()  # the answers this chunk produces at once go out in one write
-            try:
-                for item in framer.feed(chunk):
-                    if isinstance(item, Oversized):
-                        await session.send_error_frame(
-                            f"Invalid Request: message of {item.size} bytes exceeds the limit of {max_message_bytes} bytes"
-                        )
-                    else:
-                        await session.feed(item)
-            finally:
-                await out.release()
+        pump = await _StdinPump.connect(stdin_fd, handle)
+        if pump is not None:
+            await pump.done
+        else:
+            while chunk := await reader.read():
+                await handle(chunk)
+        tail = framer.pending()
+        if tail:
+            await session.feed(tail)
         # Let requests already running finish before exiting on EOF.
         pending = [t for t in session._tasks.values() if not t.done()]
         if pending:
