@@ -8,9 +8,10 @@ Delivery is at-most-once to each current subscriber: nobody subscribed, nobody r
 from __future__ import annotations
 
 import asyncio
-import copy
 import logging
 from typing import Any, Protocol
+
+from anyport.state._clone import clone
 
 __all__ = ["Bus", "MemoryBus", "Subscription"]
 
@@ -56,7 +57,7 @@ class _MemorySubscription:
         if self._queue.qsize() >= self._limit:
             log.warning("bus subscriber of %r is %d messages behind: dropping", key, self._limit)
             return False
-        self._queue.put_nowait((key, copy.deepcopy(message)))
+        self._queue.put_nowait((key, clone(message)))
         return True
 
     async def get(self) -> tuple[str, dict[str, Any]]:

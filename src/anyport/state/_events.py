@@ -8,13 +8,14 @@ is always scoped to the session asking: an id of another session finds nothing.
 
 from __future__ import annotations
 
-import copy
 import secrets
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+from anyport.state._clone import clone
 
 __all__ = ["EventLog", "MemoryEventLog", "Replay", "StoredEvent", "format_event_id", "parse_event_id"]
 
@@ -147,7 +148,7 @@ class MemoryEventLog:
         event_id = format_event_id(stream_id, st.seq)
         st.seq += 1
         st.touched = self._clock()
-        st.events.append(StoredEvent(event_id, copy.deepcopy(message)))
+        st.events.append(StoredEvent(event_id, clone(message)))
         return event_id
 
     async def replay(self, session_id: str, last_event_id: str) -> Replay | None:
@@ -159,7 +160,7 @@ class MemoryEventLog:
         if st is None or seq >= st.seq:
             return None
         st.touched = self._clock()
-        events = [StoredEvent(e.id, copy.deepcopy(e.message)) for e in st.events if e.seq > seq]
+        events = [StoredEvent(e.id, clone(e.message)) for e in st.events if e.seq > seq]
         return Replay(stream_id, events, st.ended)
 
     async def end_stream(self, session_id: str, stream_id: str) -> None:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import copy
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+from anyport.state._clone import clone
 
 __all__ = ["MemorySessionStore", "SessionRecord", "SessionStore"]
 
@@ -26,15 +27,16 @@ class SessionRecord:
 
     def to_dict(self) -> dict[str, Any]:
         """A deep copy as JSON-able data."""
-        return copy.deepcopy({
+        data: dict[str, Any] = clone({
             "id": self.id, "version": self.version, "client_capabilities": self.client_capabilities,
             "client_info": self.client_info, "log_level": self.log_level, "initialized": self.initialized,
             "subscriptions": list(self.subscriptions), "principal": self.principal,
         })
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SessionRecord:
-        data = copy.deepcopy(data)
+        data = clone(data)
         return cls(
             id=str(data["id"]), version=data.get("version"),
             client_capabilities=dict(data.get("client_capabilities") or {}),

@@ -18,12 +18,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import copy
 import secrets
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
+
+from anyport.state._clone import clone
 
 __all__ = [
     "TASK_STATUSES",
@@ -90,7 +91,7 @@ class TaskRecord:
         return self.ttl_ms is not None and now > self.created_at + self.ttl_ms / 1000.0
 
     def to_dict(self) -> dict[str, Any]:
-        return copy.deepcopy({
+        data: dict[str, Any] = clone({
             "task_id": self.task_id, "method": self.method, "status": self.status,
             "status_message": self.status_message, "created_at": self.created_at,
             "last_updated_at": self.last_updated_at, "ttl_ms": self.ttl_ms,
@@ -98,10 +99,11 @@ class TaskRecord:
             "error": self.error, "input_requests": self.input_requests, "responses": self.responses,
             "version": self.version,
         })
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TaskRecord:
-        d = copy.deepcopy(data)
+        d = clone(data)
         return cls(
             task_id=str(d["task_id"]), method=str(d["method"]), status=str(d.get("status", "working")),
             status_message=d.get("status_message"), created_at=float(d["created_at"]),

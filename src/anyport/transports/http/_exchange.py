@@ -326,8 +326,11 @@ class Exchange:
     # -- response side -------------------------------------------------------------------------
 
     async def respond(self, receive: Receive, send: Send, headers: list[tuple[bytes, bytes]]) -> None:
-        if not self._handlers and self.stream is None:
-            await self._respond_ready(send, headers)
+        if not self._handlers:
+            if self.stream is None or not self._has_requests:
+                await self._respond_ready(send, headers)
+            else:
+                await self._respond_resumable_ready(send, headers, self.stream)
             return
         watcher = asyncio.get_running_loop().create_task(self._watch(receive))
         try:
@@ -486,6 +489,34 @@ class Exchange:
             await send({"type": "http.response.body", "body": body, "more_body": False})  # T-HTTP-17
         except OSError:
             pass  # the client went away; nothing is running that could notice
+
+    async def _respond_resumable_ready(self, send: Send, headers: list[tuple[bytes, bytes]], stream: StreamOptions) -> None:
+        """A legacy session's SSE stream whose handlers all finished inline: log every event (a client
+        that loses the connection can still resume, T-HTTP-27..31), end the stream, and write it in
+        one piece. No control subscription, relay or watcher: the stream is complete before anyone
+        could ask to take it over."""
+        assert self.session is not None
+        sid = self.session.id
+        rev = self.conn.revision
+        self.stream_id = stream_id = await stream.events.new_stream(sid, prefix=POST_STREAM)
+        parts: list[bytes] = []
+        if rev is not None and rev.priming_event:
+            event_id = await self._append(stream, sid, stream_id, None)
+            if event_id is not None:
+                parts.append(priming_event(event_id, retry_ms=stream.retry_ms))  # T-HTTP-11
+        while not self._queue.empty():
+            item = self._queue.get_nowait()
+            if isinstance(item, _Item) and item.message is not None:
+                event_id = await self._append(stream, sid, stream_id, item.message)
+                parts.append(message_event(item.message, event_id=event_id))
+        self._outstanding = 0
+        self.closed = True
+        await stream.events.end_stream(sid, stream_id)
+        try:
+            await send({"type": "http.response.start", "status": 200, "headers": [*SSE_HEADERS, *headers]})
+            await send({"type": "http.response.body", "body": b"".join(parts), "more_body": False})  # T-HTTP-17
+        except OSError:
+            pass  # the client went away: it can resume from the log
 
     async def _send_finals(self, finals: list[dict[str, Any]], send: Send, headers: list[tuple[bytes, bytes]]) -> None:
         if not finals:
