@@ -260,6 +260,7 @@ class Server:
         })
         self._background: set[asyncio.Task[Any]] = set()
         self._capabilities: dict[str, Any] | None = None
+        self._discover_cache: tuple[tuple[Any, Any], dict[str, Any]] | None = None
         self._modern_info = {META_SERVER_INFO: {"name": name, "version": version}}
 
     # -- registration ----------------------------------------------------------------------------
@@ -477,6 +478,15 @@ class Server:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
+    @property
+    def _discover_extra(self) -> dict[str, Any]:
+        # One dict for every connection (read-only there), rebuilt if the caching hints change.
+        hints = (self.cache_ttl_ms, self.cache_scope)
+        cached = self._discover_cache
+        if cached is None or cached[0] != hints:
+            cached = self._discover_cache = (hints, {"ttlMs": hints[0], "cacheScope": hints[1]})
+        return cached[1]
+
     def open_connection(self, **kw: Any) -> ServerConnection:
         """Fresh protocol state for one connection (a stdio process, an HTTP session, a request)."""
         return ServerConnection(
@@ -485,7 +495,7 @@ class Server:
             instructions=self.instructions,
             legacy_versions=self.legacy_versions,
             modern_versions=self.modern_versions,
-            discover_extra={"ttlMs": self.cache_ttl_ms, "cacheScope": self.cache_scope},
+            discover_extra=self._discover_extra,
             **kw,
         )
 

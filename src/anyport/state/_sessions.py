@@ -7,6 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import orjson
+
 from anyport.state._clone import clone
 
 __all__ = ["MemorySessionStore", "SessionRecord", "SessionStore"]
@@ -27,16 +29,31 @@ class SessionRecord:
 
     def to_dict(self) -> dict[str, Any]:
         """A deep copy as JSON-able data."""
-        data: dict[str, Any] = clone({
-            "id": self.id, "version": self.version, "client_capabilities": self.client_capabilities,
-            "client_info": self.client_info, "log_level": self.log_level, "initialized": self.initialized,
-            "subscriptions": list(self.subscriptions), "principal": self.principal,
-        })
+        data: dict[str, Any] = clone(self._plain())
         return data
+
+    def to_json(self) -> bytes:
+        """The record as JSON bytes (how a shared store keeps it)."""
+        # orjson hands back a buffer with kilobytes of spare room; a copy keeps only the record.
+        return bytes(memoryview(orjson.dumps(self._plain())))
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> SessionRecord:
+        return cls._of(orjson.loads(raw))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SessionRecord:
-        data = clone(data)
+        return cls._of(clone(data))
+
+    def _plain(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "version": self.version, "client_capabilities": self.client_capabilities,
+            "client_info": self.client_info, "log_level": self.log_level, "initialized": self.initialized,
+            "subscriptions": list(self.subscriptions), "principal": self.principal,
+        }
+
+    @classmethod
+    def _of(cls, data: dict[str, Any]) -> SessionRecord:
         return cls(
             id=str(data["id"]), version=data.get("version"),
             client_capabilities=dict(data.get("client_capabilities") or {}),
@@ -81,7 +98,8 @@ class MemorySessionStore:
         self.ttl = ttl
         self.max_records = max_records
         self._clock = clock
-        self._records: dict[str, tuple[dict[str, Any], float]] = {}
+        #: id -> (the record as JSON bytes: one object, as compact as a shared store keeps it, last seen)
+        self._records: dict[str, tuple[bytes, float]] = {}
 
     def _expired(self, seen: float) -> bool:
         return self.ttl is not None and self._clock() - seen > self.ttl
@@ -97,7 +115,7 @@ class MemorySessionStore:
             self._sweep()
             if len(self._records) >= self.max_records:
                 return False
-        self._records[record.id] = (record.to_dict(), self._clock())
+        self._records[record.id] = (record.to_json(), self._clock())
         return True
 
     async def get(self, session_id: str) -> SessionRecord | None:
@@ -109,12 +127,12 @@ class MemorySessionStore:
             del self._records[session_id]
             return None
         self._records[session_id] = (data, self._clock())
-        return SessionRecord.from_dict(data)
+        return SessionRecord.from_json(data)
 
     async def put(self, record: SessionRecord) -> bool:
         if record.id not in self._records:
             return False
-        self._records[record.id] = (record.to_dict(), self._clock())
+        self._records[record.id] = (record.to_json(), self._clock())
         return True
 
     async def delete(self, session_id: str) -> bool:
