@@ -23,19 +23,31 @@ set is written to the record (any replica restores it) and published to the sess
 
 Server code reaches one session's client with ``HTTPSession.notify(method, params)``: the message
 goes over the ``Bus`` to whichever process holds the session's standalone GET stream.
+
+The client's answers to server->client requests (elicitation, sampling, roots) and its
+``notifications/cancelled`` arrive as POSTs on any replica (DESIGN.md §4, T-HTTP-05, T-HTTP-18). A
+replica that finds the waiting future or the handler task itself resolves or cancels it at once, with
+no Bus traffic; otherwise it publishes the message on the session's inbox key (``inbox_key``). A
+replica listens there only while its live part of the session has handlers running or futures waiting
+(``HTTPSession.listening``), so an idle session costs no subscription. Each answer resolves its future
+once (the waiter is popped by whoever comes first); unknown and late ids are dropped (U-04, U-05).
+Server->client request ids are unique across replicas (J-04): the replica that created the session
+numbers them 1, 2, ...; a replica that restored it uses its own random block (``SessionRequests``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import itertools
 import logging
 import secrets
 import time
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Coroutine, Hashable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from anyport._exceptions import ConnectionClosedError, error_from_response
-from anyport.protocol import ResponseReceived, ServerConnection, notification
+from anyport.protocol import CancelRequested, Event, OutgoingRequests, ResponseReceived, ServerConnection, notification
 from anyport.state import Bus, EventLog, MemorySessionStore as MemoryRecordStore, SessionRecord, SessionStore
 
 if TYPE_CHECKING:
@@ -47,7 +59,9 @@ __all__ = [
     "BusFanout",
     "HTTPSession",
     "MemorySessionStore",
+    "SessionRequests",
     "SessionStore",
+    "inbox_key",
     "new_session_id",
     "record_of",
     "session_key",
@@ -68,6 +82,12 @@ def session_key(session_id: str) -> str:
     return f"session:{session_id}"
 
 
+def inbox_key(session_id: str) -> str:
+    """Bus key of a session's inbox: the client's answers and cancellations that reached a replica
+    without the waiting future or the handler task, for the replica that has it (DESIGN.md §4)."""
+    return f"inbox:{session_id}"
+
+
 def new_session_id() -> str:
     """A cryptographically random id of visible ASCII only (T-HTTP-34, T-HTTP-35)."""
     return secrets.token_urlsafe(32)
@@ -84,6 +104,109 @@ def record_of(session_id: str, conn: ServerConnection, subscriptions: Any = ()) 
         initialized=conn.initialized,
         subscriptions=sorted(subscriptions),
     )
+
+
+#: ``ResponseReceived.method`` of an answer to a request this replica did not send: another replica
+#: may have sent it, so ``HTTPSession.deliver`` hands it on over the Bus.
+ASKED_ELSEWHERE = ""
+
+#: Server->client request ids come in blocks of this many; block 0 (ids 1, 2, ...) belongs to the
+#: replica that created the session, the others are drawn at random, all below 2**53 so that
+#: JavaScript clients read them exactly.
+_ID_BLOCK = 1 << 20
+_ID_BLOCKS = (1 << 53) // _ID_BLOCK
+
+
+class SessionRequests(OutgoingRequests):
+    """One replica's server->client requests on a session that several replicas serve.
+
+    Ids never repeat within the session (J-04), also across replicas: each live part numbers its
+    requests within its own block (``first``: block 0, ids 1, 2, ...; otherwise a random one of
+    2**33 blocks, a fresh one when a block is used up). ``resolve`` knows its own blocks: an id of
+    ours that is not pending is late (None, U-05); an id of another block may be waited for on
+    another replica (``ASKED_ELSEWHERE``).
+    """
+
+    __slots__ = ("_block", "_blocks", "_seq")
+
+    def __init__(self, *, first: bool = False, pending: dict[str | int, str] | None = None) -> None:
+        super().__init__()
+        if pending:
+            self.pending.update(pending)
+        self._blocks: set[int] = set()
+        self._block = 0
+        self._seq = itertools.count(1)
+        self._use(0 if first else self._fresh())
+
+    def _fresh(self) -> int:
+        while True:
+            block = secrets.randbelow(_ID_BLOCKS - 1) + 1
+            if block not in self._blocks:
+                return block
+
+    def _use(self, block: int) -> None:
+        self._blocks.add(block)
+        self._block = block
+        self._seq = itertools.count(1)
+
+    def start(self, method: str) -> int:
+        n = next(self._seq)
+        if n >= _ID_BLOCK:
+            self._use(self._fresh())
+            n = next(self._seq)
+        id_ = self._block * _ID_BLOCK + n
+        self.pending[id_] = method
+        return id_
+
+    def ours(self, id_: object) -> bool:
+        """Whether ``id_`` is one this live part could have sent."""
+        return isinstance(id_, int) and not isinstance(id_, bool) and id_ // _ID_BLOCK in self._blocks
+
+    def resolve(self, id_: str | int) -> str | None:
+        method = self.pending.pop(id_, None)
+        if method is None and not self.ours(id_):
+            return ASKED_ELSEWHERE
+        return method
+
+
+class _SharedConnection(ServerConnection):
+    """A ``ServerConnection`` that is one replica's view of a session served by several.
+
+    The core drops a ``notifications/cancelled`` for a request it is not running (U-04); here such
+    a cancellation may be for a handler on another replica, so it becomes a ``CancelRequested`` that
+    ``HTTPSession.cancel`` hands on over the Bus. It is not recorded in ``inflight`` (nothing runs
+    here). Answers to requests of other replicas come through ``SessionRequests.resolve``.
+    """
+
+    def receive(self, obj: Any) -> Event | None:
+        ev = super().receive(obj)
+        if ev is None and isinstance(obj, dict) and obj.get("method") == "notifications/cancelled" and "id" not in obj:
+            params = obj.get("params")
+            if isinstance(params, dict):
+                rid = params.get("requestId")
+                if isinstance(rid, (str, int)) and not isinstance(rid, bool) and rid not in self.inflight:
+                    reason = params.get("reason")
+                    return CancelRequested(rid, reason if isinstance(reason, str) else None)
+        return ev
+
+
+def share(conn: ServerConnection, *, first: bool = False) -> None:
+    """Make ``conn`` the live part of a session other replicas serve too (see ``SessionRequests``)."""
+    if type(conn) is ServerConnection:
+        conn.__class__ = _SharedConnection
+    elif not isinstance(conn, _SharedConnection):
+        log.debug("%s is not a plain ServerConnection: cancellations stay on this replica", type(conn).__name__)
+    if not isinstance(conn.outgoing, SessionRequests):
+        conn.outgoing = SessionRequests(first=first, pending=conn.outgoing.pending)
+
+
+def _settle(fut: asyncio.Future[Any], result: Any, error: Any) -> None:
+    if fut.done():
+        return
+    if error is not None:
+        fut.set_exception(error_from_response(error))
+    else:
+        fut.set_result(result)
 
 
 #: What the hub's fanout asks of each standalone stream (see ``GetStreams``): deliver to an initialized
@@ -120,24 +243,36 @@ class BusFanout:
 
 
 class HTTPSession:
-    """One legacy session: protocol state plus this process's tasks and waiters; a hub ``Peer``."""
+    """One legacy session: protocol state plus this process's tasks and waiters; a hub ``Peer``.
+
+    With a ``bus`` the session is served by every replica sharing it (DESIGN.md §4): its connection is
+    ``share``d, answers and cancellations for another replica go out on ``inbox_key``, and while
+    handlers run or futures wait here (``busy``) one listener takes what other replicas hand on.
+    """
 
     __slots__ = (
-        "_clock", "_on_change", "_saved", "bus", "closed", "conn", "created", "fanout", "id", "last_seen",
-        "subscriptions", "tasks", "waiters",
+        "_background", "_clock", "_listener", "_on_change", "_on_gone", "_saved", "bus", "closed", "conn", "created",
+        "fanout", "id", "last_seen", "subscriptions", "tasks", "waiters",
     )
 
     def __init__(
         self, session_id: str, conn: ServerConnection, *, clock: Callable[[], float] = time.monotonic,
         bus: Bus | None = None, subscriptions: Any = (), fanout: BusFanout | None = None,
         on_change: Callable[[HTTPSession], None] | None = None,
+        on_gone: Callable[[HTTPSession], None] | None = None,
+        first: bool = False,
+        background: set[asyncio.Task[Any]] | None = None,
     ) -> None:
         self.id = session_id
         self.conn = conn
         self.bus = bus
+        if bus is not None:
+            share(conn, first=first)
         #: How the hub reaches this session together with all others (None: one by one, ``notify``).
         self.fanout = fanout
         self._on_change = on_change
+        #: Called when another replica ended the session (DELETE there); default: ``close``.
+        self._on_gone = on_gone
         self._clock = clock
         self.created = self.last_seen = clock()
         self.tasks: dict[str | int, asyncio.Task[Any]] = {}
@@ -146,6 +281,10 @@ class HTTPSession:
         self.subscriptions: set[str] = set(subscriptions)
         self.closed = False
         self._saved: SessionRecord | None = None
+        #: The task reading ``inbox_key`` while the session is busy here.
+        self._listener: asyncio.Task[None] | None = None
+        #: Listener and publishing tasks, kept so they are not collected (shared with the registry).
+        self._background: set[asyncio.Task[Any]] = background if background is not None else set()
 
     def record(self) -> SessionRecord:
         return record_of(self.id, self.conn, self.subscriptions)
@@ -177,41 +316,58 @@ class HTTPSession:
         """Handlers are running or waiting for the client: the session is not idle."""
         return bool(self.tasks or self.waiters)
 
+    @property
+    def listening(self) -> bool:
+        """Whether this live part listens on ``inbox_key`` (busy, with a bus, not closed)."""
+        return self._listener is not None
+
     def expired(self, idle_timeout: float) -> bool:
         return not self.busy and self._clock() - self.last_seen > idle_timeout
 
     def track(self, request_id: str | int, task: asyncio.Task[Any]) -> None:
-        """Remember a running handler so a ``notifications/cancelled`` POST can reach it."""
+        """Remember a running handler so a ``notifications/cancelled`` POST can reach it, on any replica."""
         self.tasks[request_id] = task
 
         def done(_t: asyncio.Task[Any]) -> None:
             if self.tasks.get(request_id) is task:
                 del self.tasks[request_id]
+                self._listen_while_busy()
 
         task.add_done_callback(done)
+        self._listen_while_busy()
 
     def cancel(self, request_id: str | int) -> None:
+        """The client cancelled ``request_id`` (U-04): stop its handler here, or hand the cancellation to
+        the replica running it (no Bus traffic when it runs here; ignored where nobody runs it)."""
         task = self.tasks.get(request_id)
         if task is not None:
             task.cancel()
+        else:
+            self._publish({"type": "cancel", "id": request_id})
 
     def expect(self, request_id: str | int) -> asyncio.Future[Any]:
-        """A future for the client's answer to our request ``request_id``."""
+        """A future for the client's answer to our request ``request_id``, whichever replica gets it."""
         if self.closed:
             raise ConnectionClosedError("the session is closed")
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self.waiters[request_id] = fut
+        fut.add_done_callback(functools.partial(self._waiter_done, request_id))
+        self._listen_while_busy()
         return fut
 
+    def _waiter_done(self, request_id: str | int, fut: asyncio.Future[Any]) -> None:
+        # Answered, timed out or cancelled: ``asyncio.wait_for`` cancels the future on timeout.
+        if self.waiters.get(request_id) is fut:
+            del self.waiters[request_id]
+        self._listen_while_busy()
+
     def deliver(self, ev: ResponseReceived) -> None:
-        """The client's answer (a separate POST) to one of our requests."""
+        """The client's answer (a separate POST) to one of our requests, or to another replica's."""
         fut = self.waiters.pop(ev.id, None)
-        if fut is None or fut.done():
-            return
-        if ev.error is not None:
-            fut.set_exception(error_from_response(ev.error))
-        else:
-            fut.set_result(ev.result)
+        if fut is not None:
+            _settle(fut, ev.result, ev.error)
+        elif ev.method == ASKED_ELSEWHERE:
+            self._publish({"type": "response", "id": ev.id, "result": ev.result, "error": ev.error})
 
     def close(self) -> None:
         """Stop everything the session runs (DELETE, expiry, shutdown)."""
@@ -224,6 +380,76 @@ class HTTPSession:
             if not fut.done():
                 fut.set_exception(ConnectionClosedError("the session was terminated"))
         self.waiters.clear()
+        self._listen_while_busy()  # stops listening
+
+    # -- across replicas (DESIGN.md §4) ---------------------------------------------------------
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return task
+
+    def _listen_while_busy(self) -> None:
+        """Listen on the inbox exactly while there is something here to wait for."""
+        if self.bus is None:
+            return
+        if self.busy and not self.closed:
+            if self._listener is None:
+                self._listener = self._spawn(self._listen(self.bus))
+        elif self._listener is not None:
+            listener, self._listener = self._listener, None
+            listener.cancel()
+
+    async def _listen(self, bus: Bus) -> None:
+        sub = await bus.subscribe(inbox_key(self.id))
+        try:
+            while True:
+                _key, message = await sub.get()
+                self._from_inbox(message)
+        except EOFError:
+            pass  # the bus closed
+        finally:
+            if self._listener is asyncio.current_task():
+                self._listener = None
+            await sub.aclose()
+
+    def _from_inbox(self, message: dict[str, Any]) -> None:
+        """What another replica handed on: an answer, a cancellation, or the end of the session."""
+        kind = message.get("type")
+        id_ = message.get("id")
+        if kind == "closed":
+            if self._on_gone is not None:
+                self._on_gone(self)
+            else:
+                self.close()
+            return
+        if not isinstance(id_, (str, int)) or isinstance(id_, bool):
+            return
+        if kind == "response":
+            fut = self.waiters.pop(id_, None)
+            if fut is None:
+                return  # not ours, or answered already: exactly once (U-05)
+            self.conn.outgoing.forget(id_)
+            _settle(fut, message.get("result"), message.get("error"))
+        elif kind == "cancel":
+            task = self.tasks.get(id_)
+            if task is None:
+                return  # not running here (finished, or on yet another replica)
+            if id_ in self.conn.inflight:
+                self.conn.inflight[id_] = True  # as the core does: nothing is sent for it (U-04)
+            task.cancel()
+
+    def _publish(self, message: dict[str, Any]) -> None:
+        if self.bus is not None and not self.closed:
+            self._spawn(self._send(self.bus, message))
+
+    async def _send(self, bus: Bus, message: dict[str, Any]) -> None:
+        try:
+            if await bus.publish(inbox_key(self.id), message) == 0:
+                log.debug("session %s: nobody waits for %s %r", self.id[:8], message.get("type"), message.get("id"))
+        except Exception:
+            log.warning("session %s: could not hand on a %s", self.id[:8], message.get("type"), exc_info=True)
 
 
 class MemorySessionStore:
@@ -234,7 +460,9 @@ class MemorySessionStore:
       not owned: evicting an idle session here only drops the live part; the store's TTL decides.
     - ``restore``: rebuilds the ``ServerConnection`` of a record this process has not seen (a
       session begun on another replica); without it such sessions are unknown (404).
-    - ``bus`` / ``events``: given to sessions (``notify``) and told about ended sessions.
+    - ``bus`` / ``events``: given to sessions (``notify``; answers and cancellations across replicas)
+      and told about ended sessions: a DELETE here also ends the live part on the replicas busy with
+      the session (their handlers stop, their waiters fail); idle ones find the record gone.
     - ``hub``: each live session is registered there as a peer (reached through ``fanout``) and
       unregistered when it ends here; its resource subscriptions go to the record.
 
@@ -273,6 +501,8 @@ class MemorySessionStore:
         self._sweep_every = float("inf") if sweep_every is None else max(0.0, sweep_every)
         self._last_sweep = clock()
         self._pending: set[asyncio.Task[None]] = set()
+        #: The sessions' inbox listeners and hand-ons (see ``HTTPSession``).
+        self._background: set[asyncio.Task[Any]] = set()
 
     def __len__(self) -> int:
         return len(self._sessions)
@@ -284,10 +514,12 @@ class MemorySessionStore:
         """Ids of the live sessions of this process."""
         return list(self._sessions)
 
-    def _new(self, session_id: str, conn: ServerConnection, subscriptions: Iterable[str] = ()) -> HTTPSession:
+    def _new(
+        self, session_id: str, conn: ServerConnection, subscriptions: Iterable[str] = (), *, first: bool = False,
+    ) -> HTTPSession:
         session = HTTPSession(
             session_id, conn, clock=self._clock, bus=self.bus, subscriptions=subscriptions, fanout=self.fanout,
-            on_change=self._changed,
+            on_change=self._changed, on_gone=self._drop, first=first, background=self._background,
         )
         if self.hub is not None:
             self.hub.register(session, subscriptions=session.subscriptions)
@@ -308,19 +540,29 @@ class MemorySessionStore:
         except Exception:
             log.warning("could not store the subscriptions of session %s", session.id[:8], exc_info=True)
 
-    async def _end(self, session: HTTPSession, *, forget: bool) -> None:
-        """Drop the live part; with ``forget`` also the record, its events and its GET stream."""
+    def _drop(self, session: HTTPSession) -> None:
+        """Drop the live part (also the hook for a session another replica ended)."""
         if self._sessions.get(session.id) is session:
             del self._sessions[session.id]
         session.close()
         if self.hub is not None:
             self.hub.unregister(session.id, session)
+
+    async def _end(self, session: HTTPSession, *, forget: bool) -> None:
+        """Drop the live part; with ``forget`` also the record, its events, its GET stream and the live
+        parts other replicas are busy with."""
+        self._drop(session)
         if forget:
-            await self.records.delete(session.id)
-            if self.events is not None:
-                await self.events.drop_session(session.id)
-            if self.bus is not None:
-                await self.bus.publish(session_key(session.id), {"control": "closed"})
+            await self._forget(session.id)
+
+    async def _forget(self, session_id: str, *, record: bool = True) -> None:
+        if record:
+            await self.records.delete(session_id)
+        if self.events is not None:
+            await self.events.drop_session(session_id)
+        if self.bus is not None:
+            await self.bus.publish(session_key(session_id), {"control": "closed"})
+            await self.bus.publish(inbox_key(session_id), {"type": "closed"})
 
     async def _sweep(self) -> None:
         self._last_sweep = self._clock()
@@ -342,7 +584,7 @@ class MemorySessionStore:
         record = record_of(session_id, conn)
         if not await self.records.create(record):
             return None
-        session = self._new(session_id, conn)
+        session = self._new(session_id, conn, first=True)
         session._saved = record
         self._sessions[session.id] = session
         return session
@@ -405,10 +647,7 @@ class MemorySessionStore:
             await self._end(session, forget=True)
             return session
         if await self.records.delete(session_id):
-            if self.events is not None:
-                await self.events.drop_session(session_id)
-            if self.bus is not None:
-                await self.bus.publish(session_key(session_id), {"control": "closed"})
+            await self._forget(session_id, record=False)
         return None
 
     async def aclose(self) -> None:
@@ -425,4 +664,9 @@ class MemorySessionStore:
                 if self.events is not None:
                     await self.events.drop_session(session.id)
         for task in list(self._pending):
+            task.cancel()
+        if self._background:
+            # Inbox listeners stopping (their subscriptions closed) and answers being handed on.
+            await asyncio.wait(list(self._background), timeout=5)
+        for task in list(self._background):
             task.cancel()
