@@ -713,6 +713,21 @@ def test_cancel_after_completion_is_ignored_U04_U05() -> None:
     assert conn.receive(note("notifications/cancelled", {"requestId": 3})) is None
 
 
+def test_shared_connection_hands_on_cancels_of_requests_running_elsewhere_U04() -> None:
+    """U-04 across replicas: on a shared session a cancel for an id not running here is reported
+    (the transport passes it to the replica running it) without marking anything here; malformed
+    ids are still ignored, and a local request is cancelled as before."""
+    conn = make()
+    conn.shared = True
+    ev = conn.receive(note("notifications/cancelled", {"requestId": 999, "reason": "user"}))
+    assert isinstance(ev, CancelRequested) and ev.request_id == 999 and ev.reason == "user"
+    assert conn.inflight == {}
+    assert conn.receive(note("notifications/cancelled", {"requestId": True})) is None
+    admitted(conn, modern_req(5, "tools/call"))
+    assert isinstance(conn.receive(note("notifications/cancelled", {"requestId": 5})), CancelRequested)
+    assert conn.finish(5) is False
+
+
 @pytest.mark.parametrize("params", [
     {}, {"requestId": None}, {"requestId": True}, {"requestId": [1]}, {"requestId": 1.0}, {"requestId": {"id": 1}},
 ])

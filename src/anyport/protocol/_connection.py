@@ -195,6 +195,10 @@ class ServerConnection:
         self.outgoing = OutgoingRequests()
         #: Incoming request ids still being handled -> cancelled flag.
         self.inflight: dict[str | int, bool] = {}
+        #: One replica's view of a session that several serve (HTTP with shared state): a
+        #: cancellation of a request not running here still becomes ``CancelRequested``, for the
+        #: transport to pass on. Answers to other replicas' requests go through ``outgoing.resolve``.
+        self.shared = False
 
     # -- input -----------------------------------------------------------------------------
 
@@ -350,11 +354,15 @@ class ServerConnection:
         if method == "notifications/cancelled":
             rid = note.params.get("requestId")
             # U-02/U-04: only a request still running; anything else is ignored silently.
-            if (isinstance(rid, (str, int)) and not isinstance(rid, bool)) and rid in self.inflight:
+            if not (isinstance(rid, (str, int)) and not isinstance(rid, bool)):
+                return None
+            if rid in self.inflight:
                 self.inflight[rid] = True
-                reason = note.params.get("reason")
-                return CancelRequested(rid, reason if isinstance(reason, str) else None)
-            return None
+            elif not self.shared:
+                return None
+            # A shared session: the request may run on another replica; the transport hands it on.
+            reason = note.params.get("reason")
+            return CancelRequested(rid, reason if isinstance(reason, str) else None)
         return NotificationReceived(method, note.params)
 
     def _on_response(self, resp: Response) -> Event | None:

@@ -47,7 +47,7 @@ from collections.abc import Callable, Coroutine, Hashable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from anyport._exceptions import ConnectionClosedError, error_from_response
-from anyport.protocol import CancelRequested, Event, OutgoingRequests, ResponseReceived, ServerConnection, notification
+from anyport.protocol import OutgoingRequests, ResponseReceived, ServerConnection, notification
 from anyport.state import Bus, EventLog, MemorySessionStore as MemoryRecordStore, SessionRecord, SessionStore
 
 if TYPE_CHECKING:
@@ -117,6 +117,9 @@ _ID_BLOCK = 1 << 20
 _ID_BLOCKS = (1 << 53) // _ID_BLOCK
 
 
+_NO_URIS: frozenset[str] = frozenset()
+
+
 class SessionRequests(OutgoingRequests):
     """One replica's server->client requests on a session that several replicas serve.
 
@@ -133,7 +136,7 @@ class SessionRequests(OutgoingRequests):
         super().__init__()
         if pending:
             self.pending.update(pending)
-        self._blocks: set[int] = set()
+        self._blocks: tuple[int, ...] = ()  # usually one: a tuple is a fraction of a set's size
         self._block = 0
         self._seq = itertools.count(1)
         self._use(0 if first else self._fresh())
@@ -145,7 +148,7 @@ class SessionRequests(OutgoingRequests):
                 return block
 
     def _use(self, block: int) -> None:
-        self._blocks.add(block)
+        self._blocks = (*self._blocks, block)
         self._block = block
         self._seq = itertools.count(1)
 
@@ -169,33 +172,9 @@ class SessionRequests(OutgoingRequests):
         return method
 
 
-class _SharedConnection(ServerConnection):
-    """A ``ServerConnection`` that is one replica's view of a session served by several.
-
-    The core drops a ``notifications/cancelled`` for a request it is not running (U-04); here such
-    a cancellation may be for a handler on another replica, so it becomes a ``CancelRequested`` that
-    ``HTTPSession.cancel`` hands on over the Bus. It is not recorded in ``inflight`` (nothing runs
-    here). Answers to requests of other replicas come through ``SessionRequests.resolve``.
-    """
-
-    def receive(self, obj: Any) -> Event | None:
-        ev = super().receive(obj)
-        if ev is None and isinstance(obj, dict) and obj.get("method") == "notifications/cancelled" and "id" not in obj:
-            params = obj.get("params")
-            if isinstance(params, dict):
-                rid = params.get("requestId")
-                if isinstance(rid, (str, int)) and not isinstance(rid, bool) and rid not in self.inflight:
-                    reason = params.get("reason")
-                    return CancelRequested(rid, reason if isinstance(reason, str) else None)
-        return ev
-
-
 def share(conn: ServerConnection, *, first: bool = False) -> None:
     """Make ``conn`` the live part of a session other replicas serve too (see ``SessionRequests``)."""
-    if type(conn) is ServerConnection:
-        conn.__class__ = _SharedConnection
-    elif not isinstance(conn, _SharedConnection):
-        log.debug("%s is not a plain ServerConnection: cancellations stay on this replica", type(conn).__name__)
+    conn.shared = True
     if not isinstance(conn.outgoing, SessionRequests):
         conn.outgoing = SessionRequests(first=first, pending=conn.outgoing.pending)
 
@@ -278,7 +257,8 @@ class HTTPSession:
         self.tasks: dict[str | int, asyncio.Task[Any]] = {}
         self.waiters: dict[str | int, asyncio.Future[Any]] = {}
         #: Resource URIs the client subscribed to (persisted in the record; kept by server code).
-        self.subscriptions: set[str] = set(subscriptions)
+        #: (A frozenset: the empty one is shared by every session that subscribed to nothing.)
+        self.subscriptions: frozenset[str] = frozenset(subscriptions) or _NO_URIS
         self.closed = False
         self._saved: SessionRecord | None = None
         #: The task reading ``inbox_key`` while the session is busy here.
@@ -304,7 +284,7 @@ class HTTPSession:
 
     def subscriptions_changed(self, uris: Iterable[str]) -> None:
         """The hub's hook after ``resources/subscribe`` / ``unsubscribe``: keep the set, persist it."""
-        self.subscriptions = set(uris)
+        self.subscriptions = frozenset(uris) or _NO_URIS
         if self._on_change is not None and not self.closed:
             self._on_change(self)
 
@@ -616,7 +596,7 @@ class MemorySessionStore:
         conn.log_level = record.log_level
         conn.initialized = conn.initialized or record.initialized
         if set(record.subscriptions) != session.subscriptions:
-            session.subscriptions = set(record.subscriptions)
+            session.subscriptions = frozenset(record.subscriptions) or _NO_URIS
             if self.hub is not None and self.hub.peer(session.id) is session:
                 self.hub.set_subscriptions(session.id, session.subscriptions)
         session._saved = record

@@ -441,7 +441,7 @@ class _Holder:
             elif control == "subscriptions":
                 uris = msg.get("uris")
                 if isinstance(uris, list):
-                    self.session.subscriptions = {u for u in uris if isinstance(u, str)}
+                    self.session.subscriptions = frozenset(u for u in uris if isinstance(u, str))
             return
         message = msg.get("message")
         if not isinstance(message, dict) or not self._wanted(msg):
