@@ -1,0 +1,91 @@
+"""10,000 live legacy sessions in one process, every one usable, all gone after DELETE.
+
+Driven at the ASGI level (no sockets: the point is the app's own bookkeeping, and 10,000 real
+connections would measure the kernel). Memory per session is a benchmark figure
+(``bench/http.py``), not asserted here; what is asserted is behaviour: the sessions exist, answer,
+are registered as hub peers, and leave nothing behind (T-HTTP-33, T-HTTP-39, T-HTTP-41).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import orjson
+
+from anyport import Server
+from anyport.transports.http import create_app
+
+SESSIONS = 10_000
+HEADERS = [(b"host", b"127.0.0.1:8000"), (b"content-type", b"application/json"), (b"accept", b"application/json, text/event-stream")]
+
+
+async def _call(app: Any, method: str, body: Any = None, extra: list[tuple[bytes, bytes]] | None = None) -> tuple[int, dict[bytes, bytes], bytes]:
+    data = orjson.dumps(body) if body is not None else b""
+    sent = False
+    out: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": data, "more_body": False}
+        await asyncio.Event().wait()  # the client stays connected
+        raise AssertionError("unreachable")
+
+    async def send(message: dict[str, Any]) -> None:
+        out.append(message)
+
+    scope = {
+        "type": "http", "method": method, "path": "/mcp", "query_string": b"", "root_path": "",
+        "headers": [*HEADERS, (b"content-length", str(len(data)).encode()), *(extra or [])], "client": ("127.0.0.1", 40000),
+    }
+    await asyncio.wait_for(app(scope, receive, send), 10)
+    start = out[0]
+    return start["status"], dict(start.get("headers", [])), b"".join(m.get("body", b"") for m in out[1:])
+
+
+async def test_ten_thousand_live_sessions() -> None:
+    server = Server("capacity")
+
+    @server.tool()
+    def echo(text: str) -> str:
+        return text
+
+    app = create_app(server, json_response=True, max_sessions=SESSIONS)
+    init = {
+        "jsonrpc": "2.0", "id": 0, "method": "initialize",
+        "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
+    }
+    ids: list[bytes] = []
+    for _ in range(SESSIONS):
+        status, headers, _ = await _call(app, "POST", init)
+        assert status == 200
+        sid = headers[b"mcp-session-id"]
+        status, _, _ = await _call(app, "POST", {"jsonrpc": "2.0", "method": "notifications/initialized"},
+                                   [(b"mcp-session-id", sid), (b"mcp-protocol-version", b"2025-11-25")])
+        assert status == 202
+        ids.append(sid)
+    assert len(set(ids)) == SESSIONS
+    assert len(app.sessions) == SESSIONS
+    assert len(server.hub._peers) == SESSIONS
+
+    # One more is refused with 503 + Retry-After (the cap), and every live session answers.
+    status, headers, _ = await _call(app, "POST", init)
+    assert status == 503 and b"retry-after" in headers
+    for n, sid in enumerate(ids):
+        call = {"jsonrpc": "2.0", "id": n + 1, "method": "tools/call", "params": {"name": "echo", "arguments": {"text": str(n)}}}
+        status, _, body = await _call(app, "POST", call, [(b"mcp-session-id", sid), (b"mcp-protocol-version", b"2025-11-25")])
+        assert status == 200
+        assert orjson.loads(body)["result"]["content"][0]["text"] == str(n)
+
+    for sid in ids:
+        status, _, _ = await _call(app, "DELETE", None, [(b"mcp-session-id", sid), (b"mcp-protocol-version", b"2025-11-25")])
+        assert status in (200, 204)
+    assert len(app.sessions) == 0
+    assert len(server.hub._peers) == 0
+    assert await app.sessions.records.count() == 0
+    status, _, _ = await _call(app, "POST", {"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+                               [(b"mcp-session-id", ids[0]), (b"mcp-protocol-version", b"2025-11-25")])
+    assert status == 404  # T-HTTP-39: a deleted session is unknown
+    await app.aclose()
