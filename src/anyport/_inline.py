@@ -56,10 +56,6 @@ class Resumed(Generic[T]):
                 except StopIteration as stop:
                     return stop.value  # type: ignore[no-any-return]
 
-    def close(self) -> None:
-        """Drop the coroutine without running the rest (when no task will continue it)."""
-        self._coro.close()
-
 
 async def finish(rest: Resumed[T]) -> T:
     """A coroutine to give ``create_task`` for the rest of a suspended coroutine."""

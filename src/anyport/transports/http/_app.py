@@ -37,14 +37,13 @@ from anyport.protocol import (
     REVISIONS,
     Reply,
     ServerConnection,
-    dumps,
     error_message,
     loads,
     notification,
 )
 from anyport.state import Bus, EventLog, MemoryBus, MemoryEventLog, SessionRecord, SessionStore
 from anyport.transports import _param_headers as param_headers
-from anyport.transports.http._exchange import ASGIMessage, Exchange, Receive, Send, StreamOptions
+from anyport.transports.http._exchange import ASGIMessage, Exchange, Receive, Send, StreamOptions, send_json
 from anyport.transports.http._headers import (
     HeaderValueError,
     HostAllowList,
@@ -117,25 +116,13 @@ def _error_body(code: int, message: str, id_: str | int | None = None, data: Any
     return error_message(id_, err)  # no readable id: the id is omitted (T-HTTP-09, T-HTTP-02)
 
 
-async def _send_json(send: Send, status: int, body: Any, headers: Iterable[tuple[bytes, bytes]] = ()) -> None:
-    data = dumps(body)
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode()), *headers],
-        }
-    )
-    await send({"type": "http.response.body", "body": data})
-
-
 async def _send_empty(send: Send, status: int, headers: Iterable[tuple[bytes, bytes]] = ()) -> None:
     await send({"type": "http.response.start", "status": status, "headers": [(b"content-length", b"0"), *headers]})
     await send({"type": "http.response.body", "body": b""})
 
 
 async def _reject(send: Send, status: int, code: int, message: str, *, id_: str | int | None = None, data: Any = None, headers: Iterable[tuple[bytes, bytes]] = ()) -> None:
-    await _send_json(send, status, _error_body(code, message, id_, data), headers)
+    await send_json(send, status, _error_body(code, message, id_, data), headers)
 
 
 _NO_SESSION_ID = "Bad Request: Mcp-Session-Id header is required"
@@ -263,10 +250,10 @@ class StreamableHTTPApp:
         req = _Request(scope)
         path = req.path.rstrip("/") or "/"
         if path == "/healthz":
-            await _send_json(send, 200, {"status": "ok"})
+            await send_json(send, 200, {"status": "ok"})
             return
         if path == "/readyz":
-            await _send_json(send, 200 if self.ready else 503, {"status": "ready" if self.ready else "shutting down"})
+            await send_json(send, 200 if self.ready else 503, {"status": "ready" if self.ready else "shutting down"})
             return
         try:
             if path == self.path:
@@ -605,7 +592,7 @@ class StreamableHTTPApp:
             exchange.start(received.events)
             errors = [ev.message for ev in received.events if isinstance(ev, Reply)]
             if errors:
-                await _send_json(send, 400, errors if received.batch else errors[0])
+                await send_json(send, 400, errors if received.batch else errors[0])
             else:
                 await _send_empty(send, 202)
             return
@@ -653,7 +640,7 @@ class StreamableHTTPApp:
             received = conn.receive_obj(parsed)
             errors = [ev.message for ev in received.events if isinstance(ev, Reply)]
             if errors:
-                await _send_json(send, 400, errors[0])
+                await send_json(send, 400, errors[0])
             else:
                 await _send_empty(send, 202)
             return
@@ -663,14 +650,14 @@ class StreamableHTTPApp:
             # errors, not header mismatches. initialize no longer exists (404 + -32601, T-H26-13);
             # anything else lacks its required _meta (400 + -32602, M-04).
             if parsed.get("method") == "initialize":
-                await _send_json(send, 404, _error_body(METHOD_NOT_FOUND, "Method not found: initialize (removed in 2026-07-28)", id_))
+                await send_json(send, 404, _error_body(METHOD_NOT_FOUND, "Method not found: initialize (removed in 2026-07-28)", id_))
             else:
-                await _send_json(send, 400, _error_body(INVALID_PARAMS, f"Missing required _meta field {META_PROTOCOL_VERSION!r}", id_))
+                await send_json(send, 400, _error_body(INVALID_PARAMS, f"Missing required _meta field {META_PROTOCOL_VERSION!r}", id_))
             return
         mismatch = self._header_mismatch(req, parsed, version) or self._param_mismatch(req, parsed)
         if mismatch is not None:
             message, data = mismatch
-            await _send_json(send, 400, _error_body(HEADER_MISMATCH, message, id_, data))
+            await send_json(send, 400, _error_body(HEADER_MISMATCH, message, id_, data))
             return
         received = conn.receive_obj(parsed)
         exchange = self._exchange(conn, None, modern=True, batch=False)

@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import contextvars
 import logging
-from collections.abc import Awaitable, Callable, Coroutine, MutableMapping
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, MutableMapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -59,7 +60,7 @@ from anyport.transports.http._sse import SSE_HEADERS, comment, message_event, pr
 if TYPE_CHECKING:
     from anyport.server import Server
 
-__all__ = ["ASGIMessage", "Exchange", "Receive", "Send", "GET_STREAM", "POST_STREAM", "StreamOptions", "control_key", "status_for", "stream_key"]
+__all__ = ["ASGIMessage", "Exchange", "Receive", "Send", "GET_STREAM", "POST_STREAM", "StreamOptions", "control_key", "disconnected", "send_body", "send_json", "status_for", "stream_key"]
 
 log = logging.getLogger("anyport.http")
 
@@ -348,7 +349,7 @@ class Exchange:
                 status = status_for(item.message, modern=self.modern)
                 if status != 200:
                     self._outstanding -= 1
-                    await _send_json(send, status, item.message, headers)
+                    await send_json(send, status, item.message, headers)
                     return
             await send({"type": "http.response.start", "status": 200, "headers": [*SSE_HEADERS, *headers]})
             while True:
@@ -482,7 +483,7 @@ class Exchange:
             if first is not None and not self.batch and first.final and first.message is not None:
                 status = status_for(first.message, modern=self.modern)
                 if status != 200:
-                    await _send_json(send, status, first.message, headers)  # T-H26-13
+                    await send_json(send, status, first.message, headers)  # T-H26-13
                     return
             body = b"".join(message_event(i.message) for i in items if i.message is not None)
             await send({"type": "http.response.start", "status": 200, "headers": [*SSE_HEADERS, *headers]})
@@ -524,9 +525,9 @@ class Exchange:
             await send({"type": "http.response.start", "status": 202, "headers": headers})
             await send({"type": "http.response.body", "body": b""})
         elif self.batch:
-            await _send_json(send, 200, finals, headers)
+            await send_json(send, 200, finals, headers)
         else:
-            await _send_json(send, status_for(finals[0], modern=self.modern), finals[0], headers)
+            await send_json(send, status_for(finals[0], modern=self.modern), finals[0], headers)
 
     async def _respond_json(self, send: Send, headers: list[tuple[bytes, bytes]]) -> None:
         finals: list[dict[str, Any]] = []
@@ -559,13 +560,28 @@ class Exchange:
                 task.cancel()
 
 
-async def _send_json(send: Send, status: int, body: Any, headers: list[tuple[bytes, bytes]]) -> None:
-    data = dumps(body)
+async def send_body(
+    send: Send, status: int, body: bytes, content_type: bytes, headers: Iterable[tuple[bytes, bytes]] = ()
+) -> None:
+    """A whole response with ``Content-Length``."""
     await send(
         {
             "type": "http.response.start",
             "status": status,
-            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode()), *headers],
+            "headers": [(b"content-type", content_type), (b"content-length", str(len(body)).encode()), *headers],
         }
     )
-    await send({"type": "http.response.body", "body": data})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def send_json(send: Send, status: int, body: Any, headers: Iterable[tuple[bytes, bytes]] = ()) -> None:
+    await send_body(send, status, dumps(body), b"application/json", headers)
+
+
+async def disconnected(receive: Receive) -> None:
+    """Returns when the client closed the connection (of a stream we only write to)."""
+    with contextlib.suppress(OSError):
+        while True:
+            message = await receive()
+            if message.get("type") == "http.disconnect":
+                return

@@ -18,7 +18,6 @@ resumption and no DELETE. Kept behind ``create_app(..., legacy_sse=True)`` (T-SS
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import re
 import secrets
@@ -29,7 +28,7 @@ from urllib.parse import parse_qs
 from anyport._exceptions import INVALID_REQUEST, PARSE_ERROR, ConnectionClosedError, ParseError
 from anyport.protocol import dumps, error_message, loads
 from anyport.server._session import ServerSession
-from anyport.transports.http._exchange import Receive, Send
+from anyport.transports.http._exchange import Receive, Send, disconnected, send_body
 from anyport.transports.http._sse import SSE_HEADERS, comment, named_event
 
 if TYPE_CHECKING:
@@ -93,20 +92,9 @@ def _error_body(status: int, code: int, message: str) -> tuple[int, bytes]:
     return status, dumps(error_message(None, {"code": code, "message": message}))
 
 
-async def _respond(send: Send, status: int, body: bytes, content_type: bytes, headers: Iterable[tuple[bytes, bytes]] = ()) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [(b"content-type", content_type), (b"content-length", str(len(body)).encode()), *headers],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
-
-
 async def _reject(send: Send, status: int, code: int, message: str, headers: Iterable[tuple[bytes, bytes]] = ()) -> None:
     status, body = _error_body(status, code, message)
-    await _respond(send, status, body, b"application/json", headers)
+    await send_body(send, status, body, b"application/json", headers)
 
 
 class LegacySSE:
@@ -147,7 +135,7 @@ class LegacySSE:
         conn = _Connection(session_id, channel, runner)
         self.connections[session_id] = conn
         log.debug("SSE connection %s opened", session_id[:8])
-        gone = asyncio.get_running_loop().create_task(_disconnected(receive))
+        gone = asyncio.get_running_loop().create_task(disconnected(receive))
         getter: asyncio.Task[bytes | None] | None = None
         try:
             await send({"type": "http.response.start", "status": 200, "headers": list(SSE_HEADERS)})
@@ -218,7 +206,7 @@ class LegacySSE:
             await _reject(send, 404, INVALID_REQUEST, "Not Found: unknown or closed session")
             return
         conn.channel.deliver(body)
-        await _respond(send, 202, b"Accepted", b"text/plain; charset=utf-8")
+        await send_body(send, 202, b"Accepted", b"text/plain; charset=utf-8")
 
     # -- shutdown ---------------------------------------------------------------------------------
 
@@ -232,12 +220,3 @@ class LegacySSE:
         runners = [c.runner for c in self.connections.values()]
         if runners:
             await asyncio.wait(runners, timeout=5)
-
-
-async def _disconnected(receive: Receive) -> None:
-    """Returns when the client closed the connection of the GET stream."""
-    with contextlib.suppress(OSError):
-        while True:
-            message = await receive()
-            if message.get("type") == "http.disconnect":
-                return

@@ -53,6 +53,7 @@ from anyport.transports.http._exchange import (
     Send,
     StreamOptions,
     control_key,
+    disconnected,
     stream_key,
 )
 from anyport.transports.http._sessions import (
@@ -163,7 +164,7 @@ class GetStreams:
     async def _write(self, holder: _Holder, session: HTTPSession, receive: Receive, send: Send) -> None:
         """Write what the holder logs to this GET's connection, until one of them ends."""
         loop = asyncio.get_running_loop()
-        gone = loop.create_task(_disconnected(receive))
+        gone = loop.create_task(disconnected(receive))
         getter: asyncio.Task[bytes | None] | None = None
         self._attached += 1
         try:
@@ -219,7 +220,7 @@ class GetStreams:
         self, replay: Replay, sub: Subscription, token: str, stop: asyncio.Event, receive: Receive, send: Send,
     ) -> None:
         loop = asyncio.get_running_loop()
-        gone = loop.create_task(_disconnected(receive))
+        gone = loop.create_task(disconnected(receive))
         stopped = loop.create_task(stop.wait())
         getter: asyncio.Task[tuple[str, dict[str, Any]]] | None = None
         last_seq = -1
@@ -510,11 +511,3 @@ async def _write_replay(replay: Replay, send: Send) -> None:
             if ev.message is not None:
                 await send({"type": "http.response.body", "body": message_event(ev.message, event_id=ev.id), "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
-
-
-async def _disconnected(receive: Receive) -> None:
-    with contextlib.suppress(OSError):
-        while True:
-            message = await receive()
-            if message.get("type") == "http.disconnect":
-                return
