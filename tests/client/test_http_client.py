@@ -39,7 +39,7 @@ from anyport.transports.http._headers import decode_field_value
 from anyport.transports.http_client import SSEEvent, SSEParser, encode_header_value
 from tests.interop._report import check_report, fixture_client, run_report
 from tests.interop.fixture_server import app as fixture_app
-from tests.transports._http_helpers import running
+from tests.transports._http_helpers import running, scripted_request
 
 SDK_SERVER = Path(__file__).parent.parent / "interop" / "peers" / "python" / "sdk_server.py"
 
@@ -321,21 +321,10 @@ class Scripted:
         self.requests: list[tuple[str, dict[str, str], Any]] = []
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                if message["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                elif message["type"] == "lifespan.shutdown":
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
+        request = await scripted_request(scope, receive, send)
+        if request is None:
+            return
+        body, headers = request
         msg = json.loads(body) if body else None
         method: str = scope["method"]
         self.requests.append((method, headers, msg))

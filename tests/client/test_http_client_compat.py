@@ -30,7 +30,7 @@ from anyport.transports.http_client import HTTPRefusal, SessionTerminatedError
 from anyport.transports.sse_client import NotAnSSEEndpointError, resolve_endpoint
 from tests.interop._report import check_report, fixture_client, run_report
 from tests.interop.fixture_server import app as fixture_app
-from tests.transports._http_helpers import running
+from tests.transports._http_helpers import running, scripted_request
 
 INIT_RESULT = {
     "protocolVersion": "2025-11-25",
@@ -80,22 +80,10 @@ class Recorder:
         self.outbox: asyncio.Queue[dict[str, Any]] | None = None
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                if message["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                elif message["type"] == "lifespan.shutdown":
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
-        body = b""
-        if scope["method"] == "POST":
-            while True:
-                message = await receive()
-                body += message.get("body", b"")
-                if not message.get("more_body"):
-                    break
-        headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
+        request = await scripted_request(scope, receive, send)
+        if request is None:
+            return
+        body, headers = request
         msg = json.loads(body) if body else None
         method, path = scope["method"], scope["path"]
         self.requests.append((method, path, headers, msg))

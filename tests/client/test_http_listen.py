@@ -32,7 +32,7 @@ from anyport.state import parse_event_id
 from anyport.transports.http import StreamableHTTPApp, create_app
 from anyport.transports.http._sessions import session_key
 from anyport.transports.http_client import StreamableHTTPClientStream
-from tests.transports._http_helpers import running
+from tests.transports._http_helpers import running, scripted_request, until
 
 LEGACY = "2025-11-25"
 
@@ -127,15 +127,6 @@ def serving(**options: Any) -> Iterator[tuple[str, Watched, StreamableHTTPApp]]:
             yield f"{base}/mcp", watched, http_app
     finally:
         CURRENT.remove(http_app)
-
-
-async def until(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        await asyncio.sleep(0.02)
-    return predicate()
 
 
 def stream_of(client: Client) -> StreamableHTTPClientStream:
@@ -346,21 +337,10 @@ class Scripted:
         self.posts: list[dict[str, Any]] = []
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                if message["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                elif message["type"] == "lifespan.shutdown":
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
+        request = await scripted_request(scope, receive, send)
+        if request is None:
+            return
+        body, headers = request
         method = scope["method"]
         hold = False
         if method == "GET":

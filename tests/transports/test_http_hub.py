@@ -25,8 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import time
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Coroutine, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
@@ -36,7 +35,7 @@ import pytest
 from anyport import Client, Context, InternalError, Server
 from anyport.state import MemoryBus, MemoryEventLog, MemorySessionStore, parse_event_id
 from anyport.transports.http import StreamableHTTPApp
-from tests.transports._http_helpers import POST_HEADERS, running
+from tests.transports._http_helpers import POST_HEADERS, running, until
 
 LEGACY = "2025-11-25"
 LIST_CHANGED = "notifications/tools/list_changed"
@@ -98,15 +97,6 @@ def serving(server: Server, **options: Any) -> Iterator[tuple[str, OnLoop, Strea
     wrapped = OnLoop(http_app)
     with running(wrapped) as base:
         yield base, wrapped, http_app
-
-
-async def until(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        await asyncio.sleep(0.02)
-    return predicate()
 
 
 class Seen:
