@@ -62,7 +62,7 @@ from _common import (
 from anyport.bench._http_load import Cell, LoadClient, run_limit
 from anyport.bench._report import markdown_table, num, ratio, status_text
 from anyport.bench._stdio import rotated
-from anyport.bench._system import Pinning, free_port
+from anyport.bench._system import Pinning, file_tail, free_port
 
 SERVER_KEYS = ("anyport", "pysdk", "fastmcp", "ts", "floor")
 LABELS = {
@@ -209,13 +209,7 @@ class ServerProc:
         return self.proc is not None and self.proc.poll() is None
 
     def stderr_tail(self, limit: int = 600) -> str:
-        try:
-            self._stderr.flush()
-            size = self._stderr.seek(0, os.SEEK_END)
-            self._stderr.seek(max(0, size - limit))
-            return self._stderr.read().decode("utf-8", "replace").strip()
-        except (OSError, ValueError):
-            return ""
+        return file_tail(self._stderr, limit).strip()
 
     def stop(self, grace: float = 5.0) -> None:
         proc = self.proc

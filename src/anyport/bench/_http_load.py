@@ -61,7 +61,7 @@ from anyport.bench._stdio import (
     WrongAnswer,
     short,
 )
-from anyport.bench._system import percentile, rss_kib, tree_cpu
+from anyport.bench._system import file_tail, percentile, rss_kib, tree_cpu
 
 __all__ = ["Cell", "LoadClient", "parse_url"]
 
@@ -831,13 +831,7 @@ class LoadClient:
         return {"ok": False, "kind": "hung", "error": f"{why}; client stderr: {tail}"}
 
     def stderr_tail(self, limit: int = 600) -> str:
-        try:
-            self._stderr.flush()
-            size = self._stderr.seek(0, os.SEEK_END)
-            self._stderr.seek(max(0, size - limit))
-            return self._stderr.read().decode("utf-8", "replace").strip()
-        except (OSError, ValueError):
-            return ""
+        return file_tail(self._stderr, limit).strip()
 
     def stop(self) -> None:
         proc, self.proc = self.proc, None

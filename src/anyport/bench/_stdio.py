@@ -34,7 +34,7 @@ from typing import Any
 
 import orjson
 
-from anyport.bench._system import CpuTimes, Pinning, percentile, tree_cpu
+from anyport.bench._system import CpuTimes, Pinning, file_tail, percentile, tree_cpu
 
 __all__ = [
     "CLIENT_INFO",
@@ -246,13 +246,7 @@ class StdioServer:
 
     def stderr_tail(self, limit: int = 2000) -> str:
         """The last ``limit`` bytes the process wrote to stderr."""
-        try:
-            self._stderr.flush()
-            size = self._stderr.seek(0, os.SEEK_END)
-            self._stderr.seek(max(0, size - limit))
-            return self._stderr.read().decode("utf-8", "replace")
-        except (OSError, ValueError):
-            return ""
+        return file_tail(self._stderr, limit)
 
     def dispose(self) -> None:
         self.close()

@@ -13,6 +13,7 @@ import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 __all__ = [
     "CpuTimes",
@@ -173,6 +174,17 @@ class Pinning:
         """This process back on the CPUs it started with (spawned processes inherit its mask)."""
         if self.enabled and self.original is not None:
             set_affinity(0, self.original)
+
+
+def file_tail(f: BinaryIO, limit: int) -> str:
+    """The last ``limit`` bytes written to ``f`` (a child's stderr file), as text; "" if unreadable."""
+    try:
+        f.flush()
+        size = f.seek(0, os.SEEK_END)
+        f.seek(max(0, size - limit))
+        return f.read().decode("utf-8", "replace")
+    except (OSError, ValueError):
+        return ""
 
 
 def free_port(host: str = "127.0.0.1") -> int:
