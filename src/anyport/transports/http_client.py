@@ -257,6 +257,16 @@ def _httpx() -> Any:
     return httpx
 
 
+def client_for(
+    httpx_client: httpx.AsyncClient | None, timeout: float, sse_read_timeout: float | None
+) -> tuple[httpx.AsyncClient, bool]:
+    """The given httpx client (not ours to close), or a new one (ours): ``(client, owned)``."""
+    if httpx_client is not None:
+        return httpx_client, False
+    hx = _httpx()
+    return hx.AsyncClient(timeout=hx.Timeout(timeout, read=sse_read_timeout), follow_redirects=False), True
+
+
 def _valid_id(value: object) -> bool:
     return isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
 
@@ -341,15 +351,7 @@ class StreamableHTTPClientStream:
         self.session_id: str | None = None
         #: The version negotiated by ``initialize`` (sent as ``MCP-Protocol-Version`` afterwards).
         self.protocol_version: str | None = None
-        if httpx_client is None:
-            hx = _httpx()
-            self._client: httpx.AsyncClient = hx.AsyncClient(
-                timeout=hx.Timeout(timeout, read=sse_read_timeout), follow_redirects=False
-            )
-            self._owns_client = True
-        else:
-            self._client = httpx_client
-            self._owns_client = False
+        self._client, self._owns_client = client_for(httpx_client, timeout, sse_read_timeout)
         self._queue: asyncio.Queue[bytes | BaseException | None] = asyncio.Queue()
         self._posts: dict[str | int, _Post] = {}
         self._tasks: set[asyncio.Task[None]] = set()

@@ -37,7 +37,7 @@ from anyport._exceptions import (
     TransportError,
 )
 from anyport.protocol import dumps, loads
-from anyport.transports.http_client import SSEParser
+from anyport.transports.http_client import SSEParser, _httpx, client_for
 
 if TYPE_CHECKING:
     import httpx
@@ -53,14 +53,6 @@ class NotAnSSEEndpointError(TransportError):
     def __init__(self, message: str, *, status: int | None = None) -> None:
         super().__init__(message)
         self.status = status
-
-
-def _httpx() -> Any:
-    try:
-        import httpx
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError("the HTTP client transport needs httpx: pip install httpx") from exc
-    return httpx
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:
@@ -118,15 +110,7 @@ class LegacySSEClientStream:
         self.endpoint_timeout = endpoint_timeout
         #: Where messages are POSTed, once ``start()`` read the ``endpoint`` event.
         self.endpoint: str | None = None
-        if httpx_client is None:
-            hx = _httpx()
-            self._client: httpx.AsyncClient = hx.AsyncClient(
-                timeout=hx.Timeout(timeout, read=sse_read_timeout), follow_redirects=False
-            )
-            self._owns_client = True
-        else:
-            self._client = httpx_client
-            self._owns_client = False
+        self._client, self._owns_client = client_for(httpx_client, timeout, sse_read_timeout)
         self._queue: asyncio.Queue[bytes | BaseException | None] = asyncio.Queue()
         self._response: httpx.Response | None = None
         self._reader: asyncio.Task[None] | None = None
