@@ -104,3 +104,25 @@ async def test_mcp_param_headers_are_validated_T_H26_21() -> None:
     for headers in ({}, {"mcp-param-region": "us-east"}, {"mcp-param-region": "=?base64?!!!?="}):
         status, err = await call(app, {**base, **headers}, body("eu-west"))
         assert status == 400 and err["error"]["code"] == -32020 and err["id"] == 7, headers
+
+
+async def test_remembered_header_verdicts_stay_right_past_their_bound_T_HTTP_02_T_HTTP_06() -> None:
+    """The Origin/Host and Accept/Content-Type verdicts are remembered per distinct value, and the
+    memory is bounded: a value seen after many others is still judged, both ways, every time."""
+    app = create_app(Server("p"), stateless=True)
+    ping = json.dumps({"jsonrpc": "2.0", "id": 7, "method": "ping"}).encode()
+    for i in range(600):  # more distinct values than are remembered
+        status, _ = await call(app, {"host": f"h{i}.example"}, ping)
+        assert status == 403
+        status, _ = await call(app, {"host": "localhost", "accept": f"text/x-{i}"}, ping)
+        assert status == 406
+    for _ in range(3):
+        status, body = await call(app, {"host": "localhost:9"}, ping)
+        assert status == 200 and body["result"] == {}
+        status, _ = await call(app, {"host": "evil.example"}, ping)
+        assert status == 403
+        status, _ = await call(app, {"host": "localhost", "content-type": "text/plain"}, ping)
+        assert status == 415
+        status, _ = await call(app, {"host": "localhost", "origin": "https://evil.example"}, ping)
+        assert status == 403
+    assert len(app._origin_host_verdicts) <= 256 and len(app._media_verdicts) <= 256

@@ -679,7 +679,10 @@ class Server:
         answers: Mapping[str, Any], ctx: Context | None,
     ) -> dict[str, Any]:
         try:
-            value = await self._invoke(tool.fn, tool.is_async, kwargs, tool.args, req, outlet, answers, ctx)
+            # _invoke, written out: one coroutine less on every tool call.
+            if tool.args.context_param is not None:
+                kwargs[tool.args.context_param] = ctx if ctx is not None else Context(req, outlet, self, answers)
+            value = await tool.fn(**kwargs) if tool.is_async else tool.fn(**kwargs)
         except InputRequired as exc:
             return self._input_required(req, tool.name, exc)
         except JSONRPCError:

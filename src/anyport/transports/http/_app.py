@@ -103,9 +103,9 @@ class _Request:
                 headers[key] = headers[key] + b", " + value if key in headers else value  # RFC 9110 §5.3
         self.headers = headers
 
-    def get(self, name: str) -> str | None:
+    def get(self, name: bytes) -> str | None:
         """A header by lower-case name, repeated fields joined with ", "; None when absent."""
-        value = self.headers.get(name.encode("latin-1"))
+        value = self.headers.get(name)
         return None if value is None else value.decode("latin-1")
 
 
@@ -124,6 +124,9 @@ async def _send_empty(send: Send, status: int, headers: Iterable[tuple[bytes, by
 async def _reject(send: Send, status: int, code: int, message: str, *, id_: str | int | None = None, data: Any = None, headers: Iterable[tuple[bytes, bytes]] = ()) -> None:
     await send_json(send, status, _error_body(code, message, id_, data), headers)
 
+
+#: Remembered verdicts of the Origin/Host and Accept/Content-Type checks, per distinct header values.
+_VERDICTS_KEPT = 256
 
 _NO_SESSION_ID = "Bad Request: Mcp-Session-Id header is required"
 _UNKNOWN_SESSION = "Not Found: unknown or terminated session"
@@ -237,6 +240,8 @@ class StreamableHTTPApp:
         self.keepalive_interval = keepalive_interval
         self.ready = True
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._origin_host_verdicts: dict[tuple[bytes | None, bytes | None], str | None] = {}
+        self._media_verdicts: dict[tuple[bytes | None, bytes | None], tuple[int, str] | None] = {}
 
     # -- ASGI entry ----------------------------------------------------------------------------
 
@@ -272,12 +277,12 @@ class StreamableHTTPApp:
     def _forwarded(self, req: _Request) -> tuple[str | None, str | None]:
         """(host, proto) the client used: X-Forwarded-* from a trusted proxy, else the request's own Host."""
         if self.trusted_proxies and ("*" in self.trusted_proxies or req.client in self.trusted_proxies):
-            fwd_host = req.get("x-forwarded-host")
-            fwd_proto = req.get("x-forwarded-proto")
+            fwd_host = req.get(b"x-forwarded-host")
+            fwd_proto = req.get(b"x-forwarded-proto")
             if fwd_host:
                 # The first entry is the one the client sent to the outermost proxy.
                 return fwd_host.split(",")[0].strip(), fwd_proto.split(",")[0].strip().lower() if fwd_proto else None
-        return req.get("host"), None
+        return req.get(b"host"), None
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -358,21 +363,65 @@ class StreamableHTTPApp:
 
     # -- the MCP endpoint ----------------------------------------------------------------------
 
-    async def _forbidden(self, req: _Request, send: Send) -> bool:
-        """1. Origin / Host: DNS-rebinding defence before anything else (T-HTTP-01, T-HTTP-02, T-H26-02, T-SSE-05)."""
+    def _refusal(self, req: _Request) -> str | None:
+        """1. Origin / Host: DNS-rebinding defence before anything else (T-HTTP-01, T-HTTP-02, T-H26-02,
+        T-SSE-05). The reason for a 403, or None when the request may go on.
+
+        Clients send the same Host and Origin on every request: the verdict is remembered per pair
+        (bounded), unless X-Forwarded-* from a trusted proxy take part in it.
+        """
+        headers = req.headers
+        if self.trusted_proxies:
+            return self._check_origin_host(req)
+        key = (headers.get(b"host"), headers.get(b"origin"))
+        verdicts = self._origin_host_verdicts
+        if key in verdicts:
+            return verdicts[key]
+        verdict = self._check_origin_host(req)
+        if len(verdicts) >= _VERDICTS_KEPT:
+            verdicts.clear()
+        verdicts[key] = verdict
+        return verdict
+
+    def _check_origin_host(self, req: _Request) -> str | None:
         host, proto = self._forwarded(req)
-        origin = req.get("origin")
+        origin = req.get(b"origin")
         same_origin = proto is not None and host is not None and origin is not None and origin.rstrip("/").lower() == f"{proto}://{host}".lower()
         if origin is not None and not same_origin and not self.origins.allows(origin):
-            await _reject(send, 403, INVALID_REQUEST, "Forbidden: Origin not allowed")
-            return True
+            return "Forbidden: Origin not allowed"
         if not self.hosts.allows(host):
-            await _reject(send, 403, INVALID_REQUEST, "Forbidden: Host not allowed")
-            return True
-        return False
+            return "Forbidden: Host not allowed"
+        return None
+
+    async def _forbidden(self, req: _Request, send: Send) -> bool:
+        """Answers 403 when ``_refusal`` says so."""
+        reason = self._refusal(req)
+        if reason is None:
+            return False
+        await _reject(send, 403, INVALID_REQUEST, reason)
+        return True
+
+    def _media_refusal(self, req: _Request) -> tuple[int, str] | None:
+        """3. Accept / Content-Type of a POST (T-HTTP-06, T-H26-03): (status, reason) or None."""
+        headers = req.headers
+        key = (headers.get(b"accept"), headers.get(b"content-type"))
+        verdicts = self._media_verdicts
+        if key in verdicts:
+            return verdicts[key]
+        verdict: tuple[int, str] | None = None
+        if not accepts_json_and_sse(req.get(b"accept")):
+            verdict = 406, "Not Acceptable: Accept must list application/json and text/event-stream"
+        elif not is_json_content_type(req.get(b"content-type")):
+            verdict = 415, "Unsupported Media Type: Content-Type must be application/json"
+        if len(verdicts) >= _VERDICTS_KEPT:
+            verdicts.clear()
+        verdicts[key] = verdict
+        return verdict
 
     async def _endpoint(self, req: _Request, receive: Receive, send: Send) -> None:
-        if await self._forbidden(req, send):
+        reason = self._refusal(req)
+        if reason is not None:
+            await _reject(send, 403, INVALID_REQUEST, reason)
             return
         # 2. Method.
         if req.method == "POST":
@@ -389,7 +438,7 @@ class StreamableHTTPApp:
     async def _get(self, req: _Request, receive: Receive, send: Send) -> None:
         """The standalone stream, or a stream resumed with ``Last-Event-ID`` (T-HTTP-19..32)."""
         # 3. Accept (T-HTTP-20).
-        if not accepts_sse(req.get("accept")):
+        if not accepts_sse(req.get(b"accept")):
             await _reject(send, 406, INVALID_REQUEST, "Not Acceptable: Accept must allow text/event-stream")
             return
         # 4. Session.
@@ -403,7 +452,7 @@ class StreamableHTTPApp:
             await _reject(send, 503, INVALID_REQUEST, "Service Unavailable: shutting down", headers=[(b"retry-after", b"5")])
             return
         # 6. Last-Event-ID: only ids of this session's own streams (T-HTTP-32).
-        raw = req.get("last-event-id")
+        raw = req.get(b"last-event-id")
         last = raw.strip(" \t") if raw is not None else None
         if not await self.get_streams.serve(session, last or None, receive, send):
             await _reject(send, 400, INVALID_REQUEST, "Bad Request: Last-Event-ID does not name a stream of this session")
@@ -417,7 +466,7 @@ class StreamableHTTPApp:
         if req.method != "GET":
             await _reject(send, 405, INVALID_REQUEST, f"Method Not Allowed: {req.method}", headers=[(b"allow", b"GET")])
             return
-        if not accepts_sse(req.get("accept")):
+        if not accepts_sse(req.get(b"accept")):
             await _reject(send, 406, INVALID_REQUEST, "Not Acceptable: Accept must allow text/event-stream")
             return
         if not self.ready:
@@ -436,10 +485,10 @@ class StreamableHTTPApp:
         async def read_body() -> bytes | None:
             return await self._read_body(req, receive)
 
-        await self.legacy.post(req.query, req.get("content-type"), read_body, send, max_body_bytes=self.max_body_bytes)
+        await self.legacy.post(req.query, req.get(b"content-type"), read_body, send, max_body_bytes=self.max_body_bytes)
 
     def _version_header(self, req: _Request) -> str | None:
-        raw = req.get("mcp-protocol-version")
+        raw = req.get(b"mcp-protocol-version")
         return None if raw is None else raw.strip(" \t")
 
     async def _check_legacy_version(self, send: Send, version: str | None) -> bool:
@@ -454,7 +503,7 @@ class StreamableHTTPApp:
 
     async def _required_session(self, req: _Request, send: Send) -> HTTPSession | None:
         """The request's live session, or None after answering 400 (no header, T-HTTP-38) or 404 (T-HTTP-39)."""
-        sid = req.get("mcp-session-id")
+        sid = req.get(b"mcp-session-id")
         if sid is None:
             await _reject(send, 400, INVALID_REQUEST, _NO_SESSION_ID)
             return None
@@ -474,7 +523,7 @@ class StreamableHTTPApp:
 
     async def _read_body(self, req: _Request, receive: Receive) -> bytes | None:
         """The whole body, or None when it exceeds ``max_body_bytes`` (then it is not read on)."""
-        length = req.get("content-length")
+        length = req.get(b"content-length")
         if length is not None and length.strip().isdigit() and int(length) > self.max_body_bytes:
             return None
         # Usually the whole body is already in: take it without arming a timer.
@@ -517,11 +566,9 @@ class StreamableHTTPApp:
 
     async def _post(self, req: _Request, receive: Receive, send: Send) -> None:
         # 3. Accept / Content-Type (T-HTTP-06, T-H26-03).
-        if not accepts_json_and_sse(req.get("accept")):
-            await _reject(send, 406, INVALID_REQUEST, "Not Acceptable: Accept must list application/json and text/event-stream")
-            return
-        if not is_json_content_type(req.get("content-type")):
-            await _reject(send, 415, INVALID_REQUEST, "Unsupported Media Type: Content-Type must be application/json")
+        media = self._media_refusal(req)
+        if media is not None:
+            await _reject(send, media[0], INVALID_REQUEST, media[1])
             return
         body = await self._read_body(req, receive)
         parsed: Any = None
@@ -557,7 +604,7 @@ class StreamableHTTPApp:
         session: HTTPSession | None = None
         initialize = _is_initialize(parsed)
         if not self.stateless:
-            sid = req.get("mcp-session-id")
+            sid = req.get(b"mcp-session-id")
             if sid is not None:
                 session = await self.sessions.get(sid.strip())
                 if session is None:
@@ -567,10 +614,10 @@ class StreamableHTTPApp:
                 await _reject(send, 400, INVALID_REQUEST, _NO_SESSION_ID)
                 return
         # 5. Protocol version header (T-HTTP-43..45).
-        if not await self._check_legacy_version(send, version):
+        if version is not None and version not in self.server.legacy_versions and not await self._check_legacy_version(send, version):
             return
         # 6. Body.
-        if await self._body_errors(send, body, parse_error):
+        if (body is None or parse_error is not None) and await self._body_errors(send, body, parse_error):
             return
 
         conn: ServerConnection
@@ -626,7 +673,7 @@ class StreamableHTTPApp:
     ) -> None:
         # 4. Session: none on 2026-07-28; Mcp-Session-Id is ignored (T-H26-24).
         # 5./6. The version header is compared with the body, so the body comes first here.
-        if await self._body_errors(send, body, parse_error):
+        if (body is None or parse_error is not None) and await self._body_errors(send, body, parse_error):
             return
         if not isinstance(parsed, dict):
             await _reject(send, 400, INVALID_REQUEST, "Invalid Request: 2026-07-28 takes one JSON-RPC message per POST")
@@ -685,7 +732,7 @@ class StreamableHTTPApp:
         for decl in decls:
             header = "Mcp-Param-" + decl.name
             wanted = param_headers.values([decl], arguments).get(param_headers.HEADER_PREFIX + decl.name.lower())
-            raw = req.get(param_headers.HEADER_PREFIX + decl.name.lower())
+            raw = req.get((param_headers.HEADER_PREFIX + decl.name.lower()).encode("latin-1"))
             if raw is None:
                 if wanted is not None:
                     return f"Header mismatch: {header} header is required", {"header": header}
@@ -719,11 +766,11 @@ class StreamableHTTPApp:
                 {"header": "MCP-Protocol-Version", "expected": meta_version, "actual": version},
             )
         method = body.get("method")
-        checks: list[tuple[str, str, object]] = [("mcp-method", "Mcp-Method", method)]
+        checks: list[tuple[bytes, str, object]] = [(b"mcp-method", "Mcp-Method", method)]
         field = NAME_FIELDS.get(method) if isinstance(method, str) else None
         if field is not None:
             params = body.get("params")
-            checks.append(("mcp-name", "Mcp-Name", params.get(field) if isinstance(params, dict) else None))
+            checks.append((b"mcp-name", "Mcp-Name", params.get(field) if isinstance(params, dict) else None))
         for key, name, expected in checks:
             raw = req.get(key)
             if raw is None:

@@ -326,13 +326,15 @@ class Exchange:
 
     # -- response side -------------------------------------------------------------------------
 
-    async def respond(self, receive: Receive, send: Send, headers: list[tuple[bytes, bytes]]) -> None:
+    def respond(self, receive: Receive, send: Send, headers: list[tuple[bytes, bytes]]) -> Awaitable[None]:
+        """Write the response: at once when every handler already finished, else as they produce it."""
         if not self._handlers:
             if self.stream is None or not self._has_requests:
-                await self._respond_ready(send, headers)
-            else:
-                await self._respond_resumable_ready(send, headers, self.stream)
-            return
+                return self._respond_ready(send, headers)
+            return self._respond_resumable_ready(send, headers, self.stream)
+        return self._respond_streaming(receive, send, headers)
+
+    async def _respond_streaming(self, receive: Receive, send: Send, headers: list[tuple[bytes, bytes]]) -> None:
         watcher = asyncio.get_running_loop().create_task(self._watch(receive))
         try:
             if self.json_response or not self.has_handlers:
@@ -525,9 +527,9 @@ class Exchange:
             await send({"type": "http.response.start", "status": 202, "headers": headers})
             await send({"type": "http.response.body", "body": b""})
         elif self.batch:
-            await send_json(send, 200, finals, headers)
+            await send_body(send, 200, dumps(finals), b"application/json", headers)
         else:
-            await send_json(send, status_for(finals[0], modern=self.modern), finals[0], headers)
+            await send_body(send, status_for(finals[0], modern=self.modern), dumps(finals[0]), b"application/json", headers)
 
     async def _respond_json(self, send: Send, headers: list[tuple[bytes, bytes]]) -> None:
         finals: list[dict[str, Any]] = []
