@@ -298,3 +298,70 @@ def test_quick_argument_path_is_off_for_other_types() -> None:
         return text
 
     assert build_arguments(tool, type(None), "T").quick is None
+
+
+def _rich_server() -> Server:
+    from anyport import ToolError
+
+    app = _server()
+
+    @app.tool()
+    def refuses(reason: str) -> str:
+        raise ToolError(f"no: {reason}")
+
+    @app.tool()
+    def crashes() -> str:
+        raise KeyError("missing")
+
+    return app
+
+
+@pytest.mark.parametrize("version", ["2025-06-18", "2025-11-25", "2026-07-28"])
+@pytest.mark.parametrize(
+    ("name", "args"),
+    [
+        ("echo", {"text": "hi"}),
+        ("add", {"a": 2, "b": 3}),
+        ("add", {"a": "two", "b": 3}),  # F-TOOL-07: bad arguments are an error result
+        ("refuses", {"reason": "policy"}),
+        ("crashes", {}),
+    ],
+)
+async def test_answer_now_gives_what_handle_gives(version: str, name: str, args: dict[str, Any]) -> None:
+    """``Server.answer_now`` (the plain-call path of inline requests) and ``Server.handle`` agree,
+    result for result, on every revision: errors of the tool, bad arguments, modern ``_meta``."""
+    app = _rich_server()
+    req = _req(app, name, args, version)
+    assert app.inline_safe(req)
+    now = app.answer_now(req, _NullOutlet())
+    later = await app.handle(_req(app, name, args, version), _NullOutlet())
+    assert now == later
+    if name in ("refuses", "crashes") or args.get("a") == "two":
+        assert now["isError"] is True
+
+
+async def test_answer_now_raises_what_handle_raises() -> None:
+    """An unknown tool is a JSON-RPC error (-32602, F-TOOL-07) from both paths; lists answer alike."""
+    from anyport._exceptions import InvalidParamsError
+
+    app = _rich_server()
+    req = _req(app, "nope", {}, "2025-11-25")
+    with pytest.raises(InvalidParamsError):
+        app.answer_now(req, _NullOutlet())
+    with pytest.raises(InvalidParamsError):
+        await app.handle(req, _NullOutlet())
+    listing = _req(app, "echo", {}, "2025-11-25")
+    listing.method, listing.params = "tools/list", {}
+    assert app.inline_safe(listing)
+    assert app.answer_now(listing, _NullOutlet()) == await app.handle(listing, _NullOutlet())
+
+
+class _NullOutlet:
+    session = None
+    session_id = None
+
+    async def notify(self, method: str, params: dict[str, Any]) -> None:
+        raise AssertionError("an inline handler cannot notify")
+
+    async def request(self, method: str, params: dict[str, Any]) -> Any:
+        raise AssertionError("an inline handler cannot ask")

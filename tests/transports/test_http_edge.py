@@ -126,3 +126,54 @@ async def test_remembered_header_verdicts_stay_right_past_their_bound_T_HTTP_02_
         status, _ = await call(app, {"host": "localhost", "origin": "https://evil.example"}, ping)
         assert status == 403
     assert len(app._origin_host_verdicts) <= 256 and len(app._media_verdicts) <= 256
+
+
+async def test_answered_posts_leave_no_reference_cycles() -> None:
+    """An answered POST is freed by reference counting as soon as it is done: nothing of it waits
+    for the garbage collector (which would cost every request CPU and hold its memory longer).
+    Stateless and session POSTs, JSON and SSE replies, legacy and 2026-07-28."""
+    import gc
+
+    def tool_server() -> Server:
+        server = Server("p")
+
+        @server.tool()
+        def echo(text: str) -> str:
+            return text
+
+        return server
+
+    call_echo = json.dumps({"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": "echo", "arguments": {"text": "x"}}}).encode()
+    modern = json.dumps({"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {
+        "name": "echo", "arguments": {"text": "x"}, "_meta": {
+            "io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {},
+            "io.modelcontextprotocol/clientInfo": {"name": "t", "version": "1"}}}}).encode()
+    modern_headers = {"host": "localhost", "mcp-protocol-version": "2026-07-28", "mcp-method": "tools/call", "mcp-name": "echo"}
+    apps = [create_app(tool_server(), stateless=True, json_response=True), create_app(tool_server(), stateless=True),
+            create_app(tool_server(), json_response=True), create_app(tool_server())]
+    sessions: list[dict[str, str]] = []
+    for app in apps:
+        headers = {"host": "localhost", "mcp-protocol-version": "2025-11-25"}
+        if not app.stateless:
+            _, _ = await call(app, headers, INIT)
+            sid = app.sessions.ids()[0]  # the session the initialize opened
+            headers = {**headers, "mcp-session-id": sid}
+            await call(app, headers, json.dumps({"jsonrpc": "2.0", "method": "notifications/initialized"}).encode())
+        sessions.append(headers)
+    gc.collect()
+    gc.disable()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        for app, headers in zip(apps, sessions, strict=True):
+            for _ in range(20):
+                status, body = await call(app, headers, call_echo)
+                assert status == 200 and body["result"]["content"][0]["text"] == "x"
+                status, body = await call(app, modern_headers, modern)
+                assert status == 200 and body["result"]["content"][0]["text"] == "x"
+        gc.collect()
+        ours = [o for o in gc.garbage if type(o).__module__.startswith("anyport")]
+        assert ours == []
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()

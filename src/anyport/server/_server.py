@@ -14,13 +14,14 @@ import hashlib
 import inspect
 import re
 import types
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import pydantic
 
 from anyport._exceptions import (
+    InternalError,
     InvalidParamsError,
     JSONRPCError,
     MethodNotFoundError,
@@ -59,6 +60,7 @@ if TYPE_CHECKING:
 __all__ = ["Completion", "Message", "ResourceContents", "Server", "ToolResult"]
 
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 Handler = Callable[[IncomingRequest, Outlet], Awaitable[dict[str, Any]]]
 
 _TOOL_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")  # F-TOOL-05
@@ -551,7 +553,30 @@ class Server:
         handler = self._handlers.get(req.method)
         if handler is None:
             raise MethodNotFoundError(f"Method not found: {req.method}")
-        result = await handler(req, outlet)
+        return self._finish_result(req, await handler(req, outlet))
+
+    def answer_now(self, req: IncomingRequest, outlet: Outlet) -> dict[str, Any]:
+        """``handle`` for a request that ``inline_safe`` admits, as one plain call: its handler never
+        waits, so it runs to the end here, without a chain of coroutines or a task. Raises what
+        ``handle`` raises. Runtimes call it in a copy of their context, as a task would run."""
+        if req.method == "tools/call":
+            prepared = self._prepare_tool_call(req)
+            if isinstance(prepared, dict):
+                return self._finish_result(req, prepared)
+            tool, kwargs, answers = prepared
+            try:
+                value = self._call_fn(tool, kwargs, req, outlet, answers, None)
+                if tool.is_async:
+                    value = _drive(value)
+            except Exception as exc:
+                return self._finish_result(req, self._tool_failure(req, tool, exc))
+            return self._finish_result(req, self._tool_result(tool, value, req.revision))
+        handler = self._handlers.get(req.method)
+        if handler is None:
+            raise MethodNotFoundError(f"Method not found: {req.method}")
+        return self._finish_result(req, _drive(handler(req, outlet)))
+
+    def _finish_result(self, req: IncomingRequest, result: dict[str, Any]) -> dict[str, Any]:
         if req.revision.result_type:
             if "resultType" not in result:
                 result["resultType"] = "complete"
@@ -621,6 +646,27 @@ class Server:
         return self._page([t.describe(rev) for t in self._tools.values()], req.params, "tools")
 
     async def _call_tool(self, req: IncomingRequest, outlet: Outlet) -> dict[str, Any]:
+        prepared = self._prepare_tool_call(req)
+        if isinstance(prepared, dict):
+            return prepared
+        tool, kwargs, answers = prepared
+        params = req.params
+        if tool.task_support == "forbidden" and "task" not in params and not req.revision.tasks_extension:
+            mode = "sync"  # what _task_mode says for the common case, without asking it
+        else:
+            mode = self._task_mode(req, tool)
+        if mode == "sync":
+            return await self._run_tool(tool, kwargs, req, outlet, answers, None)
+        ctx = Context(req, outlet, self, answers)
+        if mode == "defer":
+            return await self._run_deferred(tool, kwargs, req, outlet, answers, ctx)
+        rec = await self.tasks.create(req, outlet)
+        ctx._bind_task(TaskHandle(self.tasks, rec.task_id, req.revision, outlet))
+        self.tasks.spawn(rec, lambda: self._run_tool(tool, kwargs, req, outlet, answers, ctx))
+        return self.tasks.create_result(rec, req.revision)
+
+    def _prepare_tool_call(self, req: IncomingRequest) -> dict[str, Any] | tuple[_Tool, dict[str, Any], Mapping[str, Any]]:
+        """(tool, validated keyword arguments, MRTR answers), or the error result of bad arguments."""
         params = req.params
         name = params.get("name")
         tool = self._tools.get(name) if isinstance(name, str) else None
@@ -636,20 +682,8 @@ class Server:
         except pydantic.ValidationError as exc:
             # F-TOOL-07: argument validation failures are tool results the model can correct.
             return _error_result(f"Invalid arguments for tool {tool.name}: {_validation_text(exc)}")
-        if tool.task_support == "forbidden" and "task" not in params and not req.revision.tasks_extension:
-            mode = "sync"  # what _task_mode says for the common case, without asking it
-        else:
-            mode = self._task_mode(req, tool)
         answers = self._answers(req, tool.name) if req.revision.modern else _NO_ANSWERS
-        if mode == "sync":
-            return await self._run_tool(tool, kwargs, req, outlet, answers, None)
-        ctx = Context(req, outlet, self, answers)
-        if mode == "defer":
-            return await self._run_deferred(tool, kwargs, req, outlet, answers, ctx)
-        rec = await self.tasks.create(req, outlet)
-        ctx._bind_task(TaskHandle(self.tasks, rec.task_id, req.revision, outlet))
-        self.tasks.spawn(rec, lambda: self._run_tool(tool, kwargs, req, outlet, answers, ctx))
-        return self.tasks.create_result(rec, req.revision)
+        return tool, kwargs, answers
 
     def _task_mode(self, req: IncomingRequest, tool: _Tool) -> str:
         """sync, task (create one now) or defer (inline until ``ctx.detach()``)."""
@@ -679,19 +713,32 @@ class Server:
         answers: Mapping[str, Any], ctx: Context | None,
     ) -> dict[str, Any]:
         try:
-            # _invoke, written out: one coroutine less on every tool call.
-            if tool.args.context_param is not None:
-                kwargs[tool.args.context_param] = ctx if ctx is not None else Context(req, outlet, self, answers)
-            value = await tool.fn(**kwargs) if tool.is_async else tool.fn(**kwargs)
-        except InputRequired as exc:
-            return self._input_required(req, tool.name, exc)
-        except JSONRPCError:
-            raise
-        except ToolError as exc:
-            return _error_result(str(exc))
+            value = self._call_fn(tool, kwargs, req, outlet, answers, ctx)
+            if tool.is_async:
+                value = await value
         except Exception as exc:
-            return _error_result(str(exc) or type(exc).__name__)
+            return self._tool_failure(req, tool, exc)
         return self._tool_result(tool, value, req.revision)
+
+    def _call_fn(
+        self, tool: _Tool, kwargs: dict[str, Any], req: IncomingRequest, outlet: Outlet,
+        answers: Mapping[str, Any], ctx: Context | None,
+    ) -> Any:
+        """The tool function called: its value, or its coroutine when it is ``async``."""
+        if tool.args.context_param is not None:
+            kwargs[tool.args.context_param] = ctx if ctx is not None else Context(req, outlet, self, answers)
+        return tool.fn(**kwargs)
+
+    def _tool_failure(self, req: IncomingRequest, tool: _Tool, exc: Exception) -> dict[str, Any]:
+        """What a tool that raised answers: an MRTR round, the error result the model sees, or (a
+        JSON-RPC error) the exception again."""
+        if isinstance(exc, InputRequired):
+            return self._input_required(req, tool.name, exc)
+        if isinstance(exc, JSONRPCError):
+            raise exc
+        if isinstance(exc, ToolError):
+            return _error_result(str(exc))
+        return _error_result(str(exc) or type(exc).__name__)
 
     async def _run_deferred(
         self, tool: _Tool, kwargs: dict[str, Any], req: IncomingRequest, outlet: Outlet,
@@ -906,6 +953,17 @@ def _validation_text(exc: pydantic.ValidationError) -> str:
         loc = ".".join(str(p) for p in err.get("loc", ())) or "arguments"
         parts.append(f"{loc}: {err.get('msg')}")
     return "; ".join(parts)
+
+
+def _drive(awaitable: Awaitable[T]) -> T:
+    """The value of a coroutine that never waits, run to its end by hand."""
+    coro = cast("Coroutine[Any, Any, T]", awaitable)  # our handlers are coroutines
+    try:
+        coro.send(None)
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]
+    coro.close()
+    raise InternalError("Internal error: an inline handler waited")
 
 
 def _error_result(message: str) -> dict[str, Any]:

@@ -26,7 +26,6 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterable, MutableMap
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from anyport import _inline
 from anyport._exceptions import (
     HEADER_MISMATCH,
     INVALID_PARAMS,
@@ -171,7 +170,11 @@ _POLL = object()  # time to close the connection early (polling, T-HTTP-12)
 
 
 class _Outlet:
-    """A handler's way back to the client: this POST's response stream."""
+    """A handler's way back to the client: this POST's response stream.
+
+    Made per handler and not kept by the exchange: no reference cycle, so an answered POST is
+    freed at once by reference counting, not later by the garbage collector.
+    """
 
     __slots__ = ("_exchange",)
 
@@ -228,7 +231,6 @@ class Exchange:
         #: Handler tasks (requests that could not be answered inline).
         self._handlers: list[asyncio.Task[dict[str, Any]]] = []
         self._has_requests = False
-        self._outlet = _Outlet(self)
         #: The response is complete or its connection is gone: nothing more reaches the client.
         self.closed = False
         #: Resumable: a legacy session answered with SSE and state to log events in.
@@ -245,15 +247,11 @@ class Exchange:
                 self._outstanding += 1
                 self._has_requests = True
                 if self.server.inline_safe(ev):
-                    # A handler that never waits is answered now, without a task (anyport._inline).
-                    done, rest = _inline.start(self._run(ev))
-                    if done:
-                        self._complete(ev, rest)  # type: ignore[arg-type]
-                        continue
-                    assert isinstance(rest, _inline.Resumed)
-                    task = self._spawn(_inline.finish(rest), rest.context)
-                else:
-                    task = self._spawn(self._run(ev), None)
+                    # A handler that never waits is answered now, by a plain call in a copy of our
+                    # context (as a task would run it): no task, no turn of the event loop.
+                    self._complete(ev, contextvars.copy_context().run(self._answer_now, ev))
+                    continue
+                task = self._spawn(self._run(ev), None)
                 task.add_done_callback(self._finished(ev))
                 self._handlers.append(task)
                 if self.session is not None:
@@ -274,13 +272,15 @@ class Exchange:
 
     async def _run(self, req: IncomingRequest) -> dict[str, Any]:
         try:
-            result = await self.server.handle(req, self._outlet)
-            return result_message(req.id, result)
-        except JSONRPCError as exc:
-            return error_message(req.id, exc.to_error())
-        except Exception:
-            log.exception("unhandled error in %s", req.method)
-            return error_message(req.id, InternalError("Internal error").to_error())
+            return result_message(req.id, await self.server.handle(req, _Outlet(self)))
+        except Exception as exc:
+            return _failure_message(req, exc)
+
+    def _answer_now(self, req: IncomingRequest) -> dict[str, Any]:
+        try:
+            return result_message(req.id, self.server.answer_now(req, _Outlet(self)))
+        except Exception as exc:
+            return _failure_message(req, exc)
 
     def _finished(self, req: IncomingRequest) -> Callable[[asyncio.Task[dict[str, Any]]], None]:
         # A done callback, not code in the task: a task cancelled before it ever ran still ends here.
@@ -560,6 +560,14 @@ class Exchange:
             # T-H26-11: a closed response stream cancels the request; nothing more is sent.
             for task in self._handlers:
                 task.cancel()
+
+
+def _failure_message(req: IncomingRequest, exc: Exception) -> dict[str, Any]:
+    """The error response of a handler that raised."""
+    if not isinstance(exc, JSONRPCError):
+        log.error("unhandled error in %s", req.method, exc_info=exc)
+        exc = InternalError("Internal error")
+    return error_message(req.id, exc.to_error())
 
 
 async def send_body(
