@@ -169,6 +169,13 @@ class ServerConnection:
     ``assume_initialized``, legacy requests without a handshake.
     """
 
+    # Slots: one is made per stateless request and one is kept per session (memory, set-up time).
+    __slots__ = (
+        "_outgoing", "capabilities", "client_capabilities", "client_info", "discover_extra", "inflight",
+        "initialized", "instructions", "legacy_versions", "log_level", "modern_versions", "revision",
+        "server_info", "shared",
+    )
+
     def __init__(
         self,
         *,
@@ -192,13 +199,25 @@ class ServerConnection:
         self.client_capabilities: dict[str, Any] = {}
         self.client_info: dict[str, Any] | None = None
         self.log_level: str | None = "debug"
-        self.outgoing = OutgoingRequests()
+        self._outgoing: OutgoingRequests | None = None  # made when first needed: most connections never ask
         #: Incoming request ids still being handled -> cancelled flag.
         self.inflight: dict[str | int, bool] = {}
         #: One replica's view of a session that several serve (HTTP with shared state): a
         #: cancellation of a request not running here still becomes ``CancelRequested``, for the
         #: transport to pass on. Answers to other replicas' requests go through ``outgoing.resolve``.
         self.shared = False
+
+    @property
+    def outgoing(self) -> OutgoingRequests:
+        """Our requests to the client: their ids, and the ones still waiting for an answer."""
+        out = self._outgoing
+        if out is None:
+            out = self._outgoing = OutgoingRequests()
+        return out
+
+    @outgoing.setter
+    def outgoing(self, value: OutgoingRequests) -> None:
+        self._outgoing = value
 
     # -- input -----------------------------------------------------------------------------
 

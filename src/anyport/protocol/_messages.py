@@ -87,7 +87,8 @@ def classify(obj: object) -> Request | Notification | Response:
     if not isinstance(obj, dict):
         raise InvalidRequestError("Invalid Request: a JSON-RPC message must be an object")
     raw_id = obj.get("id", _NO_ID)
-    readable_id = raw_id if _valid_id(raw_id) else None
+    kind = type(raw_id)
+    readable_id = raw_id if kind is int or kind is str or _valid_id(raw_id) else None
     if obj.get("jsonrpc") != "2.0":
         raise InvalidRequestError('Invalid Request: "jsonrpc" must be "2.0"', data=_id_data(readable_id))
     method = obj.get("method", _NO_ID)

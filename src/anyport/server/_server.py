@@ -489,7 +489,7 @@ class Server:
             cached = self._discover_cache = (hints, {"ttlMs": hints[0], "cacheScope": hints[1]})
         return cached[1]
 
-    def open_connection(self, **kw: Any) -> ServerConnection:
+    def open_connection(self, *, assume_initialized: Revision | None = None) -> ServerConnection:
         """Fresh protocol state for one connection (a stdio process, an HTTP session, a request)."""
         return ServerConnection(
             server_info=self.info,
@@ -498,7 +498,7 @@ class Server:
             legacy_versions=self.legacy_versions,
             modern_versions=self.modern_versions,
             discover_extra=self._discover_extra,
-            **kw,
+            assume_initialized=assume_initialized,
         )
 
     async def serve(self, stream: MessageStream) -> None:

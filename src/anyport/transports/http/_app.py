@@ -35,6 +35,8 @@ from anyport._exceptions import (
 from anyport.protocol import (
     META_PROTOCOL_VERSION,
     REVISIONS,
+    IncomingRequest,
+    Received,
     Reply,
     ServerConnection,
     error_message,
@@ -43,7 +45,16 @@ from anyport.protocol import (
 )
 from anyport.state import Bus, EventLog, MemoryBus, MemoryEventLog, SessionRecord, SessionStore
 from anyport.transports import _param_headers as param_headers
-from anyport.transports.http._exchange import ASGIMessage, Exchange, Receive, Send, StreamOptions, send_json
+from anyport.transports.http._exchange import (
+    ASGIMessage,
+    Exchange,
+    Receive,
+    Send,
+    StreamOptions,
+    answer_at_once,
+    resumable,
+    send_json,
+)
 from anyport.transports.http._headers import (
     HeaderValueError,
     HostAllowList,
@@ -81,15 +92,12 @@ SESSION_HEADER = b"mcp-session-id"
 class _Request:
     """The parts of an ASGI HTTP scope the endpoint looks at; header names are lower-case."""
 
-    __slots__ = ("client", "headers", "method", "path", "query", "root_path")
+    __slots__ = ("headers", "method", "path", "scope")
 
     def __init__(self, scope: Scope) -> None:
-        client = scope.get("client")
-        self.client: str | None = client[0] if client else None
+        self.scope = scope
         self.method: str = scope["method"]
         self.path: str = scope["path"]
-        self.query: bytes = scope.get("query_string", b"")
-        self.root_path: str = scope.get("root_path", "")
         raw = scope.get("headers") or ()
         if not isinstance(raw, (list, tuple)):
             raw = list(raw)
@@ -102,6 +110,20 @@ class _Request:
                 key = bytes(name).lower()
                 headers[key] = headers[key] + b", " + value if key in headers else value  # RFC 9110 §5.3
         self.headers = headers
+
+    @property
+    def client(self) -> str | None:
+        """The peer's address."""
+        client = self.scope.get("client")
+        return client[0] if client else None
+
+    @property
+    def query(self) -> bytes:
+        return self.scope.get("query_string", b"")  # type: ignore[no-any-return]
+
+    @property
+    def root_path(self) -> str:
+        return self.scope.get("root_path", "")  # type: ignore[no-any-return]
 
     def get(self, name: bytes) -> str | None:
         """A header by lower-case name, repeated fields joined with ", "; None when absent."""
@@ -523,7 +545,7 @@ class StreamableHTTPApp:
 
     async def _read_body(self, req: _Request, receive: Receive) -> bytes | None:
         """The whole body, or None when it exceeds ``max_body_bytes`` (then it is not read on)."""
-        length = req.get(b"content-length")
+        length = req.headers.get(b"content-length")
         if length is not None and length.strip().isdigit() and int(length) > self.max_body_bytes:
             return None
         # Usually the whole body is already in: take it without arming a timer.
@@ -631,9 +653,7 @@ class StreamableHTTPApp:
         received = conn.receive_obj(parsed)
         if session is not None:
             await self.sessions.save(session)  # log level, initialized: the record follows
-        items = parsed if isinstance(parsed, list) else [parsed]
-
-        if not any(_is_request(item) for item in items):
+        if not (any(_is_request(item) for item in parsed) if isinstance(parsed, list) else _is_request(parsed)):
             # Only notifications and responses: 202 with no body (T-HTTP-08), or 400 for what was refused.
             exchange = self._exchange(conn, session, modern=False, batch=received.batch)
             exchange.start(received.events)
@@ -654,8 +674,26 @@ class StreamableHTTPApp:
                     return
                 headers.append((SESSION_HEADER, session.id.encode()))  # T-HTTP-33: on this response only
                 log.debug("session %s opened (%s)", session.id[:8], conn.revision.version if conn.revision else "?")
-        exchange = self._exchange(conn, session, modern=False, batch=received.batch)
-        exchange.start(received.events)
+        await self._answer(conn, session, received, receive, send, headers, modern=False)
+
+    async def _answer(
+        self, conn: ServerConnection, session: HTTPSession | None, received: Received,
+        receive: Receive, send: Send, headers: Headers, *, modern: bool,
+    ) -> None:
+        """Run the POST's requests and write their response."""
+        events = received.events
+        if len(events) == 1 and not received.batch:
+            req = events[0]
+            if (
+                type(req) is IncomingRequest
+                and self.server.inline_safe(req)
+                and not resumable(session, modern=modern, json_response=self.json_response)
+            ):
+                # The common case (one request, a handler that never waits): no Exchange.
+                await answer_at_once(self.server, conn, req, session, send, headers, modern=modern, json_response=self.json_response)
+                return
+        exchange = self._exchange(conn, session, modern=modern, batch=received.batch)
+        exchange.start(events)
         await exchange.respond(receive, send, headers)
 
     def _exchange(self, conn: ServerConnection, session: HTTPSession | None, *, modern: bool, batch: bool) -> Exchange:
@@ -706,10 +744,7 @@ class StreamableHTTPApp:
             message, data = mismatch
             await send_json(send, 400, _error_body(HEADER_MISMATCH, message, id_, data))
             return
-        received = conn.receive_obj(parsed)
-        exchange = self._exchange(conn, None, modern=True, batch=False)
-        exchange.start(received.events)
-        await exchange.respond(receive, send, [])
+        await self._answer(conn, None, conn.receive_obj(parsed), receive, send, [], modern=True)
 
     def _param_mismatch(self, req: _Request, body: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
         """T-H26-21: each ``x-mcp-header`` argument of a ``tools/call`` must be mirrored, equal, in its

@@ -59,7 +59,7 @@ from anyport.transports.http._sse import SSE_HEADERS, comment, message_event, pr
 if TYPE_CHECKING:
     from anyport.server import Server
 
-__all__ = ["ASGIMessage", "Exchange", "Receive", "Send", "GET_STREAM", "POST_STREAM", "StreamOptions", "control_key", "disconnected", "send_body", "send_json", "status_for", "stream_key"]
+__all__ = ["ASGIMessage", "Exchange", "answer_at_once", "resumable", "Receive", "Send", "GET_STREAM", "POST_STREAM", "StreamOptions", "control_key", "disconnected", "send_body", "send_json", "status_for", "stream_key"]
 
 log = logging.getLogger("anyport.http")
 
@@ -173,31 +173,75 @@ class _Outlet:
     """A handler's way back to the client: this POST's response stream.
 
     Made per handler and not kept by the exchange: no reference cycle, so an answered POST is
-    freed at once by reference counting, not later by the garbage collector.
+    freed at once by reference counting, not later by the garbage collector. Without an exchange
+    (a request answered at once, ``answer_at_once``) the response is already written: what is sent
+    later is dropped, and a question can no longer be asked.
     """
 
-    __slots__ = ("_exchange",)
+    __slots__ = ("_exchange", "session")
 
-    def __init__(self, exchange: Exchange) -> None:
+    def __init__(self, exchange: Exchange | None, session: HTTPSession | None) -> None:
         self._exchange = exchange
-
-    @property
-    def session(self) -> HTTPSession | None:
-        """The legacy session this request belongs to (None when stateless or 2026-07-28).
-
-        Server code may keep it to notify the client later: ``await session.notify(method, params)``.
-        """
-        return self._exchange.session
+        #: The legacy session this request belongs to (None when stateless or 2026-07-28). Server
+        #: code may keep it to notify the client later: ``await session.notify(method, params)``.
+        self.session = session
 
     @property
     def session_id(self) -> str | None:
-        return None if self._exchange.session is None else self._exchange.session.id
+        return None if self.session is None else self.session.id
 
     async def notify(self, method: str, params: dict[str, Any]) -> None:
-        self._exchange.push(notification(method, params))
+        if self._exchange is not None:
+            self._exchange.push(notification(method, params))
 
     async def request(self, method: str, params: dict[str, Any]) -> Any:
+        if self._exchange is None:
+            raise BrokenConnectionError(f"{method}: the response was already sent")
         return await self._exchange.ask(method, params)
+
+
+def resumable(session: HTTPSession | None, *, modern: bool, json_response: bool) -> bool:
+    """Whether a POST's response is a resumable SSE stream (legacy session, SSE replies)."""
+    return session is not None and not modern and not json_response
+
+
+async def answer_at_once(
+    server: Server, conn: ServerConnection, req: IncomingRequest, session: HTTPSession | None,
+    send: Send, headers: list[tuple[bytes, bytes]], *, modern: bool, json_response: bool,
+) -> None:
+    """The common POST, without an ``Exchange``: one request that ``server.inline_safe`` admits,
+    whose response is not resumable. Its handler runs to the end now, by a plain call in a copy of
+    our context (as a task would run it), and the response is written in one piece."""
+    msg = contextvars.copy_context().run(_answer_now, server, req, _Outlet(None, session))
+    try:
+        await _write_one(send, msg if conn.finish(req.id) else None, headers, modern=modern, json_response=json_response)
+    except OSError:
+        pass  # the client went away; nothing is running that could notice
+
+
+def _answer_now(server: Server, req: IncomingRequest, outlet: _Outlet) -> dict[str, Any]:
+    try:
+        return result_message(req.id, server.answer_now(req, outlet))
+    except Exception as exc:
+        return _failure_message(req, exc)
+
+
+async def _write_one(
+    send: Send, msg: dict[str, Any] | None, headers: list[tuple[bytes, bytes]], *, modern: bool, json_response: bool
+) -> None:
+    """The response to a POST of one request: JSON, or SSE that carries only the answer (an error
+    that has an HTTP status of its own goes as JSON with it, T-H26-13), or 202 when the request was
+    cancelled (U-04)."""
+    if msg is None:
+        await send({"type": "http.response.start", "status": 202, "headers": headers})
+        await send({"type": "http.response.body", "body": b""})
+        return
+    status = status_for(msg, modern=modern)
+    if json_response or status != 200:
+        await send_body(send, status, dumps(msg), b"application/json", headers)
+        return
+    await send({"type": "http.response.start", "status": 200, "headers": [*SSE_HEADERS, *headers]})
+    await send({"type": "http.response.body", "body": message_event(msg), "more_body": False})  # T-HTTP-17
 
 
 class Exchange:
@@ -234,7 +278,7 @@ class Exchange:
         #: The response is complete or its connection is gone: nothing more reaches the client.
         self.closed = False
         #: Resumable: a legacy session answered with SSE and state to log events in.
-        self.stream = stream if (session is not None and not modern and not json_response) else None
+        self.stream = stream if resumable(session, modern=modern, json_response=json_response) else None
         #: This stream's id in the event log, once the SSE response began.
         self.stream_id: str | None = None
 
@@ -249,7 +293,7 @@ class Exchange:
                 if self.server.inline_safe(ev):
                     # A handler that never waits is answered now, by a plain call in a copy of our
                     # context (as a task would run it): no task, no turn of the event loop.
-                    self._complete(ev, contextvars.copy_context().run(self._answer_now, ev))
+                    self._complete(ev, contextvars.copy_context().run(_answer_now, self.server, ev, _Outlet(self, self.session)))
                     continue
                 task = self._spawn(self._run(ev), None)
                 task.add_done_callback(self._finished(ev))
@@ -272,13 +316,7 @@ class Exchange:
 
     async def _run(self, req: IncomingRequest) -> dict[str, Any]:
         try:
-            return result_message(req.id, await self.server.handle(req, _Outlet(self)))
-        except Exception as exc:
-            return _failure_message(req, exc)
-
-    def _answer_now(self, req: IncomingRequest) -> dict[str, Any]:
-        try:
-            return result_message(req.id, self.server.answer_now(req, _Outlet(self)))
+            return result_message(req.id, await self.server.handle(req, _Outlet(self, self.session)))
         except Exception as exc:
             return _failure_message(req, exc)
 
