@@ -248,9 +248,10 @@ async def test_list_changed_waits_for_the_session_to_be_initialized() -> None:
 
 async def test_resources_updated_reaches_only_the_subscribed_session() -> None:
     """F-RES-03: resources/subscribe over HTTP is recorded for that session (hub and session record);
-    notify_resource_updated goes to its GET stream only; unsubscribe stops it."""
+    notify_resource_updated goes to its GET stream only; unsubscribe stops it. (With a shared
+    session store, as replicas have, so the record can be read.)"""
     server = make_server()
-    with serving(server) as (base, loop, http_app):
+    with serving(server, session_store=MemorySessionStore()) as (base, loop, http_app):
         one, two = Seen(), Seen()
         async with (
             Client(f"{base}/mcp", era="legacy", timeout=10, on_notification=one) as c1,
@@ -262,6 +263,7 @@ async def test_resources_updated_reaches_only_the_subscribed_session() -> None:
             sid1 = c1._session.stream.session_id  # type: ignore[union-attr]
             assert sid1 is not None and server.hub.subscriptions(sid1) == {"note://1"}
             await settle(0.1)
+            assert http_app.sessions.records is not None
             record = await loop.run(http_app.sessions.records.get(sid1))
             assert record is not None and record.subscriptions == ["note://1"]  # any replica restores it
             await loop.run(server.notify_resource_updated("note://1"))

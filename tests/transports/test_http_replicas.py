@@ -443,7 +443,7 @@ async def test_answers_and_cancellations_cross_the_bus_exactly_once() -> None:
     # Shutdown of both registries leaves nothing behind.
     await pair.a.aclose()
     await pair.b.aclose()
-    assert len(pair.bus) == 0 and not pair.a._background and not pair.b._background
+    assert len(pair.bus) == 0 and not pair.a.background and not pair.b.background
 
 
 async def test_a_session_ended_elsewhere_closes_the_busy_live_part() -> None:

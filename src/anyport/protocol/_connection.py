@@ -12,7 +12,6 @@ Rules (after h11's ``_state.py``):
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -133,15 +132,15 @@ class Received:
 class OutgoingRequests:
     """Ids for requests we send, and the ones still waiting for an answer (J-04, J-05)."""
 
-    __slots__ = ("_counter", "pending")
+    __slots__ = ("_last", "pending")
 
     def __init__(self) -> None:
         # Ids are never reused on a connection, even after completion (J-04 is the stricter rule).
-        self._counter = itertools.count(1)
+        self._last = 0
         self.pending: dict[str | int, str] = {}
 
     def start(self, method: str) -> int:
-        id_ = next(self._counter)
+        id_ = self._last = self._last + 1
         self.pending[id_] = method
         return id_
 

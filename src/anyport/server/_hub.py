@@ -87,13 +87,22 @@ class Listener:
         return False
 
 
+def _remove(peers: list[Peer], peer: Peer) -> None:
+    for i, p in enumerate(peers):
+        if p is peer:
+            del peers[i]
+            return
+
+
 class NotificationHub:
     """The registry of peers, fanouts and listeners of one ``Server``."""
 
     def __init__(self) -> None:
-        #: Peers by id; the last registered under an id is the one delivered to (two transports of
-        #: one process may both hold a session, e.g. two HTTP apps sharing a server and its state).
-        self._peers: dict[str, list[Peer]] = {}
+        #: Peers by id: the last registered under an id is the one delivered to (two transports of
+        #: one process may both hold a session, e.g. two HTTP apps sharing a server and its state);
+        #: the ones it took over from wait in ``_earlier`` (rare: most ids have one peer, kept alone).
+        self._peers: dict[str, Peer] = {}
+        self._earlier: dict[str, list[Peer]] = {}
         self._subscriptions: dict[str, set[str]] = {}
         self._fanouts: list[Fanout] = []
         self._listeners: set[Listener] = set()
@@ -103,36 +112,46 @@ class NotificationHub:
     def register(self, peer: Peer, *, subscriptions: Iterable[str] = ()) -> None:
         """Start delivering to ``peer`` (it takes over from a peer registered under the same id);
         ``subscriptions``: resource URIs it had subscribed to already (a restored session)."""
-        stack = self._peers.setdefault(peer.id, [])
-        for i, p in enumerate(stack):
-            if p is peer:
-                del stack[i]
-                break
-        stack.append(peer)
-        uris = set(subscriptions)
-        if uris:
-            self._subscriptions.setdefault(peer.id, set()).update(uris)
+        current = self._peers.get(peer.id)
+        if current is not None and current is not peer:
+            earlier = self._earlier.setdefault(peer.id, [])
+            _remove(earlier, peer)
+            earlier.append(current)
+        self._peers[peer.id] = peer
+        if subscriptions:
+            uris = set(subscriptions)
+            if uris:
+                self._subscriptions.setdefault(peer.id, set()).update(uris)
 
     def unregister(self, peer_id: str, peer: Peer | None = None) -> None:
         """Stop delivering to the peer (only that object, when given); once no peer is left under
         ``peer_id`` its resource subscriptions are dropped."""
-        stack = self._peers.get(peer_id)
-        if stack is not None:
+        current = self._peers.get(peer_id)
+        earlier = self._earlier.get(peer_id)
+        if peer is None or current is peer:
             if peer is None:
-                stack.clear()
-            else:
-                for i, p in enumerate(stack):
-                    if p is peer:
-                        del stack[i]
-                        break
-            if stack:
+                earlier = None
+            if earlier:
+                self._peers[peer_id] = earlier.pop()
+                if not earlier:
+                    del self._earlier[peer_id]
                 return
-            del self._peers[peer_id]
-        self._subscriptions.pop(peer_id, None)
+            self._peers.pop(peer_id, None)
+            self._earlier.pop(peer_id, None)
+        elif earlier is not None:
+            _remove(earlier, peer)
+            if not earlier:
+                del self._earlier[peer_id]
+        if peer_id not in self._peers:
+            self._subscriptions.pop(peer_id, None)
+
+    def compact(self) -> None:
+        """Shrink the tables after many peers left (a dict keeps its peak size until rebuilt)."""
+        self._peers = dict(self._peers)
+        self._subscriptions = dict(self._subscriptions)
 
     def peer(self, peer_id: str) -> Peer | None:
-        stack = self._peers.get(peer_id)
-        return stack[-1] if stack else None
+        return self._peers.get(peer_id)
 
     @property
     def peer_ids(self) -> list[str]:

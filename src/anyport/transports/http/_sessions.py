@@ -38,17 +38,20 @@ numbers them 1, 2, ...; a replica that restored it uses its own random block (``
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
-import itertools
 import logging
 import secrets
 import time
 from collections.abc import Callable, Coroutine, Hashable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import orjson
 
 from anyport._exceptions import ConnectionClosedError, error_from_response
+from anyport._memory import prepare as prepare_trim, trim_heap
 from anyport.protocol import OutgoingRequests, ResponseReceived, ServerConnection, notification
-from anyport.state import Bus, EventLog, MemorySessionStore as MemoryRecordStore, SessionRecord, SessionStore
+from anyport.state import Bus, EventLog, SessionRecord, SessionStore
 
 if TYPE_CHECKING:
     from anyport.server._hub import NotificationHub
@@ -117,7 +120,15 @@ _ID_BLOCK = 1 << 20
 _ID_BLOCKS = (1 << 53) // _ID_BLOCK
 
 
+_T = TypeVar("_T")
+
+#: After this many sessions ended, their memory is given back (``MemorySessionStore._release``),
+#: this many seconds later: a burst of DELETEs or expiries is done by then.
+_RELEASE_AFTER = 256
+_RELEASE_DELAY = 0.5
+
 _NO_URIS: frozenset[str] = frozenset()
+_FIRST_BLOCKS = (0,)  # the blocks of every session's first live part: one shared tuple
 
 
 class SessionRequests(OutgoingRequests):
@@ -138,7 +149,7 @@ class SessionRequests(OutgoingRequests):
             self.pending.update(pending)
         self._blocks: tuple[int, ...] = ()  # usually one: a tuple is a fraction of a set's size
         self._block = 0
-        self._seq = itertools.count(1)
+        self._seq = 0  # the last number used in the current block
         self._use(0 if first else self._fresh())
 
     def _fresh(self) -> int:
@@ -148,15 +159,15 @@ class SessionRequests(OutgoingRequests):
                 return block
 
     def _use(self, block: int) -> None:
-        self._blocks = (*self._blocks, block)
+        self._blocks = _FIRST_BLOCKS if block == 0 and not self._blocks else (*self._blocks, block)
         self._block = block
-        self._seq = itertools.count(1)
+        self._seq = 0
 
     def start(self, method: str) -> int:
-        n = next(self._seq)
+        n = self._seq = self._seq + 1
         if n >= _ID_BLOCK:
             self._use(self._fresh())
-            n = next(self._seq)
+            n = self._seq = 1
         id_ = self._block * _ID_BLOCK + n
         self.pending[id_] = method
         return id_
@@ -177,6 +188,29 @@ def share(conn: ServerConnection, *, first: bool = False) -> None:
     conn.shared = True
     if not isinstance(conn.outgoing, SessionRequests):
         conn.outgoing = SessionRequests(first=first, pending=conn.outgoing.pending)
+
+
+#: Client-declared values (capabilities, clientInfo) by their canonical JSON: one copy for every session.
+_COPIES: dict[bytes, Any] = {}
+_COPIES_KEPT = 256
+
+
+def _one_copy(value: _T) -> _T:
+    """``value``, or an equal one already kept for another session (small JSON data only)."""
+    if not value:
+        return value
+    try:
+        key = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    except TypeError:
+        return value
+    if len(key) > 4096:
+        return value
+    kept = _COPIES.get(key)
+    if kept is None:
+        if len(_COPIES) >= _COPIES_KEPT:
+            _COPIES.clear()
+        kept = _COPIES[key] = value
+    return kept
 
 
 def _settle(fut: asyncio.Future[Any], result: Any, error: Any) -> None:
@@ -229,42 +263,55 @@ class HTTPSession:
     handlers run or futures wait here (``busy``) one listener takes what other replicas hand on.
     """
 
-    __slots__ = (
-        "_background", "_clock", "_listener", "_on_change", "_on_gone", "_saved", "bus", "closed", "conn", "created",
-        "fanout", "id", "last_seen", "subscriptions", "tasks", "waiters",
-    )
+    __slots__ = ("_listener", "_registry", "_saved", "_tasks", "_waiters", "closed", "conn", "created", "id", "last_seen", "subscriptions")
 
     def __init__(
-        self, session_id: str, conn: ServerConnection, *, clock: Callable[[], float] = time.monotonic,
-        bus: Bus | None = None, subscriptions: Any = (), fanout: BusFanout | None = None,
-        on_change: Callable[[HTTPSession], None] | None = None,
-        on_gone: Callable[[HTTPSession], None] | None = None,
-        first: bool = False,
-        background: set[asyncio.Task[Any]] | None = None,
+        self, session_id: str, conn: ServerConnection, registry: MemorySessionStore, *,
+        subscriptions: Any = (), first: bool = False,
     ) -> None:
+        # What every session of the registry shares (its bus, fanout, clock, hooks) is read from it:
+        # an idle session keeps only its own state.
         self.id = session_id
         self.conn = conn
-        self.bus = bus
-        if bus is not None:
+        self._registry = registry
+        if registry.bus is not None:
             share(conn, first=first)
-        #: How the hub reaches this session together with all others (None: one by one, ``notify``).
-        self.fanout = fanout
-        self._on_change = on_change
-        #: Called when another replica ended the session (DELETE there); default: ``close``.
-        self._on_gone = on_gone
-        self._clock = clock
-        self.created = self.last_seen = clock()
-        self.tasks: dict[str | int, asyncio.Task[Any]] = {}
-        self.waiters: dict[str | int, asyncio.Future[Any]] = {}
+        self.created = self.last_seen = registry.clock()
+        self._tasks: dict[str | int, asyncio.Task[Any]] | None = None
+        self._waiters: dict[str | int, asyncio.Future[Any]] | None = None
         #: Resource URIs the client subscribed to (persisted in the record; kept by server code).
         #: (A frozenset: the empty one is shared by every session that subscribed to nothing.)
         self.subscriptions: frozenset[str] = frozenset(subscriptions) or _NO_URIS
         self.closed = False
+        #: The record last written to (or read from) a shared store; None without one.
         self._saved: SessionRecord | None = None
         #: The task reading ``inbox_key`` while the session is busy here.
         self._listener: asyncio.Task[None] | None = None
-        #: Listener and publishing tasks, kept so they are not collected (shared with the registry).
-        self._background: set[asyncio.Task[Any]] = background if background is not None else set()
+
+    @property
+    def bus(self) -> Bus | None:
+        return self._registry.bus
+
+    @property
+    def fanout(self) -> BusFanout | None:
+        """How the hub reaches this session together with all others (None: one by one, ``notify``)."""
+        return self._registry.fanout
+
+    @property
+    def tasks(self) -> dict[str | int, asyncio.Task[Any]]:
+        """Handlers running here, by request id (made on first use: most sessions are idle)."""
+        tasks = self._tasks
+        if tasks is None:
+            tasks = self._tasks = {}
+        return tasks
+
+    @property
+    def waiters(self) -> dict[str | int, asyncio.Future[Any]]:
+        """Futures for the client's answers to our requests, by request id."""
+        waiters = self._waiters
+        if waiters is None:
+            waiters = self._waiters = {}
+        return waiters
 
     def record(self) -> SessionRecord:
         return record_of(self.id, self.conn, self.subscriptions)
@@ -285,16 +332,16 @@ class HTTPSession:
     def subscriptions_changed(self, uris: Iterable[str]) -> None:
         """The hub's hook after ``resources/subscribe`` / ``unsubscribe``: keep the set, persist it."""
         self.subscriptions = frozenset(uris) or _NO_URIS
-        if self._on_change is not None and not self.closed:
-            self._on_change(self)
+        if not self.closed:
+            self._registry._changed(self)
 
     def touch(self) -> None:
-        self.last_seen = self._clock()
+        self.last_seen = self._registry.clock()
 
     @property
     def busy(self) -> bool:
         """Handlers are running or waiting for the client: the session is not idle."""
-        return bool(self.tasks or self.waiters)
+        return bool(self._tasks or self._waiters)
 
     @property
     def listening(self) -> bool:
@@ -302,7 +349,7 @@ class HTTPSession:
         return self._listener is not None
 
     def expired(self, idle_timeout: float) -> bool:
-        return not self.busy and self._clock() - self.last_seen > idle_timeout
+        return not self.busy and self._registry.clock() - self.last_seen > idle_timeout
 
     def track(self, request_id: str | int, task: asyncio.Task[Any]) -> None:
         """Remember a running handler so a ``notifications/cancelled`` POST can reach it, on any replica."""
@@ -354,20 +401,21 @@ class HTTPSession:
         if self.closed:
             return
         self.closed = True
-        for task in list(self.tasks.values()):
+        for task in list((self._tasks or {}).values()):
             task.cancel()
-        for fut in self.waiters.values():
+        for fut in (self._waiters or {}).values():
             if not fut.done():
                 fut.set_exception(ConnectionClosedError("the session was terminated"))
-        self.waiters.clear()
+        self._waiters = None
         self._listen_while_busy()  # stops listening
 
     # -- across replicas (DESIGN.md §4) ---------------------------------------------------------
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task = asyncio.get_running_loop().create_task(coro)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        background = self._registry.background
+        background.add(task)
+        task.add_done_callback(background.discard)
         return task
 
     def _listen_while_busy(self) -> None:
@@ -399,10 +447,7 @@ class HTTPSession:
         kind = message.get("type")
         id_ = message.get("id")
         if kind == "closed":
-            if self._on_gone is not None:
-                self._on_gone(self)
-            else:
-                self.close()
+            self._registry._drop(self)
             return
         if not isinstance(id_, (str, int)) or isinstance(id_, bool):
             return
@@ -435,9 +480,10 @@ class HTTPSession:
 class MemorySessionStore:
     """This process's live sessions, with a sliding idle timeout and a cap on their number.
 
-    - ``records``: where the plain-data records go. Default: a private in-memory store, owned
-      by this registry (local expiry and DELETE remove the record too). A shared store (Redis) is
-      not owned: evicting an idle session here only drops the live part; the store's TTL decides.
+    - ``records``: the shared store where the plain-data records go (Redis, or one in-memory store
+      several apps share). It is not owned: evicting an idle session here only drops the live part;
+      the store's TTL decides. Default None: the sessions live in this process only and nothing
+      but the live session holds their state (local expiry and DELETE end them for good).
     - ``restore``: rebuilds the ``ServerConnection`` of a record this process has not seen (a
       session begun on another replica); without it such sessions are unknown (404).
     - ``bus`` / ``events``: given to sessions (``notify``; answers and cancellations across replicas)
@@ -469,9 +515,12 @@ class MemorySessionStore:
             raise ValueError("max_sessions must be >= 1")
         self.idle_timeout = idle_timeout
         self.max_sessions = max_sessions
-        self._clock = clock
+        self.clock = clock
+        #: Ending a session here ends it everywhere (there is no shared store).
         self.owns_records = records is None
-        self.records: SessionStore = records if records is not None else MemoryRecordStore(ttl=None)
+        #: The shared store of session records; None: the sessions live in this process only, and
+        #: the live session is the only copy of its state (no record is kept).
+        self.records: SessionStore | None = records
         self.restore = restore
         self.bus = bus
         self.events = events
@@ -482,7 +531,10 @@ class MemorySessionStore:
         self._last_sweep = clock()
         self._pending: set[asyncio.Task[None]] = set()
         #: The sessions' inbox listeners and hand-ons (see ``HTTPSession``).
-        self._background: set[asyncio.Task[Any]] = set()
+        self.background: set[asyncio.Task[Any]] = set()
+        #: Sessions ended since memory was last given back, and the timer that will (``_release``).
+        self._ended = 0
+        self._release_timer: asyncio.TimerHandle | None = None
 
     def __len__(self) -> int:
         return len(self._sessions)
@@ -497,10 +549,7 @@ class MemorySessionStore:
     def _new(
         self, session_id: str, conn: ServerConnection, subscriptions: Iterable[str] = (), *, first: bool = False,
     ) -> HTTPSession:
-        session = HTTPSession(
-            session_id, conn, clock=self._clock, bus=self.bus, subscriptions=subscriptions, fanout=self.fanout,
-            on_change=self._changed, on_gone=self._drop, first=first, background=self._background,
-        )
+        session = HTTPSession(session_id, conn, self, subscriptions=subscriptions, first=first)
         if self.hub is not None:
             self.hub.register(session, subscriptions=session.subscriptions)
         return session
@@ -524,9 +573,27 @@ class MemorySessionStore:
         """Drop the live part (also the hook for a session another replica ended)."""
         if self._sessions.get(session.id) is session:
             del self._sessions[session.id]
+            self._ended += 1
+            if self._ended >= _RELEASE_AFTER and self._release_timer is None:
+                with contextlib.suppress(RuntimeError):  # no running loop (a synchronous close)
+                    loop = asyncio.get_running_loop()
+                    self._release_timer = loop.call_later(_RELEASE_DELAY, self._release)
         session.close()
         if self.hub is not None:
             self.hub.unregister(session.id, session)
+
+    def _release(self) -> None:
+        """Many sessions ended: give their memory back. The registries' tables shrink to what is
+        left (Python dicts never shrink by themselves), and the C heap returns its free pages to
+        the OS (``anyport._memory.trim_heap``)."""
+        self._release_timer = None
+        self._ended = 0
+        self._sessions = dict(self._sessions)
+        if self.hub is not None:
+            self.hub.compact()
+        # On the loop, not in a worker thread: a first thread would cost more memory (its stack
+        # and its own malloc arena) than this gives back. A heap of some tens of MiB takes ~1 ms.
+        trim_heap()
 
     async def _end(self, session: HTTPSession, *, forget: bool) -> None:
         """Drop the live part; with ``forget`` also the record, its events, its GET stream and the live
@@ -536,7 +603,7 @@ class MemorySessionStore:
             await self._forget(session.id)
 
     async def _forget(self, session_id: str, *, record: bool = True) -> None:
-        if record:
+        if record and self.records is not None:
             await self.records.delete(session_id)
         if self.events is not None:
             await self.events.drop_session(session_id)
@@ -545,12 +612,12 @@ class MemorySessionStore:
             await self.bus.publish(inbox_key(session_id), {"type": "closed"})
 
     async def _sweep(self) -> None:
-        self._last_sweep = self._clock()
+        self._last_sweep = self.clock()
         for session in [s for s in self._sessions.values() if s.expired(self.idle_timeout)]:
             await self._end(session, forget=self.owns_records)
 
     async def _maybe_sweep(self) -> None:
-        if self._clock() - self._last_sweep >= self._sweep_every:
+        if self.clock() - self._last_sweep >= self._sweep_every:
             await self._sweep()
 
     async def create(self, conn: ServerConnection) -> HTTPSession | None:
@@ -560,10 +627,18 @@ class MemorySessionStore:
             await self._sweep()
             if len(self._sessions) >= self.max_sessions:
                 return None
+        if not self._sessions:
+            prepare_trim()  # once: see anyport._memory.prepare
         session_id = new_session_id()
-        record = record_of(session_id, conn)
-        if not await self.records.create(record):
-            return None
+        record = None
+        if self.records is not None:
+            record = record_of(session_id, conn)
+            if not await self.records.create(record):
+                return None
+        # Sessions of the same client software declare the same capabilities and clientInfo: they
+        # share one copy of each (the session's view of them is read-only).
+        conn.client_capabilities = _one_copy(conn.client_capabilities)
+        conn.client_info = _one_copy(conn.client_info)
         session = self._new(session_id, conn, first=True)
         session._saved = record
         self._sessions[session.id] = session
@@ -571,12 +646,16 @@ class MemorySessionStore:
 
     async def get(self, session_id: str) -> HTTPSession | None:
         """The live session, or None when unknown, deleted or expired (then: 404, T-HTTP-39)."""
-        if self._clock() - self._last_sweep >= self._sweep_every:
+        if self.clock() - self._last_sweep >= self._sweep_every:
             await self._sweep()
         session = self._sessions.get(session_id)
         if session is not None and session.expired(self.idle_timeout):
             await self._end(session, forget=self.owns_records)
             return None
+        if self.records is None:
+            if session is not None:
+                session.touch()
+            return session
         record = await self.records.get(session_id)  # also slides a shared store's TTL
         if record is None:
             if session is not None:  # deleted elsewhere (another replica answered a DELETE)
@@ -615,6 +694,8 @@ class MemorySessionStore:
 
     async def save(self, session: HTTPSession) -> None:
         """Write the record when it changed (log level, initialized, subscriptions)."""
+        if self.records is None:
+            return  # the live session is the only copy
         record = session.record()
         if record != session._saved and not session.closed:
             session._saved = record
@@ -626,7 +707,7 @@ class MemorySessionStore:
         if session is not None:
             await self._end(session, forget=True)
             return session
-        if await self.records.delete(session_id):
+        if self.records is not None and await self.records.delete(session_id):
             await self._forget(session_id, record=False)
         return None
 
@@ -634,19 +715,23 @@ class MemorySessionStore:
         """Close every live session (server shutdown); an owned record store forgets them too."""
         if self._pending:
             await asyncio.wait(list(self._pending), timeout=5)  # subscriptions still being stored
+        if self._release_timer is not None:
+            self._release_timer.cancel()
+            self._release_timer = None
         sessions, self._sessions = self._sessions, {}
         for session in sessions.values():
             session.close()
             if self.hub is not None:
                 self.hub.unregister(session.id, session)
             if self.owns_records:
-                await self.records.delete(session.id)
+                if self.records is not None:
+                    await self.records.delete(session.id)
                 if self.events is not None:
                     await self.events.drop_session(session.id)
         for task in list(self._pending):
             task.cancel()
-        if self._background:
+        if self.background:
             # Inbox listeners stopping (their subscriptions closed) and answers being handed on.
-            await asyncio.wait(list(self._background), timeout=5)
-        for task in list(self._background):
+            await asyncio.wait(list(self.background), timeout=5)
+        for task in list(self.background):
             task.cancel()
