@@ -389,7 +389,7 @@ class Bench:
                     "count": self.cfg.sessions, "seconds": self.cfg.sessions_seconds, "timeout": self.cfg.timeout,
                     "server_pid": proc.pid, "warmup": 50, "settle_seconds": 1.0,
                 }
-                result = self.client.run(job, 2 * self.cfg.sessions_seconds + 6 * self.cfg.timeout + 10)
+                result = self.client.run(job, 4 * self.cfg.sessions_seconds + 8 * self.cfg.timeout + 10)
                 row.update({k: v for k, v in result.items() if k not in ("ok", "kind", "error")})
                 if not result.get("ok"):
                     row["status"] = f"{result.get('kind', 'failed')} during {result.get('phase', '?')}"
@@ -399,6 +399,9 @@ class Bench:
                     row["kib_per_session"] = (opened - before) / row["opened"]
                 if before is not None and after is not None and result.get("ok"):
                     row["kib_not_returned"] = after - before
+                reopen = row.get("rss_reopen_kib")
+                if opened is not None and reopen is not None and result.get("ok"):
+                    row["kib_reopen_growth"] = reopen - opened
                 log(f"  memory {server}: {row.get('kib_per_session', float('nan')):.1f} KiB/session, "
                     f"{row.get('kib_not_returned', 'n/a')} KiB not returned ({row['status']})")
             finally:
@@ -528,7 +531,7 @@ def summary(bench: Bench) -> str:
 
 def memory_table(rows: Sequence[dict[str, Any]]) -> str:
     head = ["server", "sessions", "RSS before MiB", "RSS with sessions MiB", "RSS after DELETE MiB", "KiB/session",
-            "KiB not returned", "open s", "status"]
+            "KiB not returned", "KiB more on reopening", "open s", "status"]
 
     def mib(v: int | None) -> str:
         return "—" if v is None else f"{v / 1024:.1f}"
@@ -537,11 +540,11 @@ def memory_table(rows: Sequence[dict[str, Any]]) -> str:
         [
             LABELS[r["server"]], str(r.get("opened", "—")), mib(r.get("rss_before_kib")), mib(r.get("rss_open_kib")),
             mib(r.get("rss_after_kib")), num(r.get("kib_per_session"), ".1f"), num(r.get("kib_not_returned"), ",.0f"),
-            num(r.get("open_seconds"), ".2f"), status_text(r["status"], r.get("detail", ""), ("ok", "no sessions"), 100),
+            num(r.get("kib_reopen_growth"), ",.0f"), num(r.get("open_seconds"), ".2f"), status_text(r["status"], r.get("detail", ""), ("ok", "no sessions"), 100),
         ]
         for r in rows
     ]
-    return markdown_table(head, "lrrrrrrrl", body)
+    return markdown_table(head, "lrrrrrrrrl", body)
 
 
 def plot_points(bench: Bench) -> list[dict[str, Any]]:

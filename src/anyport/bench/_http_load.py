@@ -677,6 +677,15 @@ async def sessions_job(job: dict[str, Any]) -> dict[str, Any]:
         out["not_deleted"] = len(sids)
         await asyncio.sleep(settle)
         out["rss_after_kib"] = rss_kib(pid)
+        # Open as many again: memory the server kept but reuses shows here as no growth; a leak grows.
+        out["phase"] = "reopen"
+        again: list[str] = []
+        progress = Progress(count, float(job["seconds"]))
+        await watched([opener(w, progress, again) for w in workers], progress, timeout, "reopen sessions")
+        await asyncio.sleep(settle)
+        out["rss_reopen_kib"] = rss_kib(pid)
+        progress = Progress(len(again), float(job["seconds"]))
+        await watched([closer(w, again, progress, {}) for w in workers], progress, timeout, "delete reopened sessions")
         out["phase"] = "done"
     except _EXPECTED as exc:
         _failure(out, exc)
