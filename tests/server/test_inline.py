@@ -350,6 +350,16 @@ async def test_answer_now_raises_what_handle_raises() -> None:
         app.answer_now(req, _NullOutlet())
     with pytest.raises(InvalidParamsError):
         await app.handle(req, _NullOutlet())
+    # F-TASK-01: a tool that forbids tasks, called as one on 2025-11-25: -32601 from both paths.
+    from anyport._exceptions import MethodNotFoundError
+
+    as_task = _req(app, "add", {"a": 1, "b": 2}, "2025-11-25")
+    as_task.params["task"] = {}
+    assert app.inline_safe(as_task)
+    with pytest.raises(MethodNotFoundError):
+        app.answer_now(as_task, _NullOutlet())
+    with pytest.raises(MethodNotFoundError):
+        await app.handle(as_task, _NullOutlet())
     listing = _req(app, "echo", {}, "2025-11-25")
     listing.method, listing.params = "tools/list", {}
     assert app.inline_safe(listing)

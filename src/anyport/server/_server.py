@@ -12,6 +12,7 @@ import base64
 import binascii
 import hashlib
 import inspect
+import logging
 import re
 import types
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
@@ -37,6 +38,7 @@ from anyport.protocol import (
     Revision,
     ServerConnection,
     dumps,
+    error_message,
 )
 from anyport.protocol._codec import dumps_canonical
 from anyport.protocol._revisions import LEGACY_VERSIONS, MODERN_VERSIONS
@@ -58,6 +60,8 @@ if TYPE_CHECKING:
     from anyport.transports._base import MessageStream
 
 __all__ = ["Completion", "Message", "ResourceContents", "Server", "ToolResult"]
+
+_log = logging.getLogger("anyport.server")
 
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
@@ -564,6 +568,8 @@ class Server:
             if isinstance(prepared, dict):
                 return self._finish_result(req, prepared)
             tool, kwargs, answers = prepared
+            if self._mode_of(req, tool) != "sync":  # raises for a task the tool does not allow (F-TASK-01)
+                raise InternalError(f"Internal error: {tool.name} cannot run inline as a task")
             try:
                 value = self._call_fn(tool, kwargs, req, outlet, answers, None)
                 if tool.is_async:
@@ -575,6 +581,15 @@ class Server:
         if handler is None:
             raise MethodNotFoundError(f"Method not found: {req.method}")
         return self._finish_result(req, _drive(handler(req, outlet)))
+
+    @staticmethod
+    def failure_message(req: IncomingRequest, exc: Exception) -> dict[str, Any]:
+        """The error response of a request whose handler raised ``exc`` (``handle`` or ``answer_now``):
+        a ``JSONRPCError`` as it is, anything else logged and answered as an internal error."""
+        if not isinstance(exc, JSONRPCError):
+            _log.error("unhandled error in %s", req.method, exc_info=exc)
+            exc = InternalError("Internal error")
+        return error_message(req.id, exc.to_error())
 
     def _finish_result(self, req: IncomingRequest, result: dict[str, Any]) -> dict[str, Any]:
         if req.revision.result_type:
@@ -650,11 +665,7 @@ class Server:
         if isinstance(prepared, dict):
             return prepared
         tool, kwargs, answers = prepared
-        params = req.params
-        if tool.task_support == "forbidden" and "task" not in params and not req.revision.tasks_extension:
-            mode = "sync"  # what _task_mode says for the common case, without asking it
-        else:
-            mode = self._task_mode(req, tool)
+        mode = self._mode_of(req, tool)
         if mode == "sync":
             return await self._run_tool(tool, kwargs, req, outlet, answers, None)
         ctx = Context(req, outlet, self, answers)
@@ -684,6 +695,11 @@ class Server:
             return _error_result(f"Invalid arguments for tool {tool.name}: {_validation_text(exc)}")
         answers = self._answers(req, tool.name) if req.revision.modern else _NO_ANSWERS
         return tool, kwargs, answers
+
+    def _mode_of(self, req: IncomingRequest, tool: _Tool) -> str:
+        if tool.task_support == "forbidden" and "task" not in req.params and not req.revision.tasks_extension:
+            return "sync"  # what _task_mode says for the common case, without asking it
+        return self._task_mode(req, tool)
 
     def _task_mode(self, req: IncomingRequest, tool: _Tool) -> str:
         """sync, task (create one now) or defer (inline until ``ctx.detach()``)."""

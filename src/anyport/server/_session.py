@@ -13,11 +13,8 @@ import logging
 import secrets
 from typing import TYPE_CHECKING, Any
 
-from anyport import _inline
 from anyport._exceptions import (
     ConnectionClosedError,
-    InternalError,
-    JSONRPCError,
     RequestTimeoutError,
     TransportError,
     error_from_response,
@@ -148,11 +145,12 @@ class ServerSession:
     async def _on_event(self, ev: Any) -> None:
         if isinstance(ev, IncomingRequest):
             if self.server.inline_safe(ev):
-                # Most requests never wait: answer them now, and make a task only if one does.
-                done, rest = _inline.start(self._run_request(ev))
-                if not done:
-                    assert isinstance(rest, _inline.Resumed)
-                    self._spawn(_inline.finish(rest), ev.id, rest.context)
+                # Most requests never wait: answer them now by a plain call (in a copy of our
+                # context, as a task would run it), in order. A stream that cannot take the answer
+                # yet holds up reading, as it should (the stdio pump pauses its input).
+                msg = contextvars.copy_context().run(self._answer_now, ev)
+                if msg is not None:
+                    await self._deliver(msg)
             else:
                 self._spawn(self._run_request(ev), ev.id)
         elif isinstance(ev, Reply):
@@ -183,21 +181,29 @@ class ServerSession:
 
     async def _answer(self, req: IncomingRequest) -> dict[str, Any] | None:
         try:
-            result = await self.server.handle(req, self._outlet)
-            msg = result_message(req.id, result)
+            msg = result_message(req.id, await self.server.handle(req, self._outlet))
         except asyncio.CancelledError:
             self.conn.finish(req.id)
             return None  # U-04 / T-STDIO-14: nothing more for a cancelled request
-        except JSONRPCError as exc:
-            msg = error_message(req.id, exc.to_error())
-        except Exception:
-            log.exception("unhandled error in %s", req.method)
-            msg = error_message(req.id, InternalError("Internal error").to_error())
+        except Exception as exc:
+            msg = self.server.failure_message(req, exc)
+        return msg if self.conn.finish(req.id) else None
+
+    def _answer_now(self, req: IncomingRequest) -> dict[str, Any] | None:
+        """``_answer`` for a request ``Server.inline_safe`` admits: one plain call, no coroutines."""
+        try:
+            msg = result_message(req.id, self.server.answer_now(req, self._outlet))
+        except Exception as exc:
+            msg = self.server.failure_message(req, exc)
         return msg if self.conn.finish(req.id) else None
 
     async def _run_request(self, req: IncomingRequest) -> None:
         msg = await self._answer(req)
-        if msg is not None and not self._closed:
+        if msg is not None:
+            await self._deliver(msg)
+
+    async def _deliver(self, msg: dict[str, Any]) -> None:
+        if not self._closed:
             try:
                 await self.send(msg)
             except TransportError:
@@ -234,3 +240,4 @@ class ServerSession:
 
 async def serve_stream(server: Server, stream: MessageStream) -> None:
     await ServerSession(server, stream).run()
+

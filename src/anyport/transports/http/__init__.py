@@ -92,7 +92,10 @@ def create_app(
       reachable under another name must list it.
     - ``session_idle_timeout`` (seconds) and ``max_sessions`` bound the legacy sessions kept in
       memory. ``session_store`` (an ``anyport.state.SessionStore``), ``event_log`` and ``bus``
-      replace the in-memory state: share them between replicas (DESIGN.md §4).
+      replace the in-memory state: share them between replicas (DESIGN.md §4). Without a
+      ``session_store`` the sessions live in this process only and the live session is the only
+      copy of its state (no record is written per request). After many sessions end (DELETE or
+      expiry) the registry gives their memory back: its tables shrink and glibc's heap is trimmed.
     - ``sse_retry_ms``: a ``retry:`` field (milliseconds) in the priming event of each stream and
       before an early close (T-HTTP-13). ``sse_poll_after``: close a POST's SSE connection that many
       seconds after it opened (``0``: right after the priming event); the stream stays open and the

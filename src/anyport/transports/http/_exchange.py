@@ -36,7 +36,6 @@ from anyport._exceptions import (
     UNSUPPORTED_PROTOCOL_VERSION,
     BrokenConnectionError,
     InternalError,
-    JSONRPCError,
     RequestTimeoutError,
 )
 from anyport.protocol import (
@@ -47,7 +46,6 @@ from anyport.protocol import (
     ResponseReceived,
     ServerConnection,
     dumps,
-    error_message,
     notification,
     request,
     result_message,
@@ -223,7 +221,7 @@ def _answer_now(server: Server, req: IncomingRequest, outlet: _Outlet) -> dict[s
     try:
         return result_message(req.id, server.answer_now(req, outlet))
     except Exception as exc:
-        return _failure_message(req, exc)
+        return server.failure_message(req, exc)
 
 
 async def _write_one(
@@ -318,7 +316,7 @@ class Exchange:
         try:
             return result_message(req.id, await self.server.handle(req, _Outlet(self, self.session)))
         except Exception as exc:
-            return _failure_message(req, exc)
+            return self.server.failure_message(req, exc)
 
     def _finished(self, req: IncomingRequest) -> Callable[[asyncio.Task[dict[str, Any]]], None]:
         # A done callback, not code in the task: a task cancelled before it ever ran still ends here.
@@ -598,14 +596,6 @@ class Exchange:
             # T-H26-11: a closed response stream cancels the request; nothing more is sent.
             for task in self._handlers:
                 task.cancel()
-
-
-def _failure_message(req: IncomingRequest, exc: Exception) -> dict[str, Any]:
-    """The error response of a handler that raised."""
-    if not isinstance(exc, JSONRPCError):
-        log.error("unhandled error in %s", req.method, exc_info=exc)
-        exc = InternalError("Internal error")
-    return error_message(req.id, exc.to_error())
 
 
 async def send_body(
