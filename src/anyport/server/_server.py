@@ -39,6 +39,7 @@ from anyport.protocol import (
     ServerConnection,
     dumps,
     error_message,
+    result_message,
 )
 from anyport.protocol._codec import dumps_canonical
 from anyport.protocol._revisions import LEGACY_VERSIONS, MODERN_VERSIONS
@@ -582,14 +583,19 @@ class Server:
             raise MethodNotFoundError(f"Method not found: {req.method}")
         return self._finish_result(req, _drive(handler(req, outlet)))
 
-    @staticmethod
-    def failure_message(req: IncomingRequest, exc: Exception) -> dict[str, Any]:
-        """The error response of a request whose handler raised ``exc`` (``handle`` or ``answer_now``):
-        a ``JSONRPCError`` as it is, anything else logged and answered as an internal error."""
-        if not isinstance(exc, JSONRPCError):
-            _log.error("unhandled error in %s", req.method, exc_info=exc)
-            exc = InternalError("Internal error")
-        return error_message(req.id, exc.to_error())
+    async def reply(self, req: IncomingRequest, outlet: Outlet) -> dict[str, Any]:
+        """The JSON-RPC response to an admitted request: ``handle``'s result, or the error response."""
+        try:
+            return result_message(req.id, await self.handle(req, outlet))
+        except Exception as exc:
+            return _failure_message(req, exc)
+
+    def reply_now(self, req: IncomingRequest, outlet: Outlet) -> dict[str, Any]:
+        """``reply`` for a request that ``inline_safe`` admits, by ``answer_now``."""
+        try:
+            return result_message(req.id, self.answer_now(req, outlet))
+        except Exception as exc:
+            return _failure_message(req, exc)
 
     def _finish_result(self, req: IncomingRequest, result: dict[str, Any]) -> dict[str, Any]:
         if req.revision.result_type:
@@ -969,6 +975,15 @@ def _validation_text(exc: pydantic.ValidationError) -> str:
         loc = ".".join(str(p) for p in err.get("loc", ())) or "arguments"
         parts.append(f"{loc}: {err.get('msg')}")
     return "; ".join(parts)
+
+
+def _failure_message(req: IncomingRequest, exc: Exception) -> dict[str, Any]:
+    """The error response of a request whose handler raised ``exc``: a ``JSONRPCError`` as it is,
+    anything else logged and answered as an internal error."""
+    if not isinstance(exc, JSONRPCError):
+        _log.error("unhandled error in %s", req.method, exc_info=exc)
+        exc = InternalError("Internal error")
+    return error_message(req.id, exc.to_error())
 
 
 def _drive(awaitable: Awaitable[T]) -> T:

@@ -30,7 +30,6 @@ from anyport.protocol import (
     error_message,
     notification,
     request,
-    result_message,
 )
 
 if TYPE_CHECKING:
@@ -148,8 +147,8 @@ class ServerSession:
                 # Most requests never wait: answer them now by a plain call (in a copy of our
                 # context, as a task would run it), in order. A stream that cannot take the answer
                 # yet holds up reading, as it should (the stdio pump pauses its input).
-                msg = contextvars.copy_context().run(self._answer_now, ev)
-                if msg is not None:
+                msg = contextvars.copy_context().run(self.server.reply_now, ev, self._outlet)
+                if self.conn.finish(ev.id):
                     await self._deliver(msg)
             else:
                 self._spawn(self._run_request(ev), ev.id)
@@ -181,20 +180,10 @@ class ServerSession:
 
     async def _answer(self, req: IncomingRequest) -> dict[str, Any] | None:
         try:
-            msg = result_message(req.id, await self.server.handle(req, self._outlet))
+            msg = await self.server.reply(req, self._outlet)
         except asyncio.CancelledError:
             self.conn.finish(req.id)
             return None  # U-04 / T-STDIO-14: nothing more for a cancelled request
-        except Exception as exc:
-            msg = self.server.failure_message(req, exc)
-        return msg if self.conn.finish(req.id) else None
-
-    def _answer_now(self, req: IncomingRequest) -> dict[str, Any] | None:
-        """``_answer`` for a request ``Server.inline_safe`` admits: one plain call, no coroutines."""
-        try:
-            msg = result_message(req.id, self.server.answer_now(req, self._outlet))
-        except Exception as exc:
-            msg = self.server.failure_message(req, exc)
         return msg if self.conn.finish(req.id) else None
 
     async def _run_request(self, req: IncomingRequest) -> None:
@@ -240,4 +229,3 @@ class ServerSession:
 
 async def serve_stream(server: Server, stream: MessageStream) -> None:
     await ServerSession(server, stream).run()
-

@@ -21,7 +21,7 @@ import asyncio
 import contextvars
 import logging
 from collections.abc import Awaitable, Coroutine, Iterable
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from anyport import _inline
 from anyport._exceptions import (
@@ -147,8 +147,27 @@ async def _reject(send: Send, status: int, code: int, message: str, *, id_: str 
     await send_json(send, status, _error_body(code, message, id_, data), headers)
 
 
+#: Why a request is refused: (HTTP status, JSON-RPC code, message, error data or None).
+_Rejection = tuple[int, int, str, Any]
+
 #: Remembered verdicts of the Origin/Host and Accept/Content-Type checks, per distinct header values.
 _VERDICTS_KEPT = 256
+
+_K = TypeVar("_K")
+_V = TypeVar("_V")
+
+
+def _kept(verdicts: dict[_K, _V], key: _K, verdict: _V) -> _V:
+    """Remember ``verdict`` for ``key`` (forgetting them all when the table is full); returns it."""
+    if len(verdicts) >= _VERDICTS_KEPT:
+        verdicts.clear()
+    verdicts[key] = verdict
+    return verdict
+
+
+async def _send_rejection(send: Send, rejection: _Rejection) -> None:
+    status, code, message, data = rejection
+    await _reject(send, status, code, message, data=data)
 
 _NO_SESSION_ID = "Bad Request: Mcp-Session-Id header is required"
 _UNKNOWN_SESSION = "Not Found: unknown or terminated session"
@@ -262,8 +281,8 @@ class StreamableHTTPApp:
         self.keepalive_interval = keepalive_interval
         self.ready = True
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._origin_host_verdicts: dict[tuple[bytes | None, bytes | None], str | None] = {}
-        self._media_verdicts: dict[tuple[bytes | None, bytes | None], tuple[int, str] | None] = {}
+        self._origin_host_verdicts: dict[tuple[bytes | None, bytes | None], _Rejection | None] = {}
+        self._media_verdicts: dict[tuple[bytes | None, bytes | None], _Rejection | None] = {}
 
     # -- ASGI entry ----------------------------------------------------------------------------
 
@@ -385,65 +404,58 @@ class StreamableHTTPApp:
 
     # -- the MCP endpoint ----------------------------------------------------------------------
 
-    def _refusal(self, req: _Request) -> str | None:
+    def _refusal(self, req: _Request) -> _Rejection | None:
         """1. Origin / Host: DNS-rebinding defence before anything else (T-HTTP-01, T-HTTP-02, T-H26-02,
-        T-SSE-05). The reason for a 403, or None when the request may go on.
+        T-SSE-05): a 403, or None when the request may go on.
 
         Clients send the same Host and Origin on every request: the verdict is remembered per pair
         (bounded), unless X-Forwarded-* from a trusted proxy take part in it.
         """
-        headers = req.headers
         if self.trusted_proxies:
             return self._check_origin_host(req)
+        headers = req.headers
         key = (headers.get(b"host"), headers.get(b"origin"))
         verdicts = self._origin_host_verdicts
         if key in verdicts:
             return verdicts[key]
-        verdict = self._check_origin_host(req)
-        if len(verdicts) >= _VERDICTS_KEPT:
-            verdicts.clear()
-        verdicts[key] = verdict
-        return verdict
+        return _kept(verdicts, key, self._check_origin_host(req))
 
-    def _check_origin_host(self, req: _Request) -> str | None:
+    def _check_origin_host(self, req: _Request) -> _Rejection | None:
         host, proto = self._forwarded(req)
         origin = req.get(b"origin")
         same_origin = proto is not None and host is not None and origin is not None and origin.rstrip("/").lower() == f"{proto}://{host}".lower()
         if origin is not None and not same_origin and not self.origins.allows(origin):
-            return "Forbidden: Origin not allowed"
+            return 403, INVALID_REQUEST, "Forbidden: Origin not allowed", None
         if not self.hosts.allows(host):
-            return "Forbidden: Host not allowed"
+            return 403, INVALID_REQUEST, "Forbidden: Host not allowed", None
         return None
 
     async def _forbidden(self, req: _Request, send: Send) -> bool:
         """Answers 403 when ``_refusal`` says so."""
-        reason = self._refusal(req)
-        if reason is None:
+        rejection = self._refusal(req)
+        if rejection is None:
             return False
-        await _reject(send, 403, INVALID_REQUEST, reason)
+        await _send_rejection(send, rejection)
         return True
 
-    def _media_refusal(self, req: _Request) -> tuple[int, str] | None:
-        """3. Accept / Content-Type of a POST (T-HTTP-06, T-H26-03): (status, reason) or None."""
+    def _media_refusal(self, req: _Request) -> _Rejection | None:
+        """3. Accept / Content-Type of a POST (T-HTTP-06, T-H26-03), remembered per pair of values."""
         headers = req.headers
         key = (headers.get(b"accept"), headers.get(b"content-type"))
         verdicts = self._media_verdicts
         if key in verdicts:
             return verdicts[key]
-        verdict: tuple[int, str] | None = None
+        verdict: _Rejection | None = None
         if not accepts_json_and_sse(req.get(b"accept")):
-            verdict = 406, "Not Acceptable: Accept must list application/json and text/event-stream"
+            verdict = 406, INVALID_REQUEST, "Not Acceptable: Accept must list application/json and text/event-stream", None
         elif not is_json_content_type(req.get(b"content-type")):
-            verdict = 415, "Unsupported Media Type: Content-Type must be application/json"
-        if len(verdicts) >= _VERDICTS_KEPT:
-            verdicts.clear()
-        verdicts[key] = verdict
-        return verdict
+            verdict = 415, INVALID_REQUEST, "Unsupported Media Type: Content-Type must be application/json", None
+        return _kept(verdicts, key, verdict)
 
     async def _endpoint(self, req: _Request, receive: Receive, send: Send) -> None:
-        reason = self._refusal(req)
-        if reason is not None:
-            await _reject(send, 403, INVALID_REQUEST, reason)
+        rejection = self._refusal(req)
+        if rejection is not None:
+            await _send_rejection(send, rejection)
             return
         # 2. Method.
         if req.method == "POST":
@@ -513,14 +525,21 @@ class StreamableHTTPApp:
         raw = req.get(b"mcp-protocol-version")
         return None if raw is None else raw.strip(" \t")
 
-    async def _check_legacy_version(self, send: Send, version: str | None) -> bool:
+    def _legacy_version_refusal(self, version: str | None) -> _Rejection | None:
         """T-HTTP-45: an invalid or unsupported header is a 400."""
         if version is None or version in self.server.legacy_versions:
-            return True
-        await _reject(
-            send, 400, INVALID_REQUEST, f"Bad Request: unsupported MCP-Protocol-Version {version!r}",
-            data={"supported": list(self.server.legacy_versions), "requested": version},
+            return None
+        return (
+            400, INVALID_REQUEST, f"Bad Request: unsupported MCP-Protocol-Version {version!r}",
+            {"supported": list(self.server.legacy_versions), "requested": version},
         )
+
+    async def _check_legacy_version(self, send: Send, version: str | None) -> bool:
+        """Answers 400 when ``_legacy_version_refusal`` says so; True when the request may go on."""
+        rejection = self._legacy_version_refusal(version)
+        if rejection is None:
+            return True
+        await _send_rejection(send, rejection)
         return False
 
     async def _required_session(self, req: _Request, send: Send) -> HTTPSession | None:
@@ -588,9 +607,9 @@ class StreamableHTTPApp:
 
     async def _post(self, req: _Request, receive: Receive, send: Send) -> None:
         # 3. Accept / Content-Type (T-HTTP-06, T-H26-03).
-        media = self._media_refusal(req)
-        if media is not None:
-            await _reject(send, media[0], INVALID_REQUEST, media[1])
+        rejection = self._media_refusal(req)
+        if rejection is not None:
+            await _send_rejection(send, rejection)
             return
         body = await self._read_body(req, receive)
         parsed: Any = None
@@ -606,15 +625,13 @@ class StreamableHTTPApp:
         else:
             await self._post_legacy(req, receive, send, body, parsed, parse_error, version)
 
-    async def _body_errors(self, send: Send, body: bytes | None, parse_error: ParseError | None) -> bool:
+    def _body_refusal(self, body: bytes | None, parse_error: ParseError | None) -> _Rejection | None:
         """6. The body itself: size (413) and JSON (400 + -32700, J-02)."""
         if body is None:
-            await _reject(send, 413, INVALID_REQUEST, f"Payload Too Large: the limit is {self.max_body_bytes} bytes")
-            return True
+            return 413, INVALID_REQUEST, f"Payload Too Large: the limit is {self.max_body_bytes} bytes", None
         if parse_error is not None:
-            await _reject(send, 400, PARSE_ERROR, parse_error.message)
-            return True
-        return False
+            return 400, PARSE_ERROR, parse_error.message, None
+        return None
 
     # -- legacy era (2025-03-26 .. 2025-11-25) ---------------------------------------------------
 
@@ -635,11 +652,10 @@ class StreamableHTTPApp:
             elif not initialize and body is not None and parse_error is None:
                 await _reject(send, 400, INVALID_REQUEST, _NO_SESSION_ID)
                 return
-        # 5. Protocol version header (T-HTTP-43..45).
-        if version is not None and version not in self.server.legacy_versions and not await self._check_legacy_version(send, version):
-            return
-        # 6. Body.
-        if (body is None or parse_error is not None) and await self._body_errors(send, body, parse_error):
+        # 5. Protocol version header (T-HTTP-43..45), 6. the body.
+        rejection = self._legacy_version_refusal(version) or self._body_refusal(body, parse_error)
+        if rejection is not None:
+            await _send_rejection(send, rejection)
             return
 
         conn: ServerConnection
@@ -711,7 +727,9 @@ class StreamableHTTPApp:
     ) -> None:
         # 4. Session: none on 2026-07-28; Mcp-Session-Id is ignored (T-H26-24).
         # 5./6. The version header is compared with the body, so the body comes first here.
-        if (body is None or parse_error is not None) and await self._body_errors(send, body, parse_error):
+        rejection = self._body_refusal(body, parse_error)
+        if rejection is not None:
+            await _send_rejection(send, rejection)
             return
         if not isinstance(parsed, dict):
             await _reject(send, 400, INVALID_REQUEST, "Invalid Request: 2026-07-28 takes one JSON-RPC message per POST")

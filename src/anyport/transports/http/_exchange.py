@@ -48,7 +48,6 @@ from anyport.protocol import (
     dumps,
     notification,
     request,
-    result_message,
 )
 from anyport.state import Bus, EventLog, Subscription
 from anyport.transports.http._sessions import HTTPSession
@@ -210,18 +209,11 @@ async def answer_at_once(
     """The common POST, without an ``Exchange``: one request that ``server.inline_safe`` admits,
     whose response is not resumable. Its handler runs to the end now, by a plain call in a copy of
     our context (as a task would run it), and the response is written in one piece."""
-    msg = contextvars.copy_context().run(_answer_now, server, req, _Outlet(None, session))
+    msg = contextvars.copy_context().run(server.reply_now, req, _Outlet(None, session))
     try:
         await _write_one(send, msg if conn.finish(req.id) else None, headers, modern=modern, json_response=json_response)
     except OSError:
         pass  # the client went away; nothing is running that could notice
-
-
-def _answer_now(server: Server, req: IncomingRequest, outlet: _Outlet) -> dict[str, Any]:
-    try:
-        return result_message(req.id, server.answer_now(req, outlet))
-    except Exception as exc:
-        return server.failure_message(req, exc)
 
 
 async def _write_one(
@@ -291,9 +283,9 @@ class Exchange:
                 if self.server.inline_safe(ev):
                     # A handler that never waits is answered now, by a plain call in a copy of our
                     # context (as a task would run it): no task, no turn of the event loop.
-                    self._complete(ev, contextvars.copy_context().run(_answer_now, self.server, ev, _Outlet(self, self.session)))
+                    self._complete(ev, contextvars.copy_context().run(self.server.reply_now, ev, _Outlet(self, self.session)))
                     continue
-                task = self._spawn(self._run(ev), None)
+                task = self._spawn(self.server.reply(ev, _Outlet(self, self.session)), None)
                 task.add_done_callback(self._finished(ev))
                 self._handlers.append(task)
                 if self.session is not None:
@@ -311,12 +303,6 @@ class Exchange:
     @property
     def has_handlers(self) -> bool:
         return self._has_requests
-
-    async def _run(self, req: IncomingRequest) -> dict[str, Any]:
-        try:
-            return result_message(req.id, await self.server.handle(req, _Outlet(self, self.session)))
-        except Exception as exc:
-            return self.server.failure_message(req, exc)
 
     def _finished(self, req: IncomingRequest) -> Callable[[asyncio.Task[dict[str, Any]]], None]:
         # A done callback, not code in the task: a task cancelled before it ever ran still ends here.
@@ -558,14 +544,11 @@ class Exchange:
             pass  # the client went away: it can resume from the log
 
     async def _send_finals(self, finals: list[dict[str, Any]], send: Send, headers: list[tuple[bytes, bytes]]) -> None:
-        if not finals:
-            # Every request was cancelled: there is no response to send (U-04).
-            await send({"type": "http.response.start", "status": 202, "headers": headers})
-            await send({"type": "http.response.body", "body": b""})
-        elif self.batch:
+        if self.batch and finals:
             await send_body(send, 200, dumps(finals), b"application/json", headers)
         else:
-            await send_body(send, status_for(finals[0], modern=self.modern), dumps(finals[0]), b"application/json", headers)
+            # One answer, or none when every request was cancelled (U-04).
+            await _write_one(send, finals[0] if finals else None, headers, modern=self.modern, json_response=True)
 
     async def _respond_json(self, send: Send, headers: list[tuple[bytes, bytes]]) -> None:
         finals: list[dict[str, Any]] = []

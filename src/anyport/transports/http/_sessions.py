@@ -516,8 +516,6 @@ class MemorySessionStore:
         self.idle_timeout = idle_timeout
         self.max_sessions = max_sessions
         self.clock = clock
-        #: Ending a session here ends it everywhere (there is no shared store).
-        self.owns_records = records is None
         #: The shared store of session records; None: the sessions live in this process only, and
         #: the live session is the only copy of its state (no record is kept).
         self.records: SessionStore | None = records
@@ -536,6 +534,11 @@ class MemorySessionStore:
         self._ended = 0
         self._release_timer: asyncio.TimerHandle | None = None
 
+    @property
+    def local_only(self) -> bool:
+        """No shared store: ending a session here ends it everywhere (its events go too)."""
+        return self.records is None
+
     def __len__(self) -> int:
         return len(self._sessions)
 
@@ -549,6 +552,8 @@ class MemorySessionStore:
     def _new(
         self, session_id: str, conn: ServerConnection, subscriptions: Iterable[str] = (), *, first: bool = False,
     ) -> HTTPSession:
+        if not self._sessions:
+            prepare_trim()  # before the first session: see anyport._memory.prepare (a no-op after)
         session = HTTPSession(session_id, conn, self, subscriptions=subscriptions, first=first)
         if self.hub is not None:
             self.hub.register(session, subscriptions=session.subscriptions)
@@ -614,7 +619,7 @@ class MemorySessionStore:
     async def _sweep(self) -> None:
         self._last_sweep = self.clock()
         for session in [s for s in self._sessions.values() if s.expired(self.idle_timeout)]:
-            await self._end(session, forget=self.owns_records)
+            await self._end(session, forget=self.local_only)
 
     async def _maybe_sweep(self) -> None:
         if self.clock() - self._last_sweep >= self._sweep_every:
@@ -627,8 +632,6 @@ class MemorySessionStore:
             await self._sweep()
             if len(self._sessions) >= self.max_sessions:
                 return None
-        if not self._sessions:
-            prepare_trim()  # once: see anyport._memory.prepare
         session_id = new_session_id()
         record = None
         if self.records is not None:
@@ -650,7 +653,7 @@ class MemorySessionStore:
             await self._sweep()
         session = self._sessions.get(session_id)
         if session is not None and session.expired(self.idle_timeout):
-            await self._end(session, forget=self.owns_records)
+            await self._end(session, forget=self.local_only)
             return None
         if self.records is None:
             if session is not None:
@@ -712,7 +715,7 @@ class MemorySessionStore:
         return None
 
     async def aclose(self) -> None:
-        """Close every live session (server shutdown); an owned record store forgets them too."""
+        """Close every live session (server shutdown); without a shared store their events go too."""
         if self._pending:
             await asyncio.wait(list(self._pending), timeout=5)  # subscriptions still being stored
         if self._release_timer is not None:
@@ -723,11 +726,8 @@ class MemorySessionStore:
             session.close()
             if self.hub is not None:
                 self.hub.unregister(session.id, session)
-            if self.owns_records:
-                if self.records is not None:
-                    await self.records.delete(session.id)
-                if self.events is not None:
-                    await self.events.drop_session(session.id)
+            if self.local_only and self.events is not None:
+                await self.events.drop_session(session.id)
         for task in list(self._pending):
             task.cancel()
         if self.background:
