@@ -23,6 +23,13 @@ def test_import_anyport_loads_no_http_redis_or_cli() -> None:
     }
 
 
+def test_start_up_loads_nothing_the_first_call_does_not_need() -> None:
+    """Start-up to the first answered call <= 0.3 s (issue 4): a server that seals no MRTR state
+    does not load cryptography (~10 ms), and nothing loads importlib.metadata (~25 ms)."""
+    loaded = _modules_after("import anyport\nanyport.Server('s')")
+    assert not loaded & {"cryptography", "importlib.metadata"}
+
+
 def test_the_cli_loads_the_benchmark_only_for_anyport_bench() -> None:
     loaded = _modules_after("import anyport.cli._main")
     assert not {m for m in loaded if m.startswith("anyport.bench")}

@@ -81,6 +81,25 @@ def test_stdout_to_a_regular_file(tmp_path: Path) -> None:
     _check(dst.read_bytes())
 
 
+def test_stdout_to_dev_null() -> None:
+    """T-STDIO-11: ``> /dev/null`` (a character device epoll refuses) must not crash the server:
+    uvloop used to abort the process (status 134) as soon as stdout was watched."""
+    with open("/dev/null", "wb") as devnull:
+        proc = subprocess.run(
+            [sys.executable, "-m", "anyport", "serve", str(FIXTURE)],
+            input=_requests(), stdout=devnull, stderr=subprocess.PIPE, timeout=60, cwd=ROOT, check=False,
+        )
+    assert proc.returncode == 0, proc.stderr.decode(errors="replace")
+
+
+def test_stdin_from_dev_null() -> None:
+    """T-STDIO-11: stdin at EOF from the start (``< /dev/null``): the server exits 0 at once."""
+    with open("/dev/null", "rb") as devnull:
+        proc = _serve(devnull, subprocess.PIPE)
+    assert proc.returncode == 0, proc.stderr.decode(errors="replace")
+    assert proc.stdout == b""
+
+
 BIG_SERVER = '''
 from anyport import Server
 

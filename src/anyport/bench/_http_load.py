@@ -675,8 +675,11 @@ async def sessions_job(job: dict[str, Any]) -> dict[str, Any]:
         await watched([closer(w, sids, progress, statuses) for w in workers], progress, timeout, "delete sessions")
         out["delete_statuses"] = statuses
         out["not_deleted"] = len(sids)
+        for w in workers:  # departing clients hang up: per-connection state is not session memory
+            w.close()
         await asyncio.sleep(settle)
         out["rss_after_kib"] = rss_kib(pid)
+        await watched([w.setup() for w in workers], None, timeout, "reconnect")
         # Open as many again: memory the server kept but reuses shows here as no growth; a leak grows.
         out["phase"] = "reopen"
         again: list[str] = []

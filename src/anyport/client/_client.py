@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib.metadata
 import inspect
 from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
@@ -77,6 +76,8 @@ class _Servable(Protocol):
 
 
 def _version() -> str:
+    import importlib.metadata  # here, not at the top: it costs ~25 ms of every import of anyport
+
     try:
         return importlib.metadata.version("anyport")
     except importlib.metadata.PackageNotFoundError:  # pragma: no cover

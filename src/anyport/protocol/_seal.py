@@ -17,13 +17,13 @@ import hashlib
 import os
 import time
 from collections.abc import Iterable
-from typing import Any
-
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from typing import TYPE_CHECKING, Any
 
 from anyport._exceptions import InvalidParamsError
 from anyport.protocol import _codec
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 __all__ = ["KeyRing"]
 
@@ -54,8 +54,21 @@ class KeyRing:
         raw = [_as_key(k) for k in keys] if keys is not None else [os.urandom(32)]
         if not raw:
             raise ValueError("a key ring needs at least one key")
-        self._keys = {_key_id(k): AESGCM(k) for k in raw}
+        self._raw = {_key_id(k): k for k in raw}
         self._current = _key_id(raw[0])
+        # Ciphers are made on first use: cryptography loads only in servers that seal state.
+        self._aeads: dict[bytes, AESGCM] = {}
+
+    def _aead(self, key_id: bytes) -> AESGCM | None:
+        aead = self._aeads.get(key_id)
+        if aead is None:
+            raw = self._raw.get(key_id)
+            if raw is None:
+                return None
+            from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+            aead = self._aeads[key_id] = AESGCM(raw)
+        return aead
 
     @classmethod
     def from_env(cls, var: str = "ANYPORT_STATE_KEYS") -> KeyRing:
@@ -70,7 +83,9 @@ class KeyRing:
         body = dict(payload)
         body["exp"] = (time.time() if now is None else now) + ttl
         nonce = os.urandom(12)
-        ct = self._keys[self._current].encrypt(nonce, _codec.dumps(body), binding)
+        aead = self._aead(self._current)
+        assert aead is not None  # the current key is always in the ring
+        ct = aead.encrypt(nonce, _codec.dumps(body), binding)
         return _PREFIX + base64.urlsafe_b64encode(self._current + nonce + ct).decode().rstrip("=")
 
     def open(self, token: object, *, binding: bytes, now: float | None = None) -> dict[str, Any]:
@@ -82,9 +97,11 @@ class KeyRing:
             blob = base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))
         except ValueError as exc:
             raise InvalidParamsError("invalid requestState") from exc
-        aead = self._keys.get(blob[:8])
+        aead = self._aead(blob[:8])
         if aead is None or len(blob) < 8 + 12 + 16:
             raise InvalidParamsError("invalid requestState (unknown key)")
+        from cryptography.exceptions import InvalidTag
+
         try:
             plain = aead.decrypt(blob[8:20], blob[20:], binding)
         except InvalidTag as exc:

@@ -43,12 +43,13 @@ log = logging.getLogger("anyport.stdio")
 
 
 def _pollable(fd: int) -> bool:
-    """Pipes, sockets and terminals can be watched by the event loop; regular files cannot."""
+    """Pipes, sockets and terminals can be watched by the event loop. Regular files and the other
+    character devices (``/dev/null``) cannot: epoll refuses them, and uvloop aborts the process."""
     try:
         mode = os.fstat(fd).st_mode
     except OSError:
         return False
-    return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or stat.S_ISCHR(mode)
+    return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or (stat.S_ISCHR(mode) and os.isatty(fd))
 
 
 class _Writer:
@@ -60,7 +61,7 @@ class _Writer:
 
     async def start(self) -> None:
         if not _pollable(self.fd):
-            return  # a regular file: plain writes (uvloop aborts on epoll of a regular file)
+            return  # a regular file or /dev/null: plain writes (uvloop aborts on epoll of them)
         loop = asyncio.get_running_loop()
         pipe = os.fdopen(self.fd, "wb", buffering=0, closefd=False)
         try:
