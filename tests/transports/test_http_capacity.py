@@ -149,3 +149,42 @@ async def test_an_idle_session_takes_under_2_kib_and_leaves_nothing_after_delete
     assert left < 4096, f"{left} bytes of anyport objects outlived {n} DELETEs"
     assert trims and len(server.hub._peers) == 0 and len(app.sessions) == 0
     await app.aclose()
+
+
+async def test_a_release_in_the_middle_of_a_burst_does_not_leave_the_tail_s_table(monkeypatch: Any) -> None:
+    """The release after 256 ended sessions may fire while DELETEs are still coming; the tables it
+    rebuilds are sized for the sessions left then. When the last of those is gone, fewer than 256
+    later, the tables must be rebuilt again instead of keeping room for the tail for good."""
+    import sys
+
+    from anyport.transports.http import _sessions
+
+    monkeypatch.setattr(_sessions, "trim_heap", lambda: True)
+    monkeypatch.setattr(_sessions, "_RELEASE_DELAY", 0.01)
+    server = Server("burst")
+    app = create_app(server, json_response=True)
+    init = {
+        "jsonrpc": "2.0", "id": 0, "method": "initialize",
+        "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
+    }
+    ids = []
+    for _ in range(400):
+        status, headers, _ = await _call(app, "POST", init)
+        assert status == 200
+        ids.append(headers[b"mcp-session-id"])
+
+    async def delete(some: list[bytes]) -> None:
+        for sid in some:
+            status, _, _ = await _call(app, "DELETE", None, [(b"mcp-session-id", sid), (b"mcp-protocol-version", b"2025-11-25")])
+            assert status == 204
+
+    await delete(ids[:300])
+    await asyncio.sleep(0.1)  # the first release: tables rebuilt for the 100 left
+    assert len(app.sessions) == 100
+    await delete(ids[300:])
+    await asyncio.sleep(0.1)
+    assert len(app.sessions) == 0
+    empty = sys.getsizeof({})
+    assert sys.getsizeof(app.sessions._sessions) == empty
+    assert sys.getsizeof(server.hub._peers) == empty
+    await app.aclose()

@@ -134,7 +134,19 @@ class ServerSession:
             self._spawn(self._run_batch(received.events), None)
             return
         for ev in received.events:
-            await self._on_event(ev)
+            if type(ev) is IncomingRequest and self.server.inline_safe(ev):
+                # Most requests never wait: answer them now by a plain call (in a copy of our
+                # context, as a task would run it), in order, straight onto the stream. A stream
+                # that cannot take the answer yet holds up reading, as it should (the stdio pump
+                # pauses its input).
+                msg = contextvars.copy_context().run(self.server.reply_now, ev, self._outlet)
+                if self.conn.finish(ev.id) and not self._closed:
+                    try:
+                        await self.stream.send(dumps(msg))
+                    except TransportError:
+                        pass
+            else:
+                await self._on_event(ev)
 
     async def send_error_frame(self, message: str, code: int = -32600) -> None:
         """Answer a frame the transport could not deliver (e.g. over the size limit)."""
@@ -142,16 +154,8 @@ class ServerSession:
         await self.send(error_message(None, {"code": code, "message": message}, omit_missing_id=omit))
 
     async def _on_event(self, ev: Any) -> None:
-        if isinstance(ev, IncomingRequest):
-            if self.server.inline_safe(ev):
-                # Most requests never wait: answer them now by a plain call (in a copy of our
-                # context, as a task would run it), in order. A stream that cannot take the answer
-                # yet holds up reading, as it should (the stdio pump pauses its input).
-                msg = contextvars.copy_context().run(self.server.reply_now, ev, self._outlet)
-                if self.conn.finish(ev.id):
-                    await self._deliver(msg)
-            else:
-                self._spawn(self._run_request(ev), ev.id)
+        if isinstance(ev, IncomingRequest):  # one feed() did not answer inline
+            self._spawn(self._run_request(ev), ev.id)
         elif isinstance(ev, Reply):
             await self.send(ev.message)
         elif isinstance(ev, ResponseReceived):

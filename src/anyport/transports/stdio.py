@@ -70,16 +70,24 @@ class _Writer:
             return  # a regular file or something else that is not a pipe: write directly
         self._writer = asyncio.StreamWriter(transport, protocol, None, loop)
 
-    async def write(self, data: bytes) -> None:
+    def put(self, data: bytes) -> None:
+        """Write without waiting: into the pipe transport's buffer, or straight into the file."""
         if self._writer is not None:
             self._writer.write(data)
-            if self._writer.transport.get_write_buffer_size() > 1 << 20:
-                await self._writer.drain()
             return
         view = memoryview(data)
         while view:
             n = os.write(self.fd, view)
             view = view[n:]
+
+    def backlogged(self) -> bool:
+        """More than 1 MiB of output waits for the client to read it."""
+        return self._writer is not None and self._writer.transport.get_write_buffer_size() > 1 << 20
+
+    async def write(self, data: bytes) -> None:
+        self.put(data)
+        if self.backlogged():
+            await self.writable()
 
     async def drain(self) -> None:
         if self._writer is not None:
@@ -88,7 +96,7 @@ class _Writer:
 
     async def writable(self) -> None:
         """Wait while more than 1 MiB of output waits for the client to read it (backpressure)."""
-        if self._writer is not None and self._writer.transport.get_write_buffer_size() > 1 << 20:
+        if self._writer is not None and self.backlogged():
             with contextlib.suppress(ConnectionError):
                 await self._writer.drain()
 
@@ -211,19 +219,21 @@ class _StdoutStream:
         held.append(data)
         self._held_size += len(data)
         if self._held_size > _CHUNK:
-            await self.release()
-            self._held = []
+            self.release()
+            self.hold()
+            await self._writer.writable()
 
     def hold(self) -> None:
         if self._held is None:
             self._held = []
             self._held_size = 0
 
-    async def release(self) -> None:
+    def release(self) -> None:
+        """Write what was held, in one piece, without waiting (the caller awaits ``writable``)."""
         held, self._held = self._held, None
         if held:
             held.append(b"")
-            await self._writer.write(b"\n".join(held))
+            self._writer.put(b"\n".join(held))
 
     async def receive(self) -> bytes | None:  # pragma: no cover - the stdio loop feeds frames itself
         return None
@@ -278,9 +288,10 @@ async def serve_stdio(
                 else:
                     await session.feed(item)
         finally:
-            await out.release()
+            out.release()
         # A client that stops reading stops us reading: no unbounded output buffer (T-STDIO-02).
-        await writer.writable()
+        if writer.backlogged():
+            await writer.writable()
 
     try:
         pump = await _StdinPump.connect(stdin_fd, handle)

@@ -42,6 +42,7 @@ import contextlib
 import functools
 import logging
 import secrets
+import sys
 import time
 from collections.abc import Callable, Coroutine, Hashable, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -126,6 +127,9 @@ _T = TypeVar("_T")
 #: this many seconds later: a burst of DELETEs or expiries is done by then.
 _RELEASE_AFTER = 256
 _RELEASE_DELAY = 0.5
+#: ... and also once the last session is gone while the table still has room for some tens: a
+#: release in the middle of a burst must not leave the table sized for the burst's tail.
+_EMPTY_TABLE_BYTES = 1024
 
 _NO_URIS: frozenset[str] = frozenset()
 _FIRST_BLOCKS = (0,)  # the blocks of every session's first live part: one shared tuple
@@ -579,7 +583,10 @@ class MemorySessionStore:
         if self._sessions.get(session.id) is session:
             del self._sessions[session.id]
             self._ended += 1
-            if self._ended >= _RELEASE_AFTER and self._release_timer is None:
+            if self._release_timer is None and (
+                self._ended >= _RELEASE_AFTER
+                or (not self._sessions and sys.getsizeof(self._sessions) > _EMPTY_TABLE_BYTES)
+            ):
                 with contextlib.suppress(RuntimeError):  # no running loop (a synchronous close)
                     loop = asyncio.get_running_loop()
                     self._release_timer = loop.call_later(_RELEASE_DELAY, self._release)
