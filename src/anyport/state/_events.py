@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from anyport.state._clone import clone
+import orjson
 
 __all__ = ["EventLog", "MemoryEventLog", "Replay", "StoredEvent", "format_event_id", "parse_event_id"]
 
@@ -81,7 +81,9 @@ class EventLog(Protocol):
 
 @dataclass(slots=True)
 class _Stream:
-    events: deque[StoredEvent]
+    #: ``(seq, event id, the message as JSON)``: bytes, not a copied dict, so a stream kept for
+    #: resumption is a few untracked objects for the garbage collector, not a tree of dicts.
+    events: deque[tuple[int, str, bytes | None]]
     seq: int = 0
     ended: bool = False
     touched: float = 0.0
@@ -106,6 +108,10 @@ class MemoryEventLog:
         self._clock = clock
         self._sessions: dict[str, dict[str, _Stream]] = {}
         self._last_sweep = clock()
+        # Stream ids: a random part per log and a counter (no urandom call per stream). They need
+        # to be unique, not secret: a Last-Event-ID only ever replays its own session's streams.
+        self._id_base = secrets.token_urlsafe(6)
+        self._next_id = 0
 
     def __len__(self) -> int:
         """Streams held, over all sessions."""
@@ -130,9 +136,8 @@ class MemoryEventLog:
             # The oldest ended stream, else the oldest one (dicts keep insertion order).
             victim = next((n for n, st in streams.items() if st.ended), next(iter(streams)))
             del streams[victim]
-        name = prefix + secrets.token_urlsafe(9)
-        while name in streams:
-            name = prefix + secrets.token_urlsafe(9)
+        self._next_id += 1
+        name = f"{prefix}{self._id_base}{self._next_id:x}"
         streams[name] = _Stream(deque(maxlen=self.max_events), touched=self._clock())
         return name
 
@@ -145,10 +150,12 @@ class MemoryEventLog:
         if st is None:
             # The stream was swept or its session dropped: keep the id unique, store nothing.
             raise KeyError(f"no stream {stream_id!r} in session {session_id[:8]!r}")
-        event_id = format_event_id(stream_id, st.seq)
-        st.seq += 1
+        seq = st.seq
+        st.seq = seq + 1
         st.touched = self._clock()
-        st.events.append(StoredEvent(event_id, clone(message)))
+        event_id = format_event_id(stream_id, seq)
+        payload = None if message is None else orjson.dumps(message, option=orjson.OPT_NON_STR_KEYS)
+        st.events.append((seq, event_id, payload))
         return event_id
 
     async def replay(self, session_id: str, last_event_id: str) -> Replay | None:
@@ -160,7 +167,7 @@ class MemoryEventLog:
         if st is None or seq >= st.seq:
             return None
         st.touched = self._clock()
-        events = [StoredEvent(e.id, clone(e.message)) for e in st.events if e.seq > seq]
+        events = [StoredEvent(eid, None if p is None else orjson.loads(p)) for n, eid, p in st.events if n > seq]
         return Replay(stream_id, events, st.ended)
 
     async def end_stream(self, session_id: str, stream_id: str) -> None:

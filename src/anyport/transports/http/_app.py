@@ -700,13 +700,12 @@ class StreamableHTTPApp:
         events = received.events
         if len(events) == 1 and not received.batch:
             req = events[0]
-            if (
-                type(req) is IncomingRequest
-                and self.server.inline_safe(req)
-                and not resumable(session, modern=modern, json_response=self.json_response)
-            ):
+            if type(req) is IncomingRequest and self.server.inline_safe(req):
                 # The common case (one request, a handler that never waits): no Exchange.
-                await answer_at_once(self.server, conn, req, session, send, headers, modern=modern, json_response=self.json_response)
+                stream = self.stream_options if resumable(session, modern=modern, json_response=self.json_response) else None
+                await answer_at_once(
+                    self.server, conn, req, session, send, headers, modern=modern, json_response=self.json_response, stream=stream,
+                )
                 return
         exchange = self._exchange(conn, session, modern=modern, batch=received.batch)
         exchange.start(events)

@@ -205,15 +205,49 @@ def resumable(session: HTTPSession | None, *, modern: bool, json_response: bool)
 async def answer_at_once(
     server: Server, conn: ServerConnection, req: IncomingRequest, session: HTTPSession | None,
     send: Send, headers: list[tuple[bytes, bytes]], *, modern: bool, json_response: bool,
+    stream: StreamOptions | None = None,
 ) -> None:
-    """The common POST, without an ``Exchange``: one request that ``server.inline_safe`` admits,
-    whose response is not resumable. Its handler runs to the end now, by a plain call in a copy of
-    our context (as a task would run it), and the response is written in one piece."""
-    msg = contextvars.copy_context().run(server.reply_now, req, _Outlet(None, session))
+    """The common POST, without an ``Exchange``: one request that ``server.inline_safe`` admits.
+    Its handler runs to the end now, by a plain call in a copy of our context (as a task would run
+    it), and the response is written in one piece. With ``stream`` (a legacy session's resumable
+    SSE response) its events are logged first, as ``Exchange`` logs them."""
+    answer = contextvars.copy_context().run(server.reply_now, req, _Outlet(None, session))
+    msg = answer if conn.finish(req.id) else None
     try:
-        await _write_one(send, msg if conn.finish(req.id) else None, headers, modern=modern, json_response=json_response)
+        if stream is not None and session is not None and msg is not None:
+            _, body = await _logged_stream(stream, session.id, conn, [msg])
+            await send({"type": "http.response.start", "status": 200, "headers": [*SSE_HEADERS, *headers]})
+            await send({"type": "http.response.body", "body": body, "more_body": False})  # T-HTTP-17
+            return
+        await _write_one(send, msg, headers, modern=modern, json_response=json_response)
     except OSError:
-        pass  # the client went away; nothing is running that could notice
+        pass  # the client went away; a logged stream can still be resumed
+
+
+async def _logged_stream(
+    stream: StreamOptions, sid: str, conn: ServerConnection, messages: Iterable[dict[str, Any]]
+) -> tuple[str, bytes]:
+    """A complete resumable stream: a new stream in the event log, its priming event (T-HTTP-11)
+    and every message logged (T-HTTP-27..31), the stream ended; its id and its SSE bytes."""
+    stream_id = await stream.events.new_stream(sid, prefix=POST_STREAM)
+    parts: list[bytes] = []
+    rev = conn.revision
+    if rev is not None and rev.priming_event:
+        event_id = await _append(stream, sid, stream_id, None)
+        if event_id is not None:
+            parts.append(priming_event(event_id, retry_ms=stream.retry_ms))
+    for message in messages:
+        event_id = await _append(stream, sid, stream_id, message)
+        parts.append(message_event(message, event_id=event_id))
+    await stream.events.end_stream(sid, stream_id)
+    return stream_id, b"".join(parts)
+
+
+async def _append(stream: StreamOptions, sid: str, stream_id: str, message: dict[str, Any] | None) -> str | None:
+    try:
+        return await stream.events.append(sid, stream_id, message)
+    except KeyError:
+        return None  # the session's events were dropped (DELETE): nothing to resume any more
 
 
 async def _write_one(
@@ -414,7 +448,7 @@ class Exchange:
             try:
                 await send({"type": "http.response.start", "status": 200, "headers": [*SSE_HEADERS, *headers]})
                 if priming:
-                    event_id = await self._append(stream, sid, stream_id, None)
+                    event_id = await _append(stream, sid, stream_id, None)
                     if event_id is not None:
                         body = priming_event(event_id, retry_ms=stream.retry_ms)
                         await send({"type": "http.response.body", "body": body, "more_body": True})  # T-HTTP-11
@@ -436,7 +470,7 @@ class Exchange:
                         self._outstanding -= 1
                     if item.message is None:
                         continue
-                    event_id = await self._append(stream, sid, stream_id, item.message)
+                    event_id = await _append(stream, sid, stream_id, item.message)
                     if event_id is not None:
                         await stream.bus.publish(key, {"id": event_id, "message": item.message})
                     if attached:
@@ -459,13 +493,6 @@ class Exchange:
                 poll.cancel()
             relay.cancel()
             await control.aclose()
-
-    @staticmethod
-    async def _append(stream: StreamOptions, sid: str, stream_id: str, message: dict[str, Any] | None) -> str | None:
-        try:
-            return await stream.events.append(sid, stream_id, message)
-        except KeyError:
-            return None  # the session's events were dropped (DELETE): nothing to resume any more
 
     @staticmethod
     async def _end_body(send: Send, *, retry_ms: int | None = None) -> None:
@@ -521,25 +548,17 @@ class Exchange:
         one piece. No control subscription, relay or watcher: the stream is complete before anyone
         could ask to take it over."""
         assert self.session is not None
-        sid = self.session.id
-        rev = self.conn.revision
-        self.stream_id = stream_id = await stream.events.new_stream(sid, prefix=POST_STREAM)
-        parts: list[bytes] = []
-        if rev is not None and rev.priming_event:
-            event_id = await self._append(stream, sid, stream_id, None)
-            if event_id is not None:
-                parts.append(priming_event(event_id, retry_ms=stream.retry_ms))  # T-HTTP-11
+        messages: list[dict[str, Any]] = []
         while not self._queue.empty():
             item = self._queue.get_nowait()
             if isinstance(item, _Item) and item.message is not None:
-                event_id = await self._append(stream, sid, stream_id, item.message)
-                parts.append(message_event(item.message, event_id=event_id))
+                messages.append(item.message)
         self._outstanding = 0
         self.closed = True
-        await stream.events.end_stream(sid, stream_id)
+        self.stream_id, body = await _logged_stream(stream, self.session.id, self.conn, messages)
         try:
             await send({"type": "http.response.start", "status": 200, "headers": [*SSE_HEADERS, *headers]})
-            await send({"type": "http.response.body", "body": b"".join(parts), "more_body": False})  # T-HTTP-17
+            await send({"type": "http.response.body", "body": body, "more_body": False})  # T-HTTP-17
         except OSError:
             pass  # the client went away: it can resume from the log
 
