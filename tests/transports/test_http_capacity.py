@@ -46,6 +46,36 @@ async def _call(app: Any, method: str, body: Any = None, extra: list[tuple[bytes
     return start["status"], dict(start.get("headers", [])), b"".join(m.get("body", b"") for m in out[1:])
 
 
+def _headers(sid: bytes) -> list[tuple[bytes, bytes]]:
+    return [(b"mcp-session-id", sid), (b"mcp-protocol-version", b"2025-11-25")]
+
+
+def _initialize(capabilities: dict[str, Any] | None = None, client: str = "t") -> dict[str, Any]:
+    return {
+        "jsonrpc": "2.0", "id": 0, "method": "initialize",
+        "params": {"protocolVersion": "2025-11-25", "capabilities": capabilities or {}, "clientInfo": {"name": client, "version": "1"}},
+    }
+
+
+async def _open_sessions(app: Any, n: int, init: dict[str, Any]) -> list[bytes]:
+    """``n`` legacy sessions, each initialized (initialize, then notifications/initialized)."""
+    ids = []
+    for _ in range(n):
+        status, headers, _ = await _call(app, "POST", init)
+        assert status == 200
+        sid = headers[b"mcp-session-id"]
+        status, _, _ = await _call(app, "POST", {"jsonrpc": "2.0", "method": "notifications/initialized"}, _headers(sid))
+        assert status == 202
+        ids.append(sid)
+    return ids
+
+
+async def _delete_sessions(app: Any, ids: list[bytes]) -> None:
+    for sid in ids:
+        status, _, _ = await _call(app, "DELETE", None, _headers(sid))
+        assert status == 204
+
+
 async def test_ten_thousand_live_sessions() -> None:
     server = Server("capacity")
 
@@ -54,19 +84,8 @@ async def test_ten_thousand_live_sessions() -> None:
         return text
 
     app = create_app(server, json_response=True, max_sessions=SESSIONS)
-    init = {
-        "jsonrpc": "2.0", "id": 0, "method": "initialize",
-        "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
-    }
-    ids: list[bytes] = []
-    for _ in range(SESSIONS):
-        status, headers, _ = await _call(app, "POST", init)
-        assert status == 200
-        sid = headers[b"mcp-session-id"]
-        status, _, _ = await _call(app, "POST", {"jsonrpc": "2.0", "method": "notifications/initialized"},
-                                   [(b"mcp-session-id", sid), (b"mcp-protocol-version", b"2025-11-25")])
-        assert status == 202
-        ids.append(sid)
+    init = _initialize()
+    ids = await _open_sessions(app, SESSIONS, init)
     assert len(set(ids)) == SESSIONS
     assert len(app.sessions) == SESSIONS
     assert len(server.hub._peers) == SESSIONS
@@ -76,18 +95,16 @@ async def test_ten_thousand_live_sessions() -> None:
     assert status == 503 and b"retry-after" in headers
     for n, sid in enumerate(ids):
         call = {"jsonrpc": "2.0", "id": n + 1, "method": "tools/call", "params": {"name": "echo", "arguments": {"text": str(n)}}}
-        status, _, body = await _call(app, "POST", call, [(b"mcp-session-id", sid), (b"mcp-protocol-version", b"2025-11-25")])
+        status, _, body = await _call(app, "POST", call, _headers(sid))
         assert status == 200
         assert orjson.loads(body)["result"]["content"][0]["text"] == str(n)
 
-    for sid in ids:
-        status, _, _ = await _call(app, "DELETE", None, [(b"mcp-session-id", sid), (b"mcp-protocol-version", b"2025-11-25")])
-        assert status in (200, 204)
+    await _delete_sessions(app, ids)
     assert len(app.sessions) == 0
     assert len(server.hub._peers) == 0
     assert app.sessions.records is None  # no shared store: each live session was the only copy of itself
     status, _, _ = await _call(app, "POST", {"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
-                               [(b"mcp-session-id", ids[0]), (b"mcp-protocol-version", b"2025-11-25")])
+                               _headers(ids[0]))
     assert status == 404  # T-HTTP-39: a deleted session is unknown
     await app.aclose()
 
@@ -105,40 +122,18 @@ async def test_an_idle_session_takes_under_2_kib_and_leaves_nothing_after_delete
     monkeypatch.setattr(_sessions, "_RELEASE_DELAY", 0.01)
     server = Server("memory")
     app = create_app(server, json_response=True)
-    init = {
-        "jsonrpc": "2.0", "id": 0, "method": "initialize",
-        "params": {"protocolVersion": "2025-11-25", "capabilities": {"sampling": {}, "roots": {"listChanged": True}},
-                   "clientInfo": {"name": "some-client", "version": "1.2.3"}},
-    }
-
-    async def open_sessions(n: int) -> list[bytes]:
-        ids = []
-        for _ in range(n):
-            status, headers, _ = await _call(app, "POST", init)
-            assert status == 200
-            sid = headers[b"mcp-session-id"]
-            status, _, _ = await _call(app, "POST", {"jsonrpc": "2.0", "method": "notifications/initialized"},
-                                       [(b"mcp-session-id", sid), (b"mcp-protocol-version", b"2025-11-25")])
-            assert status == 202
-            ids.append(sid)
-        return ids
-
-    async def delete(ids: list[bytes]) -> None:
-        for sid in ids:
-            status, _, _ = await _call(app, "DELETE", None, [(b"mcp-session-id", sid), (b"mcp-protocol-version", b"2025-11-25")])
-            assert status == 204
-
-    await delete(await open_sessions(20))  # one-time allocations (caches, first-use tables) happen here
+    init = _initialize({"sampling": {}, "roots": {"listChanged": True}}, client="some-client")
+    await _delete_sessions(app, await _open_sessions(app, 20, init))  # one-time allocations (caches, first-use tables) happen here
     n = 1000
     gc.collect()
     tracemalloc.start(1)
     try:
         before = tracemalloc.get_traced_memory()[0]
-        ids = await open_sessions(n)
+        ids = await _open_sessions(app, n, init)
         gc.collect()
         held = tracemalloc.get_traced_memory()[0] - before - sum(len(i) + 33 for i in ids)  # minus our own id copies
         assert held / n <= 2048, f"{held / n:.0f} bytes per idle session"
-        await delete(ids)
+        await _delete_sessions(app, ids)
         del ids
         await asyncio.sleep(0.05)  # the release timer
         gc.collect()
@@ -163,25 +158,11 @@ async def test_a_release_in_the_middle_of_a_burst_does_not_leave_the_tail_s_tabl
     monkeypatch.setattr(_sessions, "_RELEASE_DELAY", 0.01)
     server = Server("burst")
     app = create_app(server, json_response=True)
-    init = {
-        "jsonrpc": "2.0", "id": 0, "method": "initialize",
-        "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
-    }
-    ids = []
-    for _ in range(400):
-        status, headers, _ = await _call(app, "POST", init)
-        assert status == 200
-        ids.append(headers[b"mcp-session-id"])
-
-    async def delete(some: list[bytes]) -> None:
-        for sid in some:
-            status, _, _ = await _call(app, "DELETE", None, [(b"mcp-session-id", sid), (b"mcp-protocol-version", b"2025-11-25")])
-            assert status == 204
-
-    await delete(ids[:300])
+    ids = await _open_sessions(app, 400, _initialize())
+    await _delete_sessions(app, ids[:300])
     await asyncio.sleep(0.1)  # the first release: tables rebuilt for the 100 left
     assert len(app.sessions) == 100
-    await delete(ids[300:])
+    await _delete_sessions(app, ids[300:])
     await asyncio.sleep(0.1)
     assert len(app.sessions) == 0
     empty = sys.getsizeof({})

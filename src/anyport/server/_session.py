@@ -136,15 +136,12 @@ class ServerSession:
         for ev in received.events:
             if type(ev) is IncomingRequest and self.server.inline_safe(ev):
                 # Most requests never wait: answer them now by a plain call (in a copy of our
-                # context, as a task would run it), in order, straight onto the stream. A stream
+                # context, as a task would run it), in order, onto the stream. A stream
                 # that cannot take the answer yet holds up reading, as it should (the stdio pump
                 # pauses its input).
                 msg = contextvars.copy_context().run(self.server.reply_now, ev, self._outlet)
-                if self.conn.finish(ev.id) and not self._closed:
-                    try:
-                        await self.stream.send(dumps(msg))
-                    except TransportError:
-                        pass
+                if self.conn.finish(ev.id):
+                    await self._deliver(msg)
             else:
                 await self._on_event(ev)
 
@@ -196,9 +193,10 @@ class ServerSession:
             await self._deliver(msg)
 
     async def _deliver(self, msg: dict[str, Any]) -> None:
+        """An answer onto the stream, unless the session closed; a broken stream loses only it."""
         if not self._closed:
             try:
-                await self.send(msg)
+                await self.stream.send(dumps(msg))
             except TransportError:
                 pass
 

@@ -96,7 +96,7 @@ class _Writer:
 
     async def writable(self) -> None:
         """Wait while more than 1 MiB of output waits for the client to read it (backpressure)."""
-        if self._writer is not None and self.backlogged():
+        if self._writer is not None and self.backlogged():  # (narrows _writer for mypy)
             with contextlib.suppress(ConnectionError):
                 await self._writer.drain()
 

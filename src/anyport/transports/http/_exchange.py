@@ -216,8 +216,7 @@ async def answer_at_once(
     try:
         if stream is not None and session is not None and msg is not None:
             _, body = await _logged_stream(stream, session.id, conn, [msg])
-            await send({"type": "http.response.start", "status": 200, "headers": [*SSE_HEADERS, *headers]})
-            await send({"type": "http.response.body", "body": body, "more_body": False})  # T-HTTP-17
+            await _send_sse_whole(send, body, headers)
             return
         await _write_one(send, msg, headers, modern=modern, json_response=json_response)
     except OSError:
@@ -264,8 +263,7 @@ async def _write_one(
     if json_response or status != 200:
         await send_body(send, status, dumps(msg), b"application/json", headers)
         return
-    await send({"type": "http.response.start", "status": 200, "headers": [*SSE_HEADERS, *headers]})
-    await send({"type": "http.response.body", "body": message_event(msg), "more_body": False})  # T-HTTP-17
+    await _send_sse_whole(send, message_event(msg), headers)
 
 
 class Exchange:
@@ -537,8 +535,7 @@ class Exchange:
                     await send_json(send, status, first.message, headers)  # T-H26-13
                     return
             body = b"".join(message_event(i.message) for i in items if i.message is not None)
-            await send({"type": "http.response.start", "status": 200, "headers": [*SSE_HEADERS, *headers]})
-            await send({"type": "http.response.body", "body": body, "more_body": False})  # T-HTTP-17
+            await _send_sse_whole(send, body, headers)
         except OSError:
             pass  # the client went away; nothing is running that could notice
 
@@ -557,8 +554,7 @@ class Exchange:
         self.closed = True
         self.stream_id, body = await _logged_stream(stream, self.session.id, self.conn, messages)
         try:
-            await send({"type": "http.response.start", "status": 200, "headers": [*SSE_HEADERS, *headers]})
-            await send({"type": "http.response.body", "body": body, "more_body": False})  # T-HTTP-17
+            await _send_sse_whole(send, body, headers)
         except OSError:
             pass  # the client went away: it can resume from the log
 
@@ -612,6 +608,12 @@ async def send_body(
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+async def _send_sse_whole(send: Send, body: bytes, headers: Iterable[tuple[bytes, bytes]] = ()) -> None:
+    """A whole SSE response, every event in one body: the stream ends with it (T-HTTP-17)."""
+    await send({"type": "http.response.start", "status": 200, "headers": [*SSE_HEADERS, *headers]})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
 async def send_json(send: Send, status: int, body: Any, headers: Iterable[tuple[bytes, bytes]] = ()) -> None:
