@@ -282,11 +282,12 @@ async def test_initialize_in_a_batch_is_rejected_J12(server: Proc) -> None:
 
 
 async def test_ten_megabyte_line_is_32600_and_server_goes_on_T_STDIO_02(server: Proc) -> None:
-    """T-STDIO-02: a 10 MB line (over the 8 MiB default) is answered with -32600 and skipped; the next requests work."""
+    """T-STDIO-02: a 10 MB line (over the 8 MiB default) is answered with -32600 and skipped; the next requests work.
+    J-08: the error carries the request's id, read from the head of the line (never parsed whole)."""
     big = b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"'
     big += b"x" * (10 * 1024 * 1024) + b'"}}}\n'
     await server.write(big)
-    assert_error(await server.read(), -32600)
+    assert_error(await server.read(), -32600, id_=1)
     id_ = server.next_id()
     await server.send({"jsonrpc": "2.0", "id": id_, "method": "ping"})
     assert await server.read_response(id_) == {"jsonrpc": "2.0", "id": id_, "result": {}}

@@ -4,6 +4,7 @@ No asyncio and no sockets here: feed decoded input in, get events and messages o
 Imports only the standard library, orjson and (for AEAD) cryptography.
 """
 
+from anyport.protocol._bounded import bounded, brief
 from anyport.protocol._codec import dumps, dumps_line, loads
 from anyport.protocol._connection import (
     CancelRequested,
@@ -80,6 +81,8 @@ __all__ = [
     "ResponseReceived",
     "Revision",
     "ServerConnection",
+    "bounded",
+    "brief",
     "classify",
     "dumps",
     "dumps_line",

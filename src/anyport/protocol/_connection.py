@@ -26,6 +26,7 @@ from anyport._exceptions import (
     ParseError,
 )
 from anyport.protocol import _codec
+from anyport.protocol._bounded import bounded, brief
 from anyport.protocol._messages import (
     LOG_LEVELS,
     META_CLIENT_CAPABILITIES,
@@ -282,8 +283,8 @@ class ServerConnection:
             return _error(req.id, METHOD_NOT_FOUND, f"Method not found: {req.method} (not on {self.revision.version})", revision=self.revision)
         if req.method == "logging/setLevel":
             level = req.params.get("level")
-            if level not in LOG_LEVELS:
-                return _error(req.id, INVALID_PARAMS, f"Invalid log level: {level!r}", revision=self.revision)
+            if not _is_log_level(level):
+                return _error(req.id, INVALID_PARAMS, f"Invalid log level: {brief(level)}", revision=self.revision)
             self.log_level = level
             return Reply(result_message(req.id, {}))
         return self._admit(req, self.revision, self.client_capabilities, self.client_info, self.log_level)
@@ -293,7 +294,7 @@ class ServerConnection:
     ) -> Event:
         if req.id in self.inflight:
             # J-05: an id equal to one still outstanding is a protocol error.
-            return _error(req.id, INVALID_REQUEST, f"Invalid Request: request id {req.id!r} is already in use", revision=rev)
+            return _error(req.id, INVALID_REQUEST, f"Invalid Request: request id {brief(req.id)} is already in use", revision=rev)
         self.inflight[req.id] = False
         return IncomingRequest(req.id, req.method, req.params, rev, caps, info, level)
 
@@ -305,7 +306,7 @@ class ServerConnection:
             # L-07: an error only for unusable input; otherwise we counter-offer.
             return _error(
                 req.id, INVALID_PARAMS, "initialize needs a string protocolVersion",
-                data={"supported": list(self.legacy_versions), "requested": requested},
+                data={"supported": list(self.legacy_versions), "requested": bounded(requested)},
             )
         version = negotiate_legacy(requested, self.legacy_versions)
         rev = REVISIONS[version]
@@ -328,8 +329,8 @@ class ServerConnection:
         if not isinstance(version, str) or version not in self.modern_versions:
             # M-08; the supported list names only versions valid in _meta (DIGEST §19).
             return _error(
-                req.id, UNSUPPORTED_PROTOCOL_VERSION, f"Unsupported protocol version: {version!r}",
-                data={"supported": list(self.modern_versions), "requested": version},
+                req.id, UNSUPPORTED_PROTOCOL_VERSION, f"Unsupported protocol version: {brief(version)}",
+                data={"supported": list(self.modern_versions), "requested": bounded(version)},
             )
         rev = REVISIONS[version]
         caps = meta.get(META_CLIENT_CAPABILITIES)
@@ -339,8 +340,8 @@ class ServerConnection:
         if info is not None and not isinstance(info, dict):
             return _error(req.id, INVALID_PARAMS, f"_meta field {META_CLIENT_INFO!r} must be an object", revision=rev)
         level = meta.get(META_LOG_LEVEL)
-        if level is not None and level not in LOG_LEVELS:
-            return _error(req.id, INVALID_PARAMS, f"Invalid log level in _meta: {level!r}", revision=rev)
+        if level is not None and not _is_log_level(level):
+            return _error(req.id, INVALID_PARAMS, f"Invalid log level in _meta: {brief(level)}", revision=rev)
         if req.method in _LEGACY_ONLY_METHODS:
             return _error(req.id, METHOD_NOT_FOUND, f"Method not found: {req.method} (removed in {version})", revision=rev)
         if req.method == "server/discover":
@@ -401,6 +402,11 @@ class ServerConnection:
         if self.revision is None or not self.revision.server_requests:
             raise LocalProtocolError(f"cannot send {method}: no legacy session on this connection")
         return self.outgoing.start(method)
+
+
+def _is_log_level(value: object) -> bool:
+    """One of the syslog level names (U-11); anything else, of any JSON type, is not."""
+    return isinstance(value, str) and value in LOG_LEVELS
 
 
 def _readable_id(obj: dict[str, Any]) -> str | int | None:

@@ -21,7 +21,7 @@ from typing import Any, Generic, Literal, Protocol, TypeVar, overload
 from pydantic import BaseModel
 
 from anyport._exceptions import InternalError, MissingCapabilityError, RemoteProtocolError
-from anyport.protocol import LOG_LEVELS, IncomingRequest
+from anyport.protocol import LOG_LEVELS, IncomingRequest, brief
 
 __all__ = ["Context", "ElicitResult", "Outlet", "Question", "Root", "SamplingResult"]
 
@@ -235,7 +235,7 @@ class Context:
 
         def parse(result: Any) -> ElicitResult[Any]:
             if not isinstance(result, dict) or result.get("action") not in ("accept", "decline", "cancel"):
-                raise RemoteProtocolError(f"invalid elicitation result: {result!r}")
+                raise RemoteProtocolError(f"invalid elicitation result: {brief(result)}")
             content = result.get("content") if result["action"] == "accept" else None
             if model is not None and isinstance(content, dict):
                 return ElicitResult(result["action"], model.model_validate(content))
@@ -457,7 +457,7 @@ class Question(Generic[T_co]):
 
 def _sampling_result(result: Any) -> SamplingResult:
     if not isinstance(result, dict) or "content" not in result:
-        raise RemoteProtocolError(f"invalid sampling result: {result!r}")
+        raise RemoteProtocolError(f"invalid sampling result: {brief(result)}")
     return SamplingResult(
         role=str(result.get("role", "assistant")),
         content=result["content"],
@@ -470,7 +470,7 @@ def _sampling_result(result: Any) -> SamplingResult:
 def _roots_result(result: Any) -> list[Root]:
     roots = result.get("roots") if isinstance(result, dict) else None
     if not isinstance(roots, list):
-        raise RemoteProtocolError(f"invalid roots result: {result!r}")
+        raise RemoteProtocolError(f"invalid roots result: {brief(result)}")
     return [Root(str(r.get("uri")), r.get("name")) for r in roots if isinstance(r, dict)]
 
 

@@ -37,6 +37,7 @@ from anyport.protocol import (
     KeyRing,
     Revision,
     ServerConnection,
+    brief,
     dumps,
     error_message,
     result_message,
@@ -688,7 +689,7 @@ class Server:
         name = params.get("name")
         tool = self._tools.get(name) if isinstance(name, str) else None
         if tool is None:
-            raise InvalidParamsError(f"Unknown tool: {name!r}")  # F-TOOL-07
+            raise InvalidParamsError(f"Unknown tool: {brief(name)}")  # F-TOOL-07
         arguments = params.get("arguments")
         if arguments is None:
             arguments = {}
@@ -918,7 +919,7 @@ class Server:
         name = req.params.get("name")
         prompt = self._prompts.get(name) if isinstance(name, str) else None
         if prompt is None:
-            raise InvalidParamsError(f"Unknown prompt: {name!r}")  # F-PROMPT-02
+            raise InvalidParamsError(f"Unknown prompt: {brief(name)}")  # F-PROMPT-02
         arguments = req.params.get("arguments") or {}
         if not isinstance(arguments, dict):
             raise InvalidParamsError("prompts/get arguments must be an object")
@@ -946,11 +947,11 @@ class Server:
         kind = ref.get("type")
         target = ref.get("name") if kind == "ref/prompt" else ref.get("uri") if kind == "ref/resource" else None
         if not isinstance(target, str):
-            raise InvalidParamsError(f"Invalid completion ref: {ref!r}")
+            raise InvalidParamsError(f"Invalid completion ref: {brief(ref)}")
         if kind == "ref/prompt" and target not in self._prompts:
-            raise InvalidParamsError(f"Unknown prompt: {target!r}")
+            raise InvalidParamsError(f"Unknown prompt: {brief(target)}")
         if kind == "ref/resource" and not any(t.template.template == target for t in self._templates) and target not in self._resources:
-            raise InvalidParamsError(f"Unknown resource: {target!r}")
+            raise InvalidParamsError(f"Unknown resource: {brief(target)}")
         fn = self._completions.get((str(kind), target, str(argument["name"])))
         if fn is None:
             return {"completion": {"values": [], "hasMore": False}}

@@ -8,12 +8,15 @@ and correlates the client's answers to server->client requests.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import logging
 import secrets
 from typing import TYPE_CHECKING, Any
 
 from anyport._exceptions import (
+    INTERNAL_ERROR,
+    INVALID_REQUEST,
     ConnectionClosedError,
     RequestTimeoutError,
     TransportError,
@@ -31,6 +34,7 @@ from anyport.protocol import (
     notification,
     request,
 )
+from anyport.protocol._framing import HEAD_BYTES, head_id
 
 if TYPE_CHECKING:
     from anyport.server._server import Server
@@ -129,6 +133,17 @@ class ServerSession:
             await self.close()
 
     async def feed(self, data: bytes) -> None:
+        """One frame from the client. Whatever goes wrong with it is answered (with its id when
+        that can be read) and costs no other frame: nothing raised here reaches the read loop."""
+        try:
+            await self._feed(data)
+        except Exception:
+            log.exception("internal error while handling a message")
+            id_ = head_id(bytes(data[:HEAD_BYTES]))
+            with contextlib.suppress(Exception):
+                await self.send_error_frame("Internal error", INTERNAL_ERROR, id_=id_)
+
+    async def _feed(self, data: bytes) -> None:
         received = self.conn.receive_data(data)
         if received.batch:
             self._spawn(self._run_batch(received.events), None)
@@ -145,10 +160,11 @@ class ServerSession:
             else:
                 await self._on_event(ev)
 
-    async def send_error_frame(self, message: str, code: int = -32600) -> None:
-        """Answer a frame the transport could not deliver (e.g. over the size limit)."""
+    async def send_error_frame(self, message: str, code: int = INVALID_REQUEST, *, id_: str | int | None = None) -> None:
+        """Answer a frame the transport could not deliver (e.g. over the size limit), with the id
+        of its request when the transport could read it (J-08)."""
         omit = self.conn.revision is None or self.conn.revision.error_id_optional
-        await self.send(error_message(None, {"code": code, "message": message}, omit_missing_id=omit))
+        await self.send(error_message(id_, {"code": code, "message": message}, omit_missing_id=omit))
 
     async def _on_event(self, ev: Any) -> None:
         if isinstance(ev, IncomingRequest):  # one feed() did not answer inline

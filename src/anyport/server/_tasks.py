@@ -28,7 +28,7 @@ from anyport._exceptions import (
     MethodNotFoundError,
     MissingCapabilityError,
 )
-from anyport.protocol import META_RELATED_TASK, REVISIONS, TASKS_EXTENSION_ID, IncomingRequest, Revision
+from anyport.protocol import META_RELATED_TASK, REVISIONS, TASKS_EXTENSION_ID, IncomingRequest, Revision, bounded, brief
 from anyport.server._context import Outlet
 from anyport.state._tasks import MemoryTaskStore, TaskChange, TaskRecord, TaskStore, new_task_id
 
@@ -281,7 +281,7 @@ class TaskRunner:
             raise InvalidParamsError(f"{req.method} needs a string taskId")
         rec = await self.store.get(task_id)
         if rec is None or (rec.owner is not None and rec.owner != getattr(outlet, "session_id", None)):
-            raise InvalidParamsError(f"Unknown task: {task_id!r}", data={"taskId": task_id})
+            raise InvalidParamsError(f"Unknown task: {brief(task_id)}", data={"taskId": bounded(task_id)})
         return rec
 
     def gate(self, req: IncomingRequest) -> None:
@@ -309,7 +309,7 @@ class TaskRunner:
         while rec is not None and not rec.terminal:
             rec = await self.store.wait(rec.task_id, rec.version)
         if rec is None:
-            raise InvalidParamsError(f"Unknown task: {req.params.get('taskId')!r}")
+            raise InvalidParamsError(f"Unknown task: {brief(req.params.get('taskId'))}")
         meta = {META_RELATED_TASK: {"taskId": rec.task_id}}
         if rec.status == "completed" and rec.result is not None:
             out = dict(rec.result)

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from anyport import _inline
 from anyport._exceptions import BrokenConnectionError, ConnectionClosedError, ServerExitedError, TransportError
-from anyport.protocol._framing import LineFramer, Oversized
+from anyport.protocol._framing import LineFramer, Oversized, head_id
 
 if TYPE_CHECKING:
     from anyport.server._server import Server
@@ -282,8 +282,10 @@ async def serve_stdio(
         try:
             for item in framer.feed(chunk):
                 if isinstance(item, Oversized):
+                    # Never parsed whole; its id is read from its first bytes (T-STDIO-17, J-08).
                     await session.send_error_frame(
-                        f"Invalid Request: message of {item.size} bytes exceeds the limit of {max_message_bytes} bytes"
+                        f"Invalid Request: message of {item.size} bytes exceeds the limit of {max_message_bytes} bytes",
+                        id_=head_id(item.head),
                     )
                 else:
                     await session.feed(item)

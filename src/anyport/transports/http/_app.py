@@ -18,6 +18,7 @@ The app knows nothing of tools: it only calls ``Server.open_connection`` and ``S
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import logging
 from collections.abc import Awaitable, Coroutine, Iterable
@@ -26,6 +27,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 from anyport import _inline
 from anyport._exceptions import (
     HEADER_MISMATCH,
+    INTERNAL_ERROR,
     INVALID_PARAMS,
     INVALID_REQUEST,
     METHOD_NOT_FOUND,
@@ -39,6 +41,8 @@ from anyport.protocol import (
     Received,
     Reply,
     ServerConnection,
+    bounded,
+    brief,
     error_message,
     loads,
     notification,
@@ -314,6 +318,12 @@ class StreamableHTTPApp:
             return
         except _SlowClient:
             await _reject(send, 408, INVALID_REQUEST, f"Request Timeout: the body did not arrive within {self.body_timeout:g} s")
+        except Exception:
+            # A bug of ours, never the client's input (the fuzzers check that no input gets here):
+            # a JSON-RPC error rather than the ASGI server's plain-text 500, when nothing was sent yet.
+            log.exception("internal error while serving %s %s", req.method, req.path)
+            with contextlib.suppress(Exception):
+                await _reject(send, 500, INTERNAL_ERROR, "Internal error")
 
     def _forwarded(self, req: _Request) -> tuple[str | None, str | None]:
         """(host, proto) the client used: X-Forwarded-* from a trusted proxy, else the request's own Host."""
@@ -530,8 +540,8 @@ class StreamableHTTPApp:
         if version is None or version in self.server.legacy_versions:
             return None
         return (
-            400, INVALID_REQUEST, f"Bad Request: unsupported MCP-Protocol-Version {version!r}",
-            {"supported": list(self.server.legacy_versions), "requested": version},
+            400, INVALID_REQUEST, f"Bad Request: unsupported MCP-Protocol-Version {brief(version)}",
+            {"supported": list(self.server.legacy_versions), "requested": bounded(version)},
         )
 
     async def _check_legacy_version(self, send: Send, version: str | None) -> bool:
@@ -804,18 +814,18 @@ class StreamableHTTPApp:
                 except ValueError:
                     same = False
             if not same:
-                return f"Header mismatch: {header} {actual!r} differs from the argument {expected!r}", {"header": header}
+                return f"Header mismatch: {header} {brief(actual)} differs from the argument {brief(expected)}", {"header": header}
         return None
 
     def _header_mismatch(self, req: _Request, body: dict[str, Any], version: str | None) -> tuple[str, dict[str, Any]] | None:
         """T-H26-12, T-H26-15..18: the request-metadata headers must repeat the body (-32020)."""
         meta_version = _meta_version(body)
         if version is None:
-            return "Header mismatch: MCP-Protocol-Version header is required", {"header": "MCP-Protocol-Version", "expected": meta_version}
+            return "Header mismatch: MCP-Protocol-Version header is required", {"header": "MCP-Protocol-Version", "expected": bounded(meta_version)}
         if version != meta_version:
             return (
-                f"Header mismatch: MCP-Protocol-Version {version!r} differs from _meta protocolVersion {meta_version!r}",
-                {"header": "MCP-Protocol-Version", "expected": meta_version, "actual": version},
+                f"Header mismatch: MCP-Protocol-Version {brief(version)} differs from _meta protocolVersion {brief(meta_version)}",
+                {"header": "MCP-Protocol-Version", "expected": bounded(meta_version), "actual": bounded(version)},
             )
         method = body.get("method")
         checks: list[tuple[bytes, str, object]] = [(b"mcp-method", "Mcp-Method", method)]
@@ -826,14 +836,14 @@ class StreamableHTTPApp:
         for key, name, expected in checks:
             raw = req.get(key)
             if raw is None:
-                return f"Header mismatch: {name} header is required", {"header": name, "expected": expected}
+                return f"Header mismatch: {name} header is required", {"header": name, "expected": bounded(expected)}
             try:
                 actual = decode_field_value(raw)
             except HeaderValueError as exc:
                 return f"Header mismatch: invalid {name} header: {exc}", {"header": name}
             if actual != expected:
                 return (
-                    f"Header mismatch: {name} {actual!r} differs from the body's {expected!r}",
-                    {"header": name, "expected": expected, "actual": actual},
+                    f"Header mismatch: {name} {brief(actual)} differs from the body's {brief(expected)}",
+                    {"header": name, "expected": bounded(expected), "actual": bounded(actual)},
                 )
         return None
