@@ -120,7 +120,8 @@ class _Clock:
 
 
 async def test_session_store_expiry_capacity_and_delete() -> None:
-    """T-HTTP-39: expired or deleted sessions are gone; a busy session never expires."""
+    """T-HTTP-39: expired or deleted sessions are gone; a session with a client connection open on its
+    streams never expires, one whose client left its handlers behind does (issue 10)."""
     server = Server("s")
     clock = _Clock()
     store = MemorySessionStore(idle_timeout=10, max_sessions=2, clock=clock)
@@ -130,11 +131,13 @@ async def test_session_store_expiry_capacity_and_delete() -> None:
     assert await store.create(server.open_connection()) is None  # full
     clock.now = 5
     assert await store.get(a.id) is a  # touched at 5
-    fut = b.expect(1)  # b waits for the client: busy
+    fut = b.expect(1)  # b waits for the client, on the stream its client reads: not idle
+    b.attach()
     clock.now = 12
     assert await store.get(a.id) is a and await store.get(b.id) is b
     b.deliver(ResponseReceived(1, "roots/list", {"roots": []}, None))
     assert fut.result() == {"roots": []}
+    b.detach()  # the response ended at 12: idle from now on
     clock.now = 30
     assert await store.get(b.id) is None and b.closed  # idle for 18 s > 10 s
     c = await store.create(server.open_connection())
@@ -153,6 +156,14 @@ async def test_session_store_expiry_capacity_and_delete() -> None:
     with pytest.raises(ConnectionClosedError):
         c.expect(3)
     assert await store.delete("unknown") is None
+    left = await store.create(server.open_connection())
+    assert left is not None
+    behind = asyncio.get_running_loop().create_task(asyncio.sleep(30))
+    left.track("r2", behind)  # busy, but no client connection open: nobody is there any more
+    clock.now = 45
+    assert await store.sweep() == 1 and left.closed
+    await asyncio.sleep(0)
+    assert behind.cancelled()
     d = await store.create(server.open_connection())
     assert d is not None
     err = d.expect(4)

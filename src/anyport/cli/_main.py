@@ -25,6 +25,7 @@ def cli() -> None:
 _HTTP_OPTIONS = (
     "host", "port", "path", "stateless", "json_response", "certfile", "keyfile",
     "allowed_hosts", "allowed_origins", "legacy_sse", "log_level", "trusted_proxies", "sse_retry_ms", "sse_poll_after",
+    "session_idle_timeout",
 )
 
 
@@ -67,6 +68,10 @@ _HTTP_OPTIONS = (
     help="HTTP: close a POST's SSE connection after this many seconds; the client resumes with GET (polling).",
 )
 @click.option(
+    "--session-idle-timeout", type=click.FloatRange(min=0.1), default=None, envvar="ANYPORT_SESSION_IDLE_TIMEOUT",
+    help="HTTP: seconds a legacy session lives without a request or an open stream (default 1800); ended on a timer.",
+)
+@click.option(
     "--legacy-sse/--no-legacy-sse", default=True, show_default=True, envvar="ANYPORT_LEGACY_SSE",
     help="HTTP: also serve the 2024-11-05 HTTP+SSE transport at /sse and /messages/.",
 )
@@ -103,7 +108,7 @@ def _serve_http(
     target: str, max_message_bytes: int | None, *, host: str, port: int, path: str, stateless: bool, json_response: bool,
     certfile: str | None, keyfile: str | None, allowed_hosts: tuple[str, ...], allowed_origins: tuple[str, ...],
     legacy_sse: bool, log_level: str, trusted_proxies: tuple[str, ...], sse_retry_ms: int | None,
-    sse_poll_after: float | None,
+    sse_poll_after: float | None, session_idle_timeout: float | None,
 ) -> None:
     import importlib
 
@@ -128,6 +133,8 @@ def _serve_http(
         kw["sse_retry_ms"] = sse_retry_ms
     if sse_poll_after is not None:
         kw["sse_poll_after"] = sse_poll_after
+    if session_idle_timeout is not None:
+        kw["session_idle_timeout"] = session_idle_timeout
     scheme = "https" if certfile else "http"
     shown = f"[{host}]" if ":" in host else host
     extra = " and HTTP+SSE at /sse" if legacy_sse else ""

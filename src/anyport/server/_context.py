@@ -177,31 +177,45 @@ class Context:
     # -- progress and logging ----------------------------------------------------------------
 
     async def report_progress(self, progress: float, total: float | None = None, message: str | None = None) -> None:
-        """``notifications/progress`` for this request's progressToken; a no-op without one (U-06..U-08)."""
+        """``notifications/progress`` for this request's progressToken; a no-op without one (U-06..U-08).
+
+        A scheduling point, like ``log``: it always yields to the event loop once, so a handler
+        that does nothing but report progress still lets the server answer other requests and
+        health checks and notice a client that went away. When the client reads more slowly than
+        the handler reports, the transport holds a bounded number of messages: the latest progress
+        replaces older queued progress, other messages wait for room (docs/limits.md).
+        """
+        params = self._progress_params(progress, total, message)
+        if params is not None:
+            await self._outlet.notify("notifications/progress", params)
+        await asyncio.sleep(0)
+
+    def _progress_params(self, progress: float, total: float | None, message: str | None) -> dict[str, Any] | None:
         token = self.request.progress_token
         if token is None:
-            return
+            return None
         if self._progress_last is not None and progress <= self._progress_last:
-            return  # U-08: progress strictly increases; a stale value is dropped, not sent
+            return None  # U-08: progress strictly increases; a stale value is dropped, not sent
         self._progress_last = progress
         params: dict[str, Any] = {"progressToken": token, "progress": progress}
         if total is not None:
             params["total"] = total
         if message is not None and self.request.revision.progress_message:
             params["message"] = message
-        await self._outlet.notify("notifications/progress", params)
+        return params
 
     async def log(self, level: str, data: Any, logger: str | None = None) -> None:
-        """``notifications/message`` at ``level``, if the client asked for that level (U-10, M-19)."""
-        if level not in LOG_LEVELS:
-            raise ValueError(f"unknown log level {level!r}; one of {', '.join(LOG_LEVELS)}")
+        """``notifications/message`` at ``level``, if the client asked for that level (U-10, M-19).
+        A scheduling point, as ``report_progress`` is."""
+        if not isinstance(level, str) or level not in LOG_LEVELS:
+            raise ValueError(f"unknown log level {brief(level)}; one of {', '.join(LOG_LEVELS)}")
         floor = self.request.log_level
-        if floor is None or LOG_LEVELS[level] < LOG_LEVELS[floor]:
-            return
-        params: dict[str, Any] = {"level": level, "data": data}
-        if logger is not None:
-            params["logger"] = logger
-        await self._outlet.notify("notifications/message", params)
+        if floor is not None and LOG_LEVELS[level] >= LOG_LEVELS[floor]:
+            params: dict[str, Any] = {"level": level, "data": data}
+            if logger is not None:
+                params["logger"] = logger
+            await self._outlet.notify("notifications/message", params)
+        await asyncio.sleep(0)
 
     async def debug(self, data: Any, logger: str | None = None) -> None:
         await self.log("debug", data, logger)

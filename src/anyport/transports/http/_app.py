@@ -284,6 +284,8 @@ class StreamableHTTPApp:
         self.request_timeout = request_timeout
         self.keepalive_interval = keepalive_interval
         self.ready = True
+        #: Ends idle sessions on a timer (``_reap``): started with the app's first request or lifespan.
+        self._reaper: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._origin_host_verdicts: dict[tuple[bytes | None, bytes | None], _Rejection | None] = {}
         self._media_verdicts: dict[tuple[bytes | None, bytes | None], _Rejection | None] = {}
@@ -297,6 +299,8 @@ class StreamableHTTPApp:
             return
         if kind != "http":
             return  # websockets are not part of MCP; the server closes the handshake
+        if self._reaper is None:
+            self._start_reaper()
         req = _Request(scope)
         path = req.path.rstrip("/") or "/"
         if path == "/healthz":
@@ -340,6 +344,7 @@ class StreamableHTTPApp:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 self.ready = True
+                self._start_reaper()
                 if self.fanout is not None:
                     self.server.hub.add_fanout(self.fanout)  # again, after an earlier shutdown
                 await send({"type": "lifespan.startup.complete"})
@@ -362,6 +367,9 @@ class StreamableHTTPApp:
     async def aclose(self) -> None:
         """Stop serving: end every session and every handler still running."""
         self.ready = False
+        reaper, self._reaper = self._reaper, None
+        if reaper is not None:
+            reaper.cancel()
         if self.fanout is not None:
             self.server.hub.remove_fanout(self.fanout)
         await self.get_streams.aclose()
@@ -372,6 +380,21 @@ class StreamableHTTPApp:
             task.cancel()
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=5)
+
+    def _start_reaper(self) -> None:
+        if self._reaper is None and not self.stateless:
+            self._reaper = asyncio.get_running_loop().create_task(self._reap())
+
+    async def _reap(self) -> None:
+        """End idle sessions (and with them their handlers, streams and logged events) on a timer,
+        with no traffic needed: at most a quarter of the idle timeout (10 s at most) late."""
+        interval = min(max(self.sessions.idle_timeout / 4, 0.05), 10.0)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.sessions.sweep()
+            except Exception:
+                log.exception("could not end idle sessions")
 
     # -- server-initiated messages (legacy sessions) ---------------------------------------------
 

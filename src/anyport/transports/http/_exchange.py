@@ -117,6 +117,12 @@ class StreamOptions:
 class _Item:
     message: dict[str, Any] | None
     final: bool
+    #: A notification a handler sent: counted against ``Exchange.max_buffered``.
+    note: bool = False
+
+
+#: Notifications a response stream holds for a client that reads slowly (``create_app(max_buffered_events=)``).
+DEFAULT_MAX_BUFFERED = 256
 
 
 class _Mailbox:
@@ -189,7 +195,7 @@ class _Outlet:
 
     async def notify(self, method: str, params: dict[str, Any]) -> None:
         if self._exchange is not None:
-            self._exchange.push(notification(method, params))
+            await self._exchange.offer(notification(method, params))
 
     async def request(self, method: str, params: dict[str, Any]) -> Any:
         if self._exchange is None:
@@ -282,6 +288,7 @@ class Exchange:
         keepalive: float,
         spawn: Callable[[Coroutine[Any, Any, dict[str, Any]], contextvars.Context | None], asyncio.Task[dict[str, Any]]],
         stream: StreamOptions | None = None,
+        max_buffered: int = DEFAULT_MAX_BUFFERED,
     ) -> None:
         self.server = server
         self.conn = conn
@@ -293,6 +300,13 @@ class Exchange:
         self.keepalive = keepalive
         self._spawn = spawn
         self._queue = _Mailbox()
+        self.max_buffered = max_buffered
+        #: Handlers' notifications queued and not yet taken by the writer.
+        self._buffered = 0
+        #: The newest queued progress notification per progressToken (coalesced when the queue is full).
+        self._progress: dict[Any, _Item] = {}
+        #: Handlers waiting for room in the queue.
+        self._room: asyncio.Future[None] | None = None
         self._outstanding = 0
         #: Handler tasks (requests that could not be answered inline).
         self._handlers: list[asyncio.Task[dict[str, Any]]] = []
@@ -350,9 +364,50 @@ class Exchange:
         self._queue.put_nowait(_Item(msg, final=True))
 
     def push(self, message: dict[str, Any]) -> None:
-        """A notification for the client; dropped once the stream is gone or when answering JSON."""
+        """A notification for the client, queued now (our own: at most one per request); dropped
+        once the stream is gone or when answering JSON."""
         if not self.closed and not self.json_response:
             self._queue.put_nowait(_Item(message, final=False))
+
+    async def offer(self, message: dict[str, Any]) -> None:
+        """A handler's notification, with backpressure. The stream holds at most ``max_buffered`` of
+        them for the writer. When it is full, a progress notification replaces the newest queued one
+        of the same progressToken (the latest progress wins; values still increase, U-08); anything
+        else waits for the writer to make room. Dropped once the stream is gone or when answering
+        JSON."""
+        while not self.closed and not self.json_response:
+            if self._buffered < self.max_buffered:
+                self._buffered += 1
+                item = _Item(message, final=False, note=True)
+                token = _progress_token(message)
+                if token is not None:
+                    self._progress[token] = item
+                self._queue.put_nowait(item)
+                break
+            token = _progress_token(message)
+            queued = self._progress.get(token) if token is not None else None
+            if queued is not None:
+                queued.message = message
+                break
+            room = self._room
+            if room is None or room.done():
+                room = self._room = asyncio.get_running_loop().create_future()
+            await room
+
+    def _taken(self, item: object) -> None:
+        """The writer took ``item`` off the queue: room for one more notification."""
+        if isinstance(item, _Item) and item.note:
+            self._buffered -= 1
+            message = item.message
+            token = _progress_token(message) if message is not None else None
+            if token is not None and self._progress.get(token) is item:
+                del self._progress[token]
+            self._make_room()
+
+    def _make_room(self) -> None:
+        room = self._room
+        if room is not None and not room.done():
+            room.set_result(None)
 
     async def ask(self, method: str, params: dict[str, Any]) -> Any:
         """A server->client request on this POST's stream; the answer comes back as another POST."""
@@ -390,6 +445,9 @@ class Exchange:
 
     async def _respond_streaming(self, receive: Receive, send: Send, headers: list[tuple[bytes, bytes]]) -> None:
         watcher = asyncio.get_running_loop().create_task(self._watch(receive))
+        session = self.session if self.stream is None else None  # a resumable stream attaches by itself
+        if session is not None:
+            session.attach()
         try:
             if self.json_response or not self.has_handlers:
                 await self._respond_json(send, headers)
@@ -427,7 +485,10 @@ class Exchange:
             self._on_disconnect()  # the client went away while we wrote
         finally:
             self.closed = True
+            self._make_room()
             watcher.cancel()
+            if session is not None:
+                session.detach()
 
     async def _respond_resumable(self, send: Send, headers: list[tuple[bytes, bytes]], stream: StreamOptions) -> None:
         """A legacy session's SSE stream: ids, priming, event log, polling, hand-over to a resuming GET."""
@@ -442,6 +503,15 @@ class Exchange:
         relay = loop.create_task(self._relay_control(control))
         poll: asyncio.TimerHandle | None = None
         attached = True
+        session = self.session
+        session.attach()
+
+        def detach() -> None:
+            nonlocal attached
+            if attached:
+                attached = False
+                session.detach()
+
         try:
             try:
                 await send({"type": "http.response.start", "status": 200, "headers": [*SSE_HEADERS, *headers]})
@@ -453,12 +523,12 @@ class Exchange:
                         if stream.poll_after is not None:
                             poll = loop.call_later(max(0.0, stream.poll_after), self._queue.put_nowait, _POLL)
             except OSError:
-                attached = False
+                detach()
             while self._outstanding > 0:
                 item = await self._next()
                 if item is _DISCONNECTED or item is _TAKEOVER or item is _POLL:
                     if attached:
-                        attached = False
+                        detach()
                         if item is not _DISCONNECTED:
                             # T-HTTP-12/13: the stream stays open; the client resumes it with GET.
                             await self._end_body(send, retry_ms=stream.retry_ms if item is _POLL else None)
@@ -476,17 +546,18 @@ class Exchange:
                             event = message_event(item.message, event_id=event_id)
                             await send({"type": "http.response.body", "body": event, "more_body": True})
                         except OSError:
-                            attached = False
+                            detach()
                 elif attached:
                     try:
                         await send({"type": "http.response.body", "body": comment(), "more_body": True})
                     except OSError:
-                        attached = False
+                        detach()
             await stream.events.end_stream(sid, stream_id)
             await stream.bus.publish(key, {"control": "end"})
             if attached:
                 await self._end_body(send)  # T-HTTP-17
         finally:
+            detach()
             if poll is not None:
                 poll.cancel()
             relay.cancel()
@@ -513,7 +584,9 @@ class Exchange:
 
     async def _next(self, *, forever: bool = False) -> object:
         """The next queued item, or None after a keep-alive interval without one."""
-        return await self._queue.get(None if forever else self.keepalive)
+        item = await self._queue.get(None if forever else self.keepalive)
+        self._taken(item)
+        return item
 
     async def _respond_ready(self, send: Send, headers: list[tuple[bytes, bytes]]) -> None:
         """Every handler already finished (inline): write the whole response at once, no tasks."""
@@ -590,10 +663,19 @@ class Exchange:
         if self.closed or self.stream is not None:
             return  # a resumable stream goes on into the event log
         self.closed = True
+        self._make_room()  # handlers waiting for room go on: what they send now is dropped
         if self.modern:
             # T-H26-11: a closed response stream cancels the request; nothing more is sent.
             for task in self._handlers:
                 task.cancel()
+
+
+def _progress_token(message: dict[str, Any]) -> Any:
+    """The progressToken of a ``notifications/progress`` message, else None."""
+    if message.get("method") != "notifications/progress":
+        return None
+    params = message.get("params")
+    return params.get("progressToken") if isinstance(params, dict) else None
 
 
 async def send_body(

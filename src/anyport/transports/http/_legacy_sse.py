@@ -28,7 +28,7 @@ from urllib.parse import parse_qs
 from anyport._exceptions import INVALID_REQUEST, PARSE_ERROR, ConnectionClosedError, ParseError
 from anyport.protocol import dumps, error_message, loads
 from anyport.server._session import ServerSession
-from anyport.transports.http._exchange import Receive, Send, disconnected, send_body
+from anyport.transports.http._exchange import DEFAULT_MAX_BUFFERED, Receive, Send, disconnected, send_body
 from anyport.transports.http._sse import SSE_HEADERS, comment, named_event
 
 if TYPE_CHECKING:
@@ -43,11 +43,17 @@ _END = None
 
 
 class SSEChannel:
-    """The ``MessageStream`` of one SSE connection: POST bodies in, stream events out."""
+    """The ``MessageStream`` of one SSE connection: POST bodies in, stream events out.
 
-    def __init__(self) -> None:
+    At most ``max_buffered`` messages wait in the outbox for a client that reads slowly; a sender
+    beyond that waits for the stream writer to make room (or fails once the stream is closed).
+    """
+
+    def __init__(self, max_buffered: int = DEFAULT_MAX_BUFFERED) -> None:
         self.inbox: asyncio.Queue[bytes | None] = asyncio.Queue()
         self.outbox: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self.max_buffered = max_buffered
+        self._room: asyncio.Future[None] | None = None
         self.closed = False
 
     def deliver(self, data: bytes) -> None:
@@ -56,9 +62,22 @@ class SSEChannel:
             self.inbox.put_nowait(data)
 
     async def send(self, data: bytes) -> None:
-        if self.closed:
-            raise ConnectionClosedError("the SSE stream is closed")
-        self.outbox.put_nowait(data)
+        while True:
+            if self.closed:
+                raise ConnectionClosedError("the SSE stream is closed")
+            if self.outbox.qsize() < self.max_buffered:
+                self.outbox.put_nowait(data)
+                return
+            room = self._room
+            if room is None or room.done():
+                room = self._room = asyncio.get_running_loop().create_future()
+            await room
+
+    def taken(self) -> None:
+        """The stream writer took a message: room for the next one."""
+        room = self._room
+        if room is not None and not room.done():
+            room.set_result(None)
 
     async def receive(self) -> bytes | None:
         if self.closed:
@@ -74,6 +93,7 @@ class SSEChannel:
             self.closed = True
             self.inbox.put_nowait(_END)
             self.outbox.put_nowait(_END)
+            self.taken()  # a sender waiting for room learns that the stream is closed
 
     async def aclose(self) -> None:
         self.close()
@@ -151,6 +171,7 @@ class LegacySSE:
                     await send({"type": "http.response.body", "body": comment(), "more_body": True})
                     continue
                 data, getter = getter.result(), None
+                channel.taken()
                 if data is _END:
                     break  # the server ends the connection (shutdown)
                 await send({"type": "http.response.body", "body": named_event("message", data), "more_body": True})  # T-SSE-04

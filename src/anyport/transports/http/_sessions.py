@@ -267,7 +267,7 @@ class HTTPSession:
     handlers run or futures wait here (``busy``) one listener takes what other replicas hand on.
     """
 
-    __slots__ = ("_listener", "_registry", "_saved", "_tasks", "_waiters", "closed", "conn", "created", "id", "last_seen", "subscriptions")
+    __slots__ = ("_listener", "_registry", "_saved", "_tasks", "_waiters", "attached", "closed", "conn", "created", "id", "last_seen", "subscriptions")
 
     def __init__(
         self, session_id: str, conn: ServerConnection, registry: MemorySessionStore, *,
@@ -281,6 +281,8 @@ class HTTPSession:
         if registry.bus is not None:
             share(conn, first=first)
         self.created = self.last_seen = registry.clock()
+        #: Client connections open on this session's streams here (POST responses, GET streams).
+        self.attached = 0
         self._tasks: dict[str | int, asyncio.Task[Any]] | None = None
         self._waiters: dict[str | int, asyncio.Future[Any]] | None = None
         #: Resource URIs the client subscribed to (persisted in the record; kept by server code).
@@ -352,8 +354,19 @@ class HTTPSession:
         """Whether this live part listens on ``inbox_key`` (busy, with a bus, not closed)."""
         return self._listener is not None
 
+    def attach(self) -> None:
+        """A client connection now reads one of the session's streams: the session is not idle."""
+        self.attached += 1
+
+    def detach(self) -> None:
+        """That connection ended (answered, dropped, taken over): the idle time starts now."""
+        self.attached -= 1
+        self.touch()
+
     def expired(self, idle_timeout: float) -> bool:
-        return not self.busy and self._registry.clock() - self.last_seen > idle_timeout
+        """No client connection open here and no request for ``idle_timeout`` seconds. Handlers still
+        running count for nothing: a client that left them behind is gone (they are cancelled)."""
+        return self.attached <= 0 and self._registry.clock() - self.last_seen > idle_timeout
 
     def track(self, request_id: str | int, task: asyncio.Task[Any]) -> None:
         """Remember a running handler so a ``notifications/cancelled`` POST can reach it, on any replica."""
@@ -496,9 +509,11 @@ class MemorySessionStore:
     - ``hub``: each live session is registered there as a peer (reached through ``fanout``) and
       unregistered when it ends here; its resource subscriptions go to the record.
 
-    Idle sessions end when they are looked up and, all at once, when the cap is reached; with
-    ``sweep_every`` (seconds; ``StreamableHTTPApp`` uses ``min(idle_timeout, 60)``) also every so
-    often when sessions are created or looked up, so an abandoned session does not stay a peer.
+    A session is idle when no client connection is open on its streams here and no request came
+    for ``idle_timeout`` seconds (``HTTPSession.expired``). Idle sessions end when they are looked
+    up, all at once when the cap is reached, on ``sweep()`` (``StreamableHTTPApp`` runs it on a
+    timer, so no traffic is needed) and, with ``sweep_every``, every so often when sessions are
+    created or looked up.
     """
 
     def __init__(
@@ -623,20 +638,25 @@ class MemorySessionStore:
             await self.bus.publish(session_key(session_id), {"control": "closed"})
             await self.bus.publish(inbox_key(session_id), {"type": "closed"})
 
-    async def _sweep(self) -> None:
+    async def sweep(self) -> int:
+        """End every expired session now (``StreamableHTTPApp`` calls it on a timer); how many ended."""
         self._last_sweep = self.clock()
-        for session in [s for s in self._sessions.values() if s.expired(self.idle_timeout)]:
+        expired = [s for s in self._sessions.values() if s.expired(self.idle_timeout)]
+        for session in expired:
             await self._end(session, forget=self.local_only)
+        if expired:
+            log.debug("%d idle sessions ended", len(expired))
+        return len(expired)
 
     async def _maybe_sweep(self) -> None:
         if self.clock() - self._last_sweep >= self._sweep_every:
-            await self._sweep()
+            await self.sweep()
 
     async def create(self, conn: ServerConnection) -> HTTPSession | None:
         """Register a new session for an initialized connection; None when at capacity."""
         await self._maybe_sweep()
         if len(self._sessions) >= self.max_sessions:
-            await self._sweep()
+            await self.sweep()
             if len(self._sessions) >= self.max_sessions:
                 return None
         session_id = new_session_id()
@@ -657,7 +677,7 @@ class MemorySessionStore:
     async def get(self, session_id: str) -> HTTPSession | None:
         """The live session, or None when unknown, deleted or expired (then: 404, T-HTTP-39)."""
         if self.clock() - self._last_sweep >= self._sweep_every:
-            await self._sweep()
+            await self.sweep()
         session = self._sessions.get(session_id)
         if session is not None and session.expired(self.idle_timeout):
             await self._end(session, forget=self.local_only)

@@ -167,6 +167,7 @@ class GetStreams:
         gone = loop.create_task(disconnected(receive))
         getter: asyncio.Task[bytes | None] | None = None
         self._attached += 1
+        session.attach()
         try:
             await send({"type": "http.response.start", "status": 200, "headers": list(SSE_HEADERS)})
             while True:
@@ -175,7 +176,6 @@ class GetStreams:
                 done, _ = await asyncio.wait({getter, gone}, timeout=self.keepalive_interval, return_when=asyncio.FIRST_COMPLETED)
                 if gone in done:
                     return  # the holder lingers and goes on logging (T-HTTP-30/31)
-                session.touch()  # a client that holds its GET stream is not idle
                 if getter not in done:
                     await send({"type": "http.response.body", "body": comment(), "more_body": True})
                     continue
@@ -189,6 +189,7 @@ class GetStreams:
             return  # the client went away while we wrote
         finally:
             self._attached -= 1
+            session.detach()  # a client that holds its GET stream is not idle; from now on it may be
             for task in (getter, gone):
                 if task is not None:
                     task.cancel()
@@ -209,9 +210,11 @@ class GetStreams:
             return False
         stop = asyncio.Event()
         self._stops.add(stop)
+        session.attach()
         try:
             await self._run_post(replay, sub, token, stop, receive, send)
         finally:
+            session.detach()
             self._stops.discard(stop)
             await sub.aclose()
         return True
