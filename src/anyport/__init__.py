@@ -27,6 +27,7 @@ from anyport._exceptions import (
     UnsupportedProtocolVersionError,
 )
 from anyport.client import CallToolResult, Client
+from anyport.limits import Limits
 from anyport.server import (
     Audio,
     Completion,
@@ -59,6 +60,7 @@ __all__ = [
     "EmbeddedResource",
     "HeaderMismatchError",
     "Image",
+    "Limits",
     "InternalError",
     "InvalidParamsError",
     "InvalidRequestError",

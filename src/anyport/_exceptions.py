@@ -65,6 +65,8 @@ RESOURCE_NOT_FOUND_LEGACY = -32002
 HEADER_MISMATCH = -32020
 MISSING_CAPABILITY = -32021
 UNSUPPORTED_PROTOCOL_VERSION = -32022
+#: Implementation-defined (JSON-RPC reserves -32000..-32099 for servers): too many requests in flight.
+SERVER_BUSY = -32000
 
 
 class MCPError(Exception):

@@ -25,7 +25,13 @@ def cli() -> None:
 _HTTP_OPTIONS = (
     "host", "port", "path", "stateless", "json_response", "certfile", "keyfile",
     "allowed_hosts", "allowed_origins", "legacy_sse", "log_level", "trusted_proxies", "sse_retry_ms", "sse_poll_after",
-    "session_idle_timeout",
+    "session_idle_timeout", "max_sessions", "body_timeout", "max_buffered_events", "max_events_per_stream",
+    "max_streams_per_session",
+)
+#: Options that are fields of ``anyport.Limits`` (docs/limits.md).
+_LIMIT_OPTIONS = (
+    "session_idle_timeout", "max_sessions", "body_timeout", "max_buffered_events", "max_events_per_stream",
+    "max_streams_per_session", "max_inflight",
 )
 
 
@@ -68,8 +74,32 @@ _HTTP_OPTIONS = (
     help="HTTP: close a POST's SSE connection after this many seconds; the client resumes with GET (polling).",
 )
 @click.option(
+    "--max-inflight", type=click.IntRange(1), default=None, envvar="ANYPORT_MAX_INFLIGHT",
+    help="Requests running at once per stdio connection / legacy session / HTTP+SSE connection (default 1000); more get -32000.",
+)
+@click.option(
     "--session-idle-timeout", type=click.FloatRange(min=0.1), default=None, envvar="ANYPORT_SESSION_IDLE_TIMEOUT",
     help="HTTP: seconds a legacy session lives without a request or an open stream (default 1800); ended on a timer.",
+)
+@click.option(
+    "--max-sessions", type=click.IntRange(1), default=None, envvar="ANYPORT_MAX_SESSIONS",
+    help="HTTP: live legacy sessions / HTTP+SSE connections (default 10000); more get 503.",
+)
+@click.option(
+    "--body-timeout", type=click.FloatRange(min=0.1), default=None, envvar="ANYPORT_BODY_TIMEOUT",
+    help="HTTP: seconds to receive a request body (default 30); slower clients get 408.",
+)
+@click.option(
+    "--max-buffered-events", type=click.IntRange(1), default=None, envvar="ANYPORT_MAX_BUFFERED_EVENTS",
+    help="HTTP: notifications held per response stream for a slow client (default 256); then progress is coalesced, the rest waits.",
+)
+@click.option(
+    "--max-events-per-stream", type=click.IntRange(1), default=None, envvar="ANYPORT_MAX_EVENTS_PER_STREAM",
+    help="HTTP: events kept per resumable SSE stream for Last-Event-ID (default 1000).",
+)
+@click.option(
+    "--max-streams-per-session", type=click.IntRange(1), default=None, envvar="ANYPORT_MAX_STREAMS_PER_SESSION",
+    help="HTTP: resumable SSE streams kept per session (default 100).",
 )
 @click.option(
     "--legacy-sse/--no-legacy-sse", default=True, show_default=True, envvar="ANYPORT_LEGACY_SSE",
@@ -86,8 +116,12 @@ def serve(ctx: click.Context, /, target: str, transport: str, http_flag: bool, m
         if ctx.get_parameter_source("transport") == click.core.ParameterSource.COMMANDLINE and transport != "http":
             raise click.UsageError("--http contradicts --transport stdio")
         transport = "http"
+    from anyport.limits import Limits
+
+    chosen = {name: http.pop(name) for name in _LIMIT_OPTIONS}
+    limits = Limits(**{name: value for name, value in chosen.items() if value is not None})
     if transport == "http":
-        _serve_http(target, max_message_bytes, **http)
+        _serve_http(target, max_message_bytes, limits=limits, **http)
         return
     given = [f"--{n.replace('_', '-')}" for n in _HTTP_OPTIONS if ctx.get_parameter_source(n) == click.core.ParameterSource.COMMANDLINE]
     if given:
@@ -97,7 +131,7 @@ def serve(ctx: click.Context, /, target: str, transport: str, http_flag: bool, m
     from anyport.transports.stdio import claim_stdout, run_stdio_server
 
     # T-STDIO-03: stdout is ours before user code is imported, so import-time prints go to stderr.
-    kw: dict[str, Any] = {"stdout_fd": claim_stdout()}
+    kw: dict[str, Any] = {"stdout_fd": claim_stdout(), "limits": limits}
     server = load_server(target)
     if max_message_bytes is not None:
         kw["max_message_bytes"] = max_message_bytes
@@ -108,7 +142,7 @@ def _serve_http(
     target: str, max_message_bytes: int | None, *, host: str, port: int, path: str, stateless: bool, json_response: bool,
     certfile: str | None, keyfile: str | None, allowed_hosts: tuple[str, ...], allowed_origins: tuple[str, ...],
     legacy_sse: bool, log_level: str, trusted_proxies: tuple[str, ...], sse_retry_ms: int | None,
-    sse_poll_after: float | None, session_idle_timeout: float | None,
+    sse_poll_after: float | None, limits: Any,
 ) -> None:
     import importlib
 
@@ -133,8 +167,7 @@ def _serve_http(
         kw["sse_retry_ms"] = sse_retry_ms
     if sse_poll_after is not None:
         kw["sse_poll_after"] = sse_poll_after
-    if session_idle_timeout is not None:
-        kw["session_idle_timeout"] = session_idle_timeout
+    kw["limits"] = limits
     scheme = "https" if certfile else "http"
     shown = f"[{host}]" if ":" in host else host
     extra = " and HTTP+SSE at /sse" if legacy_sse else ""

@@ -20,6 +20,7 @@ from anyport._exceptions import (
     INVALID_PARAMS,
     INVALID_REQUEST,
     METHOD_NOT_FOUND,
+    SERVER_BUSY,
     UNSUPPORTED_PROTOCOL_VERSION,
     JSONRPCError,
     LocalProtocolError,
@@ -62,6 +63,9 @@ __all__ = [
     "ResponseReceived",
     "ServerConnection",
 ]
+
+#: Requests running at once on one connection (``anyport.Limits.max_inflight``).
+DEFAULT_MAX_INFLIGHT = 1000
 
 # Methods that exist only in the legacy era; a modern request naming them gets -32601.
 _LEGACY_ONLY_METHODS = frozenset(
@@ -172,7 +176,7 @@ class ServerConnection:
     # Slots: one is made per stateless request and one is kept per session (memory, set-up time).
     __slots__ = (
         "_outgoing", "capabilities", "client_capabilities", "client_info", "discover_extra", "inflight",
-        "initialized", "instructions", "legacy_versions", "log_level", "modern_versions", "revision",
+        "initialized", "instructions", "legacy_versions", "log_level", "max_inflight", "modern_versions", "revision",
         "server_info", "shared",
     )
 
@@ -202,6 +206,8 @@ class ServerConnection:
         self._outgoing: OutgoingRequests | None = None  # made when first needed: most connections never ask
         #: Incoming request ids still being handled -> cancelled flag.
         self.inflight: dict[str | int, bool] = {}
+        #: At most this many requests run at once; one more is refused with -32000 (``anyport.Limits``).
+        self.max_inflight = DEFAULT_MAX_INFLIGHT
         #: One replica's view of a session that several serve (HTTP with shared state): a
         #: cancellation of a request not running here still becomes ``CancelRequested``, for the
         #: transport to pass on. Answers to other replicas' requests go through ``outgoing.resolve``.
@@ -292,10 +298,17 @@ class ServerConnection:
     def _admit(
         self, req: Request, rev: Revision, caps: dict[str, Any], info: dict[str, Any] | None, level: str | None
     ) -> Event:
-        if req.id in self.inflight:
+        inflight = self.inflight
+        if req.id in inflight:
             # J-05: an id equal to one still outstanding is a protocol error.
             return _error(req.id, INVALID_REQUEST, f"Invalid Request: request id {brief(req.id)} is already in use", revision=rev)
-        self.inflight[req.id] = False
+        if len(inflight) >= self.max_inflight:
+            return _error(
+                req.id, SERVER_BUSY,
+                f"Server busy: {len(inflight)} requests of this connection are still running; send more when some have finished",
+                data={"limit": self.max_inflight}, revision=rev,
+            )
+        inflight[req.id] = False
         return IncomingRequest(req.id, req.method, req.params, rev, caps, info, level)
 
     def _on_initialize(self, req: Request) -> Event:

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from anyport import _inline
 from anyport._exceptions import BrokenConnectionError, ConnectionClosedError, ServerExitedError, TransportError
+from anyport.limits import Limits
 from anyport.protocol._framing import LineFramer, Oversized, head_id
 
 if TYPE_CHECKING:
@@ -33,9 +34,10 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_MAX_MESSAGE_BYTES", "StdioClientStream", "claim_stdout", "run_stdio_server", "serve_stdio"]
 
-#: Default limit for one incoming message on a stdio server. Lines above it are answered with
-#: -32600 and skipped without buffering them whole. Clients read without a practical limit.
-DEFAULT_MAX_MESSAGE_BYTES = 8 * 1024 * 1024
+#: Default limit for one incoming message on a stdio server (``Limits.max_message_bytes``). Lines
+#: above it are answered with -32600 and skipped without buffering them whole. Clients read
+#: without a practical limit.
+DEFAULT_MAX_MESSAGE_BYTES = Limits().max_message_bytes
 _CLIENT_MAX_MESSAGE_BYTES = 1024 * 1024 * 1024
 _CHUNK = 256 * 1024
 
@@ -259,14 +261,20 @@ async def serve_stdio(
     *,
     stdin_fd: int = 0,
     stdout_fd: int | None = None,
-    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+    limits: Limits | None = None,
+    max_message_bytes: int | None = None,
     eof_grace: float = 2.0,
 ) -> None:
     """Serve ``server`` on stdin/stdout until stdin reaches EOF.
 
+    ``limits``: ``max_message_bytes`` (one line) and ``max_inflight`` (requests running at once)
+    apply here; ``max_message_bytes`` given on its own overrides the one in ``limits``.
     On EOF, requests still running get ``eof_grace`` seconds to finish (so ``cat requests |
     server`` gets its answers), then are cancelled and the server returns (T-STDIO-11).
     """
+    limits = limits or Limits()
+    if max_message_bytes is None:
+        max_message_bytes = limits.max_message_bytes
     from anyport.server._session import ServerSession
 
     out_fd = claim_stdout() if stdout_fd is None else stdout_fd
@@ -275,6 +283,7 @@ async def serve_stdio(
     await writer.start()
     out = _StdoutStream(writer)
     session = ServerSession(server, out)
+    session.conn.max_inflight = limits.max_inflight
     framer = LineFramer(max_message_bytes)
 
     async def handle(chunk: bytes) -> None:

@@ -29,6 +29,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from anyport.limits import Limits
 from anyport.state import Bus, EventLog, SessionStore
 from anyport.transports.http._app import StreamableHTTPApp
 from anyport.transports.http._headers import DEFAULT_LOCAL_HOSTS
@@ -57,9 +58,9 @@ def create_app(
     json_response: bool = False,
     allowed_origins: Iterable[str] | None = None,
     allowed_hosts: Iterable[str] | None = None,
-    max_body_bytes: int = 4 * 1024 * 1024,
-    session_idle_timeout: float = 1800,
-    max_sessions: int = 10_000,
+    max_body_bytes: int | None = None,
+    session_idle_timeout: float | None = None,
+    max_sessions: int | None = None,
     session_store: SessionStore | None = None,
     legacy_sse: bool = True,
     sse_path: str = "/sse",
@@ -69,8 +70,9 @@ def create_app(
     sse_retry_ms: int | None = None,
     sse_poll_after: float | None = None,
     trusted_proxies: Iterable[str] | None = None,
-    body_timeout: float = 30.0,
+    body_timeout: float | None = None,
     get_stream_linger: float = 300.0,
+    limits: Limits | None = None,
 ) -> StreamableHTTPApp:
     """The MCP endpoint of ``server`` as an ASGI application.
 
@@ -90,8 +92,14 @@ def create_app(
     - ``allowed_origins`` / ``allowed_hosts``: DNS-rebinding defence. ``None`` allows only
       ``localhost``, ``127.0.0.1`` and ``[::1]`` (any port); ``"*"`` allows anything. A server
       reachable under another name must list it.
-    - ``session_idle_timeout`` (seconds) and ``max_sessions`` bound the legacy sessions kept in
-      memory. ``session_store`` (an ``anyport.state.SessionStore``), ``event_log`` and ``bus``
+    - ``limits`` (an ``anyport.Limits``): every limit that protects the server, with what a client
+      sees when it meets one (docs/limits.md): body size and read time, sessions, idle timeout,
+      requests in flight, notifications buffered for a slow reader, events kept for resumption.
+      ``max_body_bytes``, ``body_timeout``, ``session_idle_timeout`` and ``max_sessions`` may
+      also be given on their own (they override ``limits``).
+    - ``session_idle_timeout`` (seconds, default 1800) and ``max_sessions`` (10,000) bound the
+      legacy sessions kept in memory. A session with no request and no open stream for the idle
+      timeout ends on a timer, with its handlers and its logged events. ``session_store`` (an ``anyport.state.SessionStore``), ``event_log`` and ``bus``
       replace the in-memory state: share them between replicas (DESIGN.md §4). Without a
       ``session_store`` the sessions live in this process only and the live session is the only
       copy of its state (no record is written per request). After many sessions end (DELETE or
@@ -105,7 +113,7 @@ def create_app(
       ``X-Forwarded-Host`` / ``X-Forwarded-Proto`` are believed: the Host check uses the forwarded
       host, and an Origin equal to ``proto://forwarded-host`` counts as same-origin. From any other
       peer those headers are ignored.
-    - ``body_timeout``: seconds for a client to send its whole request body (408 after that).
+    - ``body_timeout``: seconds for a client to send its whole request body (408 after that; default 30).
     - ``get_stream_linger``: seconds a session's standalone stream is still held (and what is sent
       to the session logged) after its GET connection dropped, for the client to resume it with
       ``Last-Event-ID`` (T-HTTP-30/31). Logging starts with the session's first GET; a session that
@@ -137,4 +145,5 @@ def create_app(
         body_timeout=body_timeout,
         sse_poll_after=sse_poll_after,
         get_stream_linger=get_stream_linger,
+        limits=limits,
     )

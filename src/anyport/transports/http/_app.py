@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import dataclasses
 import logging
 from collections.abc import Awaitable, Coroutine, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar, cast
@@ -34,6 +35,7 @@ from anyport._exceptions import (
     PARSE_ERROR,
     ParseError,
 )
+from anyport.limits import Limits
 from anyport.protocol import (
     META_PROTOCOL_VERSION,
     REVISIONS,
@@ -220,9 +222,9 @@ class StreamableHTTPApp:
         json_response: bool = False,
         allowed_origins: Iterable[str] | None = None,
         allowed_hosts: Iterable[str] | None = None,
-        max_body_bytes: int = 4 * 1024 * 1024,
-        session_idle_timeout: float = 1800,
-        max_sessions: int = 10_000,
+        max_body_bytes: int | None = None,
+        session_idle_timeout: float | None = None,
+        max_sessions: int | None = None,
         session_store: SessionStore | None = None,
         request_timeout: float | None = 300.0,
         keepalive_interval: float = 15.0,
@@ -234,22 +236,28 @@ class StreamableHTTPApp:
         sse_retry_ms: int | None = None,
         sse_poll_after: float | None = None,
         trusted_proxies: Iterable[str] | None = None,
-        body_timeout: float = 30.0,
+        body_timeout: float | None = None,
         get_stream_linger: float = 300.0,
+        limits: Limits | None = None,
     ) -> None:
         if not path.startswith("/"):
             raise ValueError("path must start with '/'")
+        # The four limits that are also keywords of their own override ``limits`` (ValueError when invalid).
+        given: dict[str, Any] = {
+            "max_body_bytes": max_body_bytes, "session_idle_timeout": session_idle_timeout,
+            "max_sessions": max_sessions, "body_timeout": body_timeout,
+        }
+        self.limits = limits = dataclasses.replace(limits or Limits(), **{k: v for k, v in given.items() if v is not None})
         self.legacy: LegacySSE | None = None
         if legacy_sse:
             self.legacy = LegacySSE(
-                server, sse_path=sse_path, messages_path=messages_path, max_connections=max_sessions,
+                server, sse_path=sse_path, messages_path=messages_path, max_connections=limits.max_sessions,
                 keepalive_interval=keepalive_interval, request_timeout=request_timeout,
+                max_inflight=limits.max_inflight, max_buffered=limits.max_buffered_events,
             )
             routes = {path.rstrip("/") or "/", sse_path.rstrip("/") or "/", messages_path.rstrip("/") or "/"}
             if len(routes) != 3:
                 raise ValueError("path, sse_path and messages_path must differ")
-        if max_body_bytes < 1:
-            raise ValueError("max_body_bytes must be >= 1")
         self.server = server
         self.path = path.rstrip("/") or "/"
         #: tool name -> (its input schema, its x-mcp-header declarations), for T-H26-21.
@@ -261,22 +269,22 @@ class StreamableHTTPApp:
         # Behind a reverse proxy the Host the client used arrives as X-Forwarded-Host; it is believed
         # only from these peer addresses ("*": any), never from clients themselves.
         self.trusted_proxies = frozenset(trusted_proxies or ())
-        if body_timeout <= 0:
-            raise ValueError("body_timeout must be > 0")
-        self.body_timeout = body_timeout
-        self.max_body_bytes = max_body_bytes
+        self.body_timeout = limits.body_timeout
+        self.max_body_bytes = limits.max_body_bytes
         if sse_retry_ms is not None and sse_retry_ms < 0:
             raise ValueError("sse_retry_ms must be >= 0")
-        self.events: EventLog = event_log if event_log is not None else MemoryEventLog()
+        self.events: EventLog = event_log if event_log is not None else MemoryEventLog(
+            max_events=limits.max_events_per_stream, max_streams=limits.max_streams_per_session,
+        )
         self.bus: Bus = bus if bus is not None else MemoryBus()
         self.stream_options = StreamOptions(self.events, self.bus, retry_ms=sse_retry_ms, poll_after=sse_poll_after)
         # Legacy sessions are peers of server.hub; list_changed and resources/updated reach them all
         # through one fanout on the Bus (every GET stream of every replica sharing it), see _sessions.
         self.fanout: BusFanout | None = None if stateless else BusFanout(self.bus)
         self.sessions = MemorySessionStore(
-            idle_timeout=session_idle_timeout, max_sessions=max_sessions, records=session_store,
+            idle_timeout=limits.session_idle_timeout, max_sessions=limits.max_sessions, records=session_store,
             restore=self._restore, bus=self.bus, events=self.events, hub=server.hub, fanout=self.fanout,
-            sweep_every=min(session_idle_timeout, 60.0),
+            sweep_every=min(limits.session_idle_timeout, 60.0),
         )
         if self.fanout is not None:
             server.hub.add_fanout(self.fanout)
@@ -423,6 +431,7 @@ class StreamableHTTPApp:
         if record.version is None or record.version not in self.server.legacy_versions:
             return None
         conn = self.server.open_connection(assume_initialized=REVISIONS[record.version])
+        conn.max_inflight = self.limits.max_inflight
         conn.client_capabilities = dict(record.client_capabilities)
         conn.client_info = record.client_info
         conn.log_level = record.log_level
@@ -696,6 +705,7 @@ class StreamableHTTPApp:
             conn = session.conn
         elif initialize:
             conn = self.server.open_connection()
+            conn.max_inflight = self.limits.max_inflight  # it becomes the session's connection
         else:
             # Stateless: a throwaway connection that is already initialized (T-HTTP-44 decides the revision).
             conn = self.server.open_connection(assume_initialized=REVISIONS[version or ASSUMED_LEGACY_VERSION])
@@ -748,7 +758,7 @@ class StreamableHTTPApp:
         return Exchange(
             self.server, conn, session, modern=modern, batch=batch, json_response=self.json_response,
             request_timeout=self.request_timeout, keepalive=self.keepalive_interval, spawn=self._spawn,
-            stream=self.stream_options,
+            stream=self.stream_options, max_buffered=self.limits.max_buffered_events,
         )
 
     # -- 2026-07-28 ------------------------------------------------------------------------------

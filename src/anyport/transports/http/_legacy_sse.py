@@ -27,6 +27,7 @@ from urllib.parse import parse_qs
 
 from anyport._exceptions import INVALID_REQUEST, PARSE_ERROR, ConnectionClosedError, ParseError
 from anyport.protocol import dumps, error_message, loads
+from anyport.protocol._connection import DEFAULT_MAX_INFLIGHT
 from anyport.server._session import ServerSession
 from anyport.transports.http._exchange import DEFAULT_MAX_BUFFERED, Receive, Send, disconnected, send_body
 from anyport.transports.http._sse import SSE_HEADERS, comment, named_event
@@ -129,6 +130,8 @@ class LegacySSE:
         max_connections: int = 10_000,
         keepalive_interval: float = 15.0,
         request_timeout: float | None = 300.0,
+        max_inflight: int = DEFAULT_MAX_INFLIGHT,
+        max_buffered: int = DEFAULT_MAX_BUFFERED,
     ) -> None:
         for name, value in (("sse_path", sse_path), ("messages_path", messages_path)):
             if not value.startswith("/"):
@@ -139,6 +142,8 @@ class LegacySSE:
         self.max_connections = max_connections
         self.keepalive_interval = keepalive_interval
         self.request_timeout = request_timeout
+        self.max_inflight = max_inflight
+        self.max_buffered = max_buffered
         self.connections: dict[str, _Connection] = {}
 
     # -- GET /sse --------------------------------------------------------------------------------
@@ -149,8 +154,9 @@ class LegacySSE:
             await _reject(send, 503, INVALID_REQUEST, "Service Unavailable: too many SSE connections", [(b"retry-after", b"5")])
             return
         session_id = secrets.token_hex(16)  # T-SSE-06: per-connection, unguessable
-        channel = SSEChannel()
+        channel = SSEChannel(self.max_buffered)
         session = ServerSession(self.server, channel, request_timeout=self.request_timeout)
+        session.conn.max_inflight = self.max_inflight
         runner = asyncio.get_running_loop().create_task(session.run())
         conn = _Connection(session_id, channel, runner)
         self.connections[session_id] = conn

@@ -1,0 +1,168 @@
+"""``anyport.Limits``: one place for every limit, and what a client sees when it meets one.
+
+Limits tested elsewhere: ``max_message_bytes`` (test_stdio_bad_input, test_hardening: -32600 with
+the id), ``max_body_bytes`` (test_http_server: 413), ``body_timeout`` (test_http_edge: 408),
+``max_sessions`` (test_http_capacity: 503 + Retry-After), ``session_idle_timeout``
+(test_hardening: ended on a timer), ``max_events_per_stream`` / ``max_streams_per_session``
+(test_memory_state). Here: the object itself, how it reaches the app and the CLI, ``max_inflight``
+(-32000 on stdio and on a legacy HTTP session) and ``max_buffered_events`` (backpressure with
+progress coalescing, U-08).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from typing import Any
+
+import httpx
+import pytest
+
+from anyport import Context, Limits, Server
+from anyport.protocol import IncomingRequest
+from anyport.transports.http import create_app
+from anyport.transports.http._exchange import Exchange
+from tests.transports._http_helpers import POST_HEADERS, client, initialize, modern_body, running, sse_messages
+from tests.transports.hardening_app import app as hardening_app
+from tests.transports.test_hardening import spawn_stdio, stop_stdio
+
+SERVER_BUSY = -32000
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [{"max_sessions": 0}, {"max_inflight": -1}, {"body_timeout": 0.0}, {"max_buffered_events": True}, {"max_sessions": 2.5}],
+)
+def test_limits_refuse_nonsense(bad: dict[str, Any]) -> None:
+    with pytest.raises(ValueError, match="Limits"):
+        Limits(**bad)
+
+
+def test_limits_reach_the_app_and_single_keywords_override_them() -> None:
+    limits = Limits(max_sessions=7, session_idle_timeout=12, max_body_bytes=1000, max_buffered_events=3, max_events_per_stream=9, max_streams_per_session=4)
+    app = create_app(hardening_app, limits=limits, max_sessions=5)
+    assert app.limits.max_sessions == 5 and app.limits.session_idle_timeout == 12
+    assert app.sessions.max_sessions == 5 and app.sessions.idle_timeout == 12 and app.max_body_bytes == 1000
+    assert app.legacy is not None and app.legacy.max_connections == 5 and app.legacy.max_buffered == 3
+    assert app.events.max_events == 9 and app.events.max_streams == 4  # type: ignore[attr-defined]
+    assert create_app(hardening_app).limits == Limits()
+    with pytest.raises(ValueError):
+        create_app(hardening_app, max_body_bytes=0)
+
+
+async def test_stdio_requests_over_max_inflight_get_32000_with_their_id() -> None:
+    """--max-inflight 2: a third request while two run is refused at once with -32000 and its own id;
+    once one is cancelled (U-04) there is room again."""
+    p = await spawn_stdio("--max-inflight", "2")
+    try:
+        await p.initialize("2025-11-25")
+        for id_ in ("a", "b"):
+            await p.send({"jsonrpc": "2.0", "id": id_, "method": "tools/call", "params": {"name": "spin", "arguments": {"steps": 10**9}}})
+        await asyncio.sleep(0.2)
+        await p.send({"jsonrpc": "2.0", "id": "c", "method": "tools/call", "params": {"name": "echo", "arguments": {"text": "x"}}})
+        busy = await p.read()
+        assert busy["id"] == "c" and busy["error"]["code"] == SERVER_BUSY and busy["error"]["data"] == {"limit": 2}, busy
+        await p.send({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": "a"}})
+        await asyncio.sleep(0.2)
+        await p.send({"jsonrpc": "2.0", "id": "d", "method": "tools/call", "params": {"name": "echo", "arguments": {"text": "y"}}})
+        ok = await p.read()
+        assert ok["id"] == "d" and ok["result"]["content"][0]["text"] == "y", ok
+    finally:
+        await stop_stdio(p)
+
+
+def test_http_session_over_max_inflight_gets_32000_and_stateless_is_not_limited() -> None:
+    """A legacy session with max_inflight=1: a second request while one runs gets -32000 with its id;
+    a DELETE ends the running one. Stateless 2026-07-28 requests are each their own connection."""
+    app = create_app(hardening_app, limits=Limits(max_inflight=1))
+    with running(app) as base, client(base) as c:
+        h = initialize(c, "2025-11-25")
+        started = threading.Event()
+
+        def spin() -> None:
+            with httpx.Client(base_url=base, timeout=5) as s, s.stream(
+                "POST", "/mcp", headers=h, json={"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "spin", "arguments": {"steps": 10**9}}}
+            ) as r:
+                started.set()
+                for _ in r.iter_bytes():
+                    pass
+
+        t = threading.Thread(target=spin, daemon=True)
+        t.start()
+        assert started.wait(5)
+        time.sleep(0.2)
+        r = c.post("/mcp", headers=h, json={"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "echo", "arguments": {"text": "x"}}})
+        msgs = sse_messages(r.text) if r.headers["content-type"].startswith("text/event-stream") else [r.json()]
+        assert msgs[-1]["id"] == 2 and msgs[-1]["error"]["code"] == SERVER_BUSY, msgs
+        for i in range(3):  # 2026-07-28 requests meanwhile: not counted against the session
+            body = modern_body(10 + i, "tools/call", {"name": "echo", "arguments": {"text": "m"}})
+            r = c.post("/mcp", headers={**POST_HEADERS, "mcp-protocol-version": "2026-07-28", "mcp-method": "tools/call", "mcp-name": "echo"}, json=body)
+            assert r.status_code == 200 and "error" not in r.text, r.text
+        assert c.delete("/mcp", headers=h).status_code == 204
+        t.join(5)
+        assert not t.is_alive()
+
+
+class _SlowClient:
+    """An ASGI ``send`` that writes nothing until released: a client that stopped reading."""
+
+    def __init__(self) -> None:
+        self.bodies: list[bytes] = []
+        self.release = asyncio.Event()
+
+    async def send(self, message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.body":
+            await self.release.wait()
+            self.bodies.append(message.get("body", b""))
+
+    async def receive(self) -> dict[str, Any]:
+        await asyncio.Event().wait()  # never disconnects
+        return {}
+
+
+async def test_backpressure_coalesces_progress_and_holds_other_messages_U08() -> None:
+    """max_buffered_events=4: a handler that sends 2,000 progress and 10 log notifications to a client
+    that does not read never has more than 4 waiting. Progress is coalesced (the latest wins, values
+    still increase: U-08), logs wait for room and all arrive, in order; nothing is lost once the
+    client reads again."""
+    server = Server("bp")
+    progressed = 0
+
+    @server.tool()
+    async def chatty(ctx: Context) -> str:
+        nonlocal progressed
+        for i in range(1, 2001):
+            await ctx.report_progress(i, 2000)
+            progressed = i
+            if i % 200 == 0:
+                await ctx.info(f"log {i // 200}")
+        return "done"
+
+    conn = server.open_connection()
+    events = conn.receive_obj(
+        modern_body(1, "tools/call", {"name": "chatty", "arguments": {}, "_meta": {"progressToken": "t", "io.modelcontextprotocol/logLevel": "info"}})
+    ).events
+    assert isinstance(events[0], IncomingRequest)
+    tasks: list[asyncio.Task[Any]] = []
+
+    def spawn(coro: Any, context: Any = None) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(coro, context=context)
+        tasks.append(task)
+        return task
+
+    exchange = Exchange(server, conn, None, modern=True, batch=False, json_response=False, request_timeout=None, keepalive=30, spawn=spawn, max_buffered=4)
+    exchange.start(events)
+    slow = _SlowClient()
+    writer = asyncio.get_running_loop().create_task(exchange.respond(slow.receive, slow.send, []))  # type: ignore[arg-type]
+    await asyncio.sleep(0.3)
+    assert exchange._buffered <= 4
+    assert 200 <= progressed < 2000  # held back at the first log that found no room
+    slow.release.set()
+    await asyncio.wait_for(writer, 10)
+    messages = sse_messages(b"".join(slow.bodies).decode())
+    progress = [m["params"]["progress"] for m in messages if m.get("method") == "notifications/progress"]
+    logs = [m["params"]["data"] for m in messages if m.get("method") == "notifications/message"]
+    assert progress == sorted(set(progress)) and progress[-1] == 2000 and len(progress) < 2000
+    assert logs == [f"log {i}" for i in range(1, 11)]
+    assert messages[-1]["result"]["content"][0]["text"] == "done"
