@@ -177,3 +177,20 @@ async def test_answered_posts_leave_no_reference_cycles() -> None:
         gc.set_debug(0)
         gc.garbage.clear()
         gc.enable()
+
+
+async def test_a_bug_of_ours_is_a_json_rpc_500_not_plain_text(monkeypatch: Any) -> None:
+    """The last line behind the core's own errors: an exception escaping the endpoint gives a JSON-RPC
+    -32603 with HTTP 500 (the fuzzers check that no client input gets there), and the app goes on."""
+    server = Server("p")
+    app = create_app(server)
+
+    def broken(*_a: Any, **_k: Any) -> Any:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(server, "open_connection", broken)
+    status, body = await call(app, {"host": "localhost"}, INIT)
+    assert status == 500 and body == {"jsonrpc": "2.0", "error": {"code": -32603, "message": "Internal error"}}
+    monkeypatch.undo()
+    status, body = await call(app, {"host": "localhost"}, INIT)
+    assert status == 200 and body["result"]["protocolVersion"] == "2025-11-25"

@@ -136,29 +136,28 @@ class ServerSession:
         """One frame from the client. Whatever goes wrong with it is answered (with its id when
         that can be read) and costs no other frame: nothing raised here reaches the read loop."""
         try:
-            await self._feed(data)
+            received = self.conn.receive_data(data)
+            if received.batch:
+                self._spawn(self._run_batch(received.events), None)
+                return
+            for ev in received.events:
+                if type(ev) is IncomingRequest and self.server.inline_safe(ev):
+                    # Most requests never wait: answer them now by a plain call (in a copy of our
+                    # context, as a task would run it), in order, onto the stream. A stream
+                    # that cannot take the answer yet holds up reading, as it should (the stdio pump
+                    # pauses its input).
+                    msg = contextvars.copy_context().run(self.server.reply_now, ev, self._outlet)
+                    if self.conn.finish(ev.id):
+                        await self._deliver(msg)
+                else:
+                    await self._on_event(ev)
         except Exception:
-            log.exception("internal error while handling a message")
-            id_ = head_id(bytes(data[:HEAD_BYTES]))
-            with contextlib.suppress(Exception):
-                await self.send_error_frame("Internal error", INTERNAL_ERROR, id_=id_)
+            await self._internal_error(data)
 
-    async def _feed(self, data: bytes) -> None:
-        received = self.conn.receive_data(data)
-        if received.batch:
-            self._spawn(self._run_batch(received.events), None)
-            return
-        for ev in received.events:
-            if type(ev) is IncomingRequest and self.server.inline_safe(ev):
-                # Most requests never wait: answer them now by a plain call (in a copy of our
-                # context, as a task would run it), in order, onto the stream. A stream
-                # that cannot take the answer yet holds up reading, as it should (the stdio pump
-                # pauses its input).
-                msg = contextvars.copy_context().run(self.server.reply_now, ev, self._outlet)
-                if self.conn.finish(ev.id):
-                    await self._deliver(msg)
-            else:
-                await self._on_event(ev)
+    async def _internal_error(self, data: bytes) -> None:
+        log.exception("internal error while handling a message")
+        with contextlib.suppress(Exception):
+            await self.send_error_frame("Internal error", INTERNAL_ERROR, id_=head_id(bytes(data[:HEAD_BYTES])))
 
     async def send_error_frame(self, message: str, code: int = INVALID_REQUEST, *, id_: str | int | None = None) -> None:
         """Answer a frame the transport could not deliver (e.g. over the size limit), with the id
