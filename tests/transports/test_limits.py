@@ -17,6 +17,7 @@ import time
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 
 from anyport import Context, Limits, Server
@@ -166,3 +167,87 @@ async def test_backpressure_coalesces_progress_and_holds_other_messages_U08() ->
     assert progress == sorted(set(progress)) and progress[-1] == 2000 and len(progress) < 2000
     assert logs == [f"log {i}" for i in range(1, 11)]
     assert messages[-1]["result"]["content"][0]["text"] == "done"
+
+
+_INIT = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}
+
+
+def _scope(method: str, headers: dict[str, str]) -> dict[str, Any]:
+    base = {"host": "127.0.0.1", "accept": "application/json, text/event-stream", "content-type": "application/json"}
+    return {
+        "type": "http", "method": method, "path": "/mcp", "query_string": b"", "root_path": "", "client": ("127.0.0.1", 1),
+        "headers": [(k.encode(), v.encode()) for k, v in {**base, **headers}.items()],
+    }
+
+
+async def _post(app: Any, body: dict[str, Any], headers: dict[str, str]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    sent = [{"type": "http.request", "body": orjson.dumps(body), "more_body": False}]
+
+    async def receive() -> dict[str, Any]:
+        return sent.pop() if sent else {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        out.append(message)
+
+    await asyncio.wait_for(app(_scope("POST", headers), receive, send), 5)
+    return out
+
+
+def _sse_events(bodies: list[bytes]) -> list[tuple[str | None, Any]]:
+    """(id, data) of each SSE event written."""
+    events = []
+    for block in b"".join(bodies).decode().split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in block.split("\n") if ": " in line)
+        if "id" in fields or "data" in fields:
+            events.append((fields.get("id"), orjson.loads(fields["data"]) if fields.get("data") else None))
+    return events
+
+
+async def test_a_standalone_stream_that_falls_behind_is_ended_and_resumes_from_the_log_T_HTTP_30() -> None:
+    """max_buffered_events=8: a GET stream whose client stops reading while 100 notifications arrive
+    holds at most 8 frames, then its connection is ended; a GET with Last-Event-ID gets every
+    message it missed from the event log, exactly once (T-HTTP-30/31)."""
+    app = create_app(Server("g"), limits=Limits(max_buffered_events=8))
+    start = await _post(app, _INIT, {})
+    sid = dict(start[0]["headers"])[b"mcp-session-id"].decode()
+    h = {"mcp-session-id": sid, "mcp-protocol-version": "2025-11-25"}
+    await _post(app, {"jsonrpc": "2.0", "method": "notifications/initialized"}, h)
+    gate = asyncio.Event()
+    bodies: list[bytes] = []
+
+    async def slow_send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.body":
+            await gate.wait()
+            bodies.append(message.get("body", b""))
+
+    async def connected() -> dict[str, Any]:
+        await asyncio.sleep(3600)
+        return {"type": "http.disconnect"}
+
+    get = asyncio.get_running_loop().create_task(app(_scope("GET", {**h, "accept": "text/event-stream"}), connected, slow_send))
+    await asyncio.sleep(0.1)
+    for i in range(100):
+        assert await app.notify(sid, "notifications/message", {"level": "info", "data": i})
+    await asyncio.sleep(0.1)
+    gate.set()
+    await asyncio.wait_for(get, 5)  # ended by the server: the client fell behind
+    first = _sse_events(bodies)
+    got = [data["params"]["data"] for _, data in first if data is not None]
+    assert len(got) <= 10 and got == list(range(len(got)))
+    last_id = first[-1][0]
+    assert last_id is not None
+    more: list[bytes] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.body":
+            more.append(message.get("body", b""))
+
+    async def leave_soon() -> dict[str, Any]:
+        await asyncio.sleep(0.3)
+        return {"type": "http.disconnect"}
+
+    await asyncio.wait_for(app(_scope("GET", {**h, "accept": "text/event-stream", "last-event-id": last_id}), leave_soon, send), 5)
+    rest = [data["params"]["data"] for _, data in _sse_events(more) if data is not None]
+    assert got + rest == list(range(100))
+    await app.aclose()

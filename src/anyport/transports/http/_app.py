@@ -288,7 +288,10 @@ class StreamableHTTPApp:
         )
         if self.fanout is not None:
             server.hub.add_fanout(self.fanout)
-        self.get_streams = GetStreams(self.stream_options, keepalive_interval=keepalive_interval, linger=get_stream_linger)
+        self.get_streams = GetStreams(
+            self.stream_options, keepalive_interval=keepalive_interval, linger=get_stream_linger,
+            max_buffered=limits.max_buffered_events,
+        )
         self.request_timeout = request_timeout
         self.keepalive_interval = keepalive_interval
         self.ready = True

@@ -85,10 +85,15 @@ class GetStreams:
     """Serves GET streams of legacy sessions and holds their standalone streams; ``close_all`` ends
     them (shutdown)."""
 
-    def __init__(self, options: StreamOptions, *, keepalive_interval: float = 15.0, linger: float = 300.0) -> None:
+    def __init__(
+        self, options: StreamOptions, *, keepalive_interval: float = 15.0, linger: float = 300.0, max_buffered: int = 256,
+    ) -> None:
         if linger < 0:
             raise ValueError("linger must be >= 0")
         self.options = options
+        #: Frames a standalone stream's connection may fall behind before it is ended (the client
+        #: resumes from the event log with ``Last-Event-ID``): a slow reader costs bounded memory.
+        self.max_buffered = max_buffered
         self.keepalive_interval = keepalive_interval
         self.linger = linger
         self._stops: set[asyncio.Event] = set()
@@ -331,8 +336,17 @@ class _Holder:
             if self.live is not None:
                 _spawn_close(self.live)  # wakes the pump: its live getter ends with EOFError
 
-    def _emit(self, frame: bytes) -> None:
+    def _emit(self, frame: bytes, *, replay: bool = False) -> None:
+        """A frame for the attached connection. A replay from the log is written whole (the log is
+        bounded); live events beyond ``max_buffered`` unwritten frames end the connection."""
         if self.attached:
+            if not replay and self.frames.qsize() >= self.streams.max_buffered:
+                # The client reads too slowly: end its connection; every event is in the log, so it
+                # resumes where it was with Last-Event-ID (T-HTTP-30/31), nothing is lost.
+                log.debug("the standalone stream of session %s fell behind: connection ended", self.session.id[:8])
+                self.detach()  # drops the frames not written: they are in the log
+                self.frames.put_nowait(None)  # the connection's writer ends the response
+                return
             self.frames.put_nowait(frame)
 
     def _finished(self, _task: asyncio.Task[None]) -> None:
@@ -426,7 +440,7 @@ class _Holder:
                 raise _Done  # the session's events were dropped meanwhile
             for ev in replay.events:
                 if ev.message is not None:
-                    self._emit(message_event(ev.message, event_id=ev.id))  # T-HTTP-31
+                    self._emit(message_event(ev.message, event_id=ev.id), replay=True)  # T-HTTP-31
             if replay.ended:
                 raise _Done
             return
