@@ -251,3 +251,31 @@ async def test_a_standalone_stream_that_falls_behind_is_ended_and_resumes_from_t
     rest = [data["params"]["data"] for _, data in _sse_events(more) if data is not None]
     assert got + rest == list(range(100))
     await app.aclose()
+
+
+async def test_http_sse_posts_beyond_max_buffered_waiting_messages_get_503() -> None:
+    """An HTTP+SSE connection whose loop does not keep up (its client does not read the stream) holds
+    at most max_buffered_events unprocessed POSTs; the next gets 503 + Retry-After, nothing taken."""
+    from anyport.transports.http._legacy_sse import LegacySSE, SSEChannel, _Connection
+
+    legacy = LegacySSE(Server("s"), max_buffered=3)
+    channel = SSEChannel(3)
+    stalled = asyncio.get_running_loop().create_task(asyncio.sleep(3600))  # a loop that reads nothing
+    sid = "ab" * 16
+    legacy.connections[sid] = _Connection(sid, channel, stalled)
+    statuses = []
+    for i in range(5):
+        out: list[dict[str, Any]] = []
+
+        async def send(message: dict[str, Any], out: list[dict[str, Any]] = out) -> None:
+            out.append(message)
+
+        async def body(i: int = i) -> bytes:
+            return orjson.dumps({"jsonrpc": "2.0", "id": i, "method": "ping"})
+
+        await legacy.post(f"session_id={sid}".encode(), "application/json", body, send, max_body_bytes=1000)
+        statuses.append(out[0]["status"])
+        if out[0]["status"] == 503:
+            assert (b"retry-after", b"1") in out[0]["headers"]
+    assert statuses == [202, 202, 202, 503, 503] and channel.inbox.qsize() == 3
+    stalled.cancel()

@@ -232,6 +232,11 @@ class LegacySSE:
         if conn.channel.closed:
             await _reject(send, 404, INVALID_REQUEST, "Not Found: unknown or closed session")
             return
+        if conn.channel.inbox.qsize() >= self.max_buffered:
+            # The connection is not keeping up (its client does not read the stream): refuse rather
+            # than queue without bound; nothing of this message was taken.
+            await _reject(send, 503, INVALID_REQUEST, "Service Unavailable: too many messages waiting on this connection", [(b"retry-after", b"1")])
+            return
         conn.channel.deliver(body)
         await send_body(send, 202, b"Accepted", b"text/plain; charset=utf-8")
 
