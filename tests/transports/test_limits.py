@@ -122,11 +122,12 @@ class _SlowClient:
         return {}
 
 
-async def test_backpressure_coalesces_progress_and_holds_other_messages_U08() -> None:
+async def test_backpressure_coalesces_progress_and_holds_other_messages_U08(monkeypatch: pytest.MonkeyPatch) -> None:
     """max_buffered_events=4: a handler that sends 2,000 progress and 10 log notifications to a client
     that does not read never has more than 4 waiting. Progress is coalesced (the latest wins, values
     still increase: U-08), logs wait for room and all arrive, in order; nothing is lost once the
-    client reads again."""
+    client reads again. (The handler's own progress rate limit is lifted here: it is tested below.)"""
+    monkeypatch.setattr(Context, "PROGRESS_PER_SECOND", 1e12)
     server = Server("bp")
     progressed = 0
 
@@ -279,3 +280,26 @@ async def test_http_sse_posts_beyond_max_buffered_waiting_messages_get_503() -> 
             assert (b"retry-after", b"1") in out[0]["headers"]
     assert statuses == [202, 202, 202, 503, 503] and channel.inbox.qsize() == 3
     stalled.cancel()
+
+
+async def test_progress_is_rate_limited_at_the_source_U09_U08() -> None:
+    """U-09: a handler reporting 20,000 times as fast as it can sends a burst, then at most
+    PROGRESS_PER_SECOND a second; the values still increase (U-08) and the one reaching total goes."""
+    server = Server("rate")
+
+    @server.tool()
+    async def hot(ctx: Context) -> str:
+        for i in range(1, 20_001):
+            await ctx.report_progress(i, 20_000)
+        return "done"
+
+    with running(create_app(server)) as base, client(base) as c:
+        started = time.monotonic()
+        r = c.post("/mcp", headers={**POST_HEADERS, "mcp-protocol-version": "2026-07-28", "mcp-method": "tools/call", "mcp-name": "hot"},
+                   json=modern_body(1, "tools/call", {"name": "hot", "arguments": {}, "_meta": {"progressToken": "h"}}))
+        elapsed = time.monotonic() - started
+    messages = sse_messages(r.text)
+    values = [m["params"]["progress"] for m in messages if m.get("method") == "notifications/progress"]
+    assert values == sorted(set(values)) and values[-1] == 20_000 and values[:10] == list(range(1, 11))
+    assert len(values) <= Context.PROGRESS_BURST + Context.PROGRESS_PER_SECOND * elapsed + 2, (len(values), elapsed)
+    assert messages[-1]["result"]["content"][0]["text"] == "done"

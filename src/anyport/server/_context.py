@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import time
 from collections.abc import Awaitable, Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, Protocol, TypeVar, overload
@@ -103,7 +104,16 @@ class InputRequired(Exception):
 class Context:
     """Passed to handlers that declare a parameter annotated ``Context``."""
 
-    __slots__ = ("_answers", "_asked", "_detacher", "_keys", "_outlet", "_progress_last", "_task", "request", "server")
+    __slots__ = (
+        "_answers", "_asked", "_detacher", "_keys", "_outlet", "_progress_at", "_progress_budget", "_progress_last", "_task",
+        "request", "server",
+    )
+
+    #: U-09 (rate-limit progress): a burst of this many progress notifications goes out at once ...
+    PROGRESS_BURST = 10
+    #: ... then at most this many per second per request; the reports in between are skipped (each
+    #: later one supersedes them), except one that reaches ``total``, which always goes.
+    PROGRESS_PER_SECOND = 100.0
 
     def __init__(
         self,
@@ -116,6 +126,8 @@ class Context:
         self.server = server
         self._outlet = outlet
         self._progress_last: float | None = None
+        self._progress_budget = float(self.PROGRESS_BURST)
+        self._progress_at = 0.0
         self._answers: dict[str, Any] = dict(answers or {})
         self._asked = 0
         #: Keys of the questions asked so far in this run of the handler (each must be unique, M-15).
@@ -183,12 +195,26 @@ class Context:
         that does nothing but report progress still lets the server answer other requests and
         health checks and notice a client that went away. When the client reads more slowly than
         the handler reports, the transport holds a bounded number of messages: the latest progress
-        replaces older queued progress, other messages wait for room (docs/limits.md).
+        replaces older queued progress, other messages wait for room (docs/limits.md). A handler
+        that reports more than ``PROGRESS_PER_SECOND`` times a second (after a burst of
+        ``PROGRESS_BURST``) has the reports in between skipped (U-09): it costs the server a
+        notification only when one can matter to the client.
         """
         params = self._progress_params(progress, total, message)
-        if params is not None:
+        if params is not None and self._progress_due(total is not None and progress >= total):
             await self._outlet.notify("notifications/progress", params)
         await asyncio.sleep(0)
+
+    def _progress_due(self, last: bool) -> bool:
+        """A token bucket of ``PROGRESS_BURST`` refilled at ``PROGRESS_PER_SECOND``."""
+        now = time.monotonic()
+        budget = min(float(self.PROGRESS_BURST), self._progress_budget + (now - self._progress_at) * self.PROGRESS_PER_SECOND)
+        self._progress_at = now
+        if budget >= 1.0 or last:
+            self._progress_budget = max(0.0, budget - 1.0)
+            return True
+        self._progress_budget = budget
+        return False
 
     def _progress_params(self, progress: float, total: float | None, message: str | None) -> dict[str, Any] | None:
         token = self.request.progress_token

@@ -12,6 +12,7 @@ import contextlib
 import contextvars
 import logging
 import secrets
+import weakref
 from typing import TYPE_CHECKING, Any
 
 from anyport._exceptions import (
@@ -46,22 +47,29 @@ log = logging.getLogger("anyport.server")
 
 
 class _Outlet:
-    """A request's way back to the client on a bidirectional stream."""
+    """A request's way back to the client on a bidirectional stream.
 
-    __slots__ = ("_session",)
+    It refers to its session weakly: the session keeps its outlet, and a closed session must not
+    wait for the cycle collector (with no traffic it never runs) to free what it held.
+    """
+
+    __slots__ = ("_session", "session_id")
 
     def __init__(self, session: ServerSession) -> None:
-        self._session = session
+        self._session = weakref.ref(session)
+        self.session_id = session.id
 
-    @property
-    def session_id(self) -> str:
-        return self._session.id
+    def _live(self) -> ServerSession:
+        session = self._session()
+        if session is None:
+            raise ConnectionClosedError("the session is closed")
+        return session
 
     async def notify(self, method: str, params: dict[str, Any]) -> None:
-        await self._session.send(notification(method, params))
+        await self._live().send(notification(method, params))
 
     async def request(self, method: str, params: dict[str, Any]) -> Any:
-        return await self._session.request(method, params)
+        return await self._live().request(method, params)
 
 
 class ServerSession:
@@ -80,9 +88,9 @@ class ServerSession:
         self.request_timeout = request_timeout
         self._tasks: dict[str | int, asyncio.Task[None]] = {}
         self._waiters: dict[str | int, asyncio.Future[Any]] = {}
-        self._outlet = _Outlet(self)
         self._closed = False
         self.id = f"conn-{secrets.token_hex(8)}"
+        self._outlet = _Outlet(self)
         server.hub.register(self)
 
     async def notify(self, method: str, params: dict[str, Any]) -> None:
@@ -151,6 +159,8 @@ class ServerSession:
                         await self._deliver(msg)
                 else:
                     await self._on_event(ev)
+        except TransportError:
+            return  # the stream is gone: nobody to answer
         except Exception:
             await self._internal_error(data)
 

@@ -154,7 +154,7 @@ class MemoryEventLog:
         st.seq = seq + 1
         st.touched = self._clock()
         event_id = format_event_id(stream_id, seq)
-        payload = None if message is None else orjson.dumps(message, option=orjson.OPT_NON_STR_KEYS)
+        payload = None if message is None else _compact(orjson.dumps(message, option=orjson.OPT_NON_STR_KEYS))
         st.events.append((seq, event_id, payload))
         return event_id
 
@@ -181,3 +181,10 @@ class MemoryEventLog:
 
     async def aclose(self) -> None:
         self._sessions.clear()
+
+
+def _compact(data: bytes) -> bytes:
+    """A copy of ``data`` that owns exactly its size. orjson 3.12+ hands back bytes that keep the
+    whole allocation it wrote into (at least 4 KiB; 1,000 logged 150-byte progress events held 4 MiB):
+    what is kept for long is copied once."""
+    return bytes(memoryview(data))

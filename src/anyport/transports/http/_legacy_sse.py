@@ -92,6 +92,10 @@ class SSEChannel:
         """End both directions: the server loop sees EOF, the stream writer ends the response."""
         if not self.closed:
             self.closed = True
+            # What was not written or read is dropped now, not when the last reference goes.
+            for queue in (self.inbox, self.outbox):
+                while not queue.empty():
+                    queue.get_nowait()
             self.inbox.put_nowait(_END)
             self.outbox.put_nowait(_END)
             self.taken()  # a sender waiting for room learns that the stream is closed
