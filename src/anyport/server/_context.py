@@ -113,7 +113,7 @@ class Context:
     PROGRESS_BURST = 10
     #: ... then at most this many per second per request; the reports in between are skipped (each
     #: later one supersedes them), except one that reaches ``total``, which always goes.
-    PROGRESS_PER_SECOND = 100.0
+    PROGRESS_PER_SECOND = 10.0
 
     def __init__(
         self,
