@@ -200,9 +200,18 @@ class Context:
         ``PROGRESS_BURST``) has the reports in between skipped (U-09): it costs the server a
         notification only when one can matter to the client.
         """
-        params = self._progress_params(progress, total, message)
-        if params is not None and self._progress_due(total is not None and progress >= total):
-            await self._outlet.notify("notifications/progress", params)
+        token = self.request.progress_token
+        last = self._progress_last
+        # U-08: progress strictly increases; a stale value is dropped, not sent.
+        if token is not None and (last is None or progress > last):
+            self._progress_last = progress
+            if self._progress_due(total is not None and progress >= total):
+                params: dict[str, Any] = {"progressToken": token, "progress": progress}
+                if total is not None:
+                    params["total"] = total
+                if message is not None and self.request.revision.progress_message:
+                    params["message"] = message
+                await self._outlet.notify("notifications/progress", params)
         await asyncio.sleep(0)
 
     def _progress_due(self, last: bool) -> bool:
@@ -215,20 +224,6 @@ class Context:
             return True
         self._progress_budget = budget
         return False
-
-    def _progress_params(self, progress: float, total: float | None, message: str | None) -> dict[str, Any] | None:
-        token = self.request.progress_token
-        if token is None:
-            return None
-        if self._progress_last is not None and progress <= self._progress_last:
-            return None  # U-08: progress strictly increases; a stale value is dropped, not sent
-        self._progress_last = progress
-        params: dict[str, Any] = {"progressToken": token, "progress": progress}
-        if total is not None:
-            params["total"] = total
-        if message is not None and self.request.revision.progress_message:
-            params["message"] = message
-        return params
 
     async def log(self, level: str, data: Any, logger: str | None = None) -> None:
         """``notifications/message`` at ``level``, if the client asked for that level (U-10, M-19).
