@@ -303,3 +303,26 @@ async def test_progress_is_rate_limited_at_the_source_U09_U08() -> None:
     assert values == sorted(set(values)) and values[-1] == 20_000 and values[:10] == list(range(1, 11))
     assert len(values) <= Context.PROGRESS_BURST + Context.PROGRESS_PER_SECOND * elapsed + 2, (len(values), elapsed)
     assert messages[-1]["result"]["content"][0]["text"] == "done"
+
+
+async def test_http_sse_gives_memory_back_when_its_connections_end(monkeypatch: pytest.MonkeyPatch) -> None:
+    """After the last HTTP+SSE connection (or 256 of them) ended, its table is rebuilt and the C heap
+    trimmed, half a second later, with no traffic needed (issue 10, build item 4)."""
+    from anyport.transports.http import _legacy_sse
+
+    trims: list[int] = []
+    monkeypatch.setattr(_legacy_sse, "trim_heap", lambda: trims.append(1) or True)
+    legacy = _legacy_sse.LegacySSE(Server("m"))
+
+    async def gone() -> dict[str, Any]:
+        await asyncio.sleep(0.01)
+        return {"type": "http.disconnect"}
+
+    async def send(_message: dict[str, Any]) -> None:
+        pass
+
+    await asyncio.gather(*(legacy.stream("", gone, send) for _ in range(5)))
+    assert not legacy.connections and trims == []
+    await asyncio.sleep(0.7)
+    assert trims == [1]
+    await legacy.aclose()
