@@ -58,6 +58,7 @@ from tests.transports._http_helpers import (
     sse_messages,
 )
 from tests.transports.hardening_app import app as hardening_app
+from tests.transports.test_http_legacy_sse import Events as SSEEvents
 from tests.transports.test_stdio_bad_input import Proc, line
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -373,38 +374,6 @@ def test_http_legacy_set_level_not_a_string_is_32602_U11(base: str, level: Any) 
         check_error(reply_of(r), -32602, 9)
         r = c.post("/mcp", headers=h, json={"jsonrpc": "2.0", "id": 10, "method": "ping"})
         assert r.status_code == 200 and reply_of(r) == {"jsonrpc": "2.0", "id": 10, "result": {}}
-
-
-class SSEEvents:
-    """Events of one SSE response as they arrive; each read bounded by the client's read timeout."""
-
-    def __init__(self, response: httpx.Response) -> None:
-        self._lines = response.iter_lines()
-
-    def next(self) -> tuple[str, str]:
-        event, data = "message", list[str]()
-        for text in self._lines:
-            if text == "":
-                if data:
-                    return event, "\n".join(data)
-                event = "message"
-                continue
-            if text.startswith(":"):
-                continue
-            name, _, value = text.partition(":")
-            value = value.removeprefix(" ")
-            if name == "event":
-                event = value
-            elif name == "data":
-                data.append(value)
-        raise EOFError("the stream ended")
-
-    def message(self) -> dict[str, Any]:
-        event, data = self.next()
-        assert event == "message", (event, data)
-        out = orjson.loads(data)
-        assert isinstance(out, dict)
-        return out
 
 
 @pytest.mark.parametrize("level", BAD_LEVELS.values(), ids=BAD_LEVELS.keys())
