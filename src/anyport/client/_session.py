@@ -26,6 +26,7 @@ from anyport.protocol import (
     Request,
     Response,
     classify,
+    clip,
     dumps,
     error_message,
     loads,
@@ -219,7 +220,7 @@ class ClientSession:
             else:
                 handler = self.request_handlers.get(req.method)
                 if handler is None:
-                    raise MethodNotFoundError(f"Method not found: {req.method}")
+                    raise MethodNotFoundError(f"Method not found: {clip(req.method)}")
                 reply = result_message(req.id, await handler(req.params))
         except asyncio.CancelledError:
             return

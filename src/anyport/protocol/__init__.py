@@ -4,7 +4,7 @@ No asyncio and no sockets here: feed decoded input in, get events and messages o
 Imports only the standard library, orjson and (for AEAD) cryptography.
 """
 
-from anyport.protocol._bounded import bounded, brief
+from anyport.protocol._bounded import bounded, brief, clip
 from anyport.protocol._codec import dumps, dumps_line, loads
 from anyport.protocol._connection import (
     CancelRequested,
@@ -84,6 +84,7 @@ __all__ = [
     "bounded",
     "brief",
     "classify",
+    "clip",
     "dumps",
     "dumps_line",
     "error_message",

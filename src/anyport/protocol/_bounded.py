@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-__all__ = ["bounded", "brief"]
+__all__ = ["bounded", "brief", "clip"]
 
 #: Limits for ``data``: enough to show what was sent, never more than a few KiB.
 MAX_DEPTH = 4
@@ -76,3 +76,8 @@ def brief(value: Any) -> str:
     """A one-line ``repr``-style text of ``value`` for an error message, at most ~``BRIEF_CHARS`` long."""
     text = repr(bounded(value, depth=3, items=4, chars=BRIEF_CHARS, budget=16))
     return text if len(text) <= BRIEF_CHARS else text[: BRIEF_CHARS - 1] + "…"
+
+
+def clip(text: str, limit: int = BRIEF_CHARS) -> str:
+    """``text`` (a method name, say) cut to ``limit`` characters for a message, without quotes."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"

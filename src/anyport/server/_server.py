@@ -38,6 +38,7 @@ from anyport.protocol import (
     Revision,
     ServerConnection,
     brief,
+    clip,
     dumps,
     error_message,
     result_message,
@@ -558,7 +559,7 @@ class Server:
         """Run the handler for an admitted request; returns the result object."""
         handler = self._handlers.get(req.method)
         if handler is None:
-            raise MethodNotFoundError(f"Method not found: {req.method}")
+            raise MethodNotFoundError(f"Method not found: {clip(req.method)}")
         return self._finish_result(req, await handler(req, outlet))
 
     def answer_now(self, req: IncomingRequest, outlet: Outlet) -> dict[str, Any]:
@@ -581,7 +582,7 @@ class Server:
             return self._finish_result(req, self._tool_result(tool, value, req.revision))
         handler = self._handlers.get(req.method)
         if handler is None:
-            raise MethodNotFoundError(f"Method not found: {req.method}")
+            raise MethodNotFoundError(f"Method not found: {clip(req.method)}")
         return self._finish_result(req, _drive(handler(req, outlet)))
 
     async def reply(self, req: IncomingRequest, outlet: Outlet) -> dict[str, Any]:
@@ -613,7 +614,10 @@ class Server:
 
     def _binding(self, req: IncomingRequest, target: str) -> bytes:
         args = req.params.get("arguments")
-        digest = hashlib.sha256(dumps_canonical(args)).hexdigest() if args else ""
+        try:
+            digest = hashlib.sha256(dumps_canonical(args)).hexdigest() if args else ""
+        except TypeError as exc:  # orjson writes at most 254 levels (it reads 1,024)
+            raise InvalidParamsError(f"{target}: arguments nested too deeply to answer with input_required") from exc
         return f"{req.method}\0{target}\0{digest}".encode()
 
     def _answers(self, req: IncomingRequest, target: str) -> dict[str, Any]:
