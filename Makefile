@@ -8,7 +8,7 @@ TS_STAMP := $(TS_PEERS)/node_modules/.installed
 CONF := tests/conformance
 CONF_STAMP := $(CONF)/node_modules/.installed
 
-.PHONY: install demo test lint typecheck unit conformance bench bench-quick clean
+.PHONY: install demo test lint typecheck unit conformance bench bench-quick fuzz clean
 
 install: $(STAMP)
 
@@ -33,7 +33,7 @@ demo: install
 	$(PY) examples/demo.py
 
 lint: install
-	$(VENV)/bin/ruff check src tests examples bench
+	$(VENV)/bin/ruff check src tests examples bench fuzz
 
 typecheck: install
 	$(VENV)/bin/mypy
@@ -56,6 +56,17 @@ bench: install $(TS_STAMP)
 bench-quick: install $(TS_STAMP)
 	$(PY) bench/stdio.py --quick
 	$(PY) bench/http.py --quick --plot
+
+# The long fuzzing run (30-40 min on 2 cores): the property tests of tests/fuzz with many randomised
+# examples, >= 1,000,000 generated stdio + HTTP inputs against real servers, and the atheris harness
+# (fuzz/atheris_core.py) when atheris installs; without it that phase is skipped and the summary says so.
+# Then the long soak: 3 rounds of 500 clients on the three HTTP transports dropping mid-stream.
+# `make test` runs the same suite short and seeded (ANYPORT_FUZZ_EXAMPLES scales it).
+fuzz: install
+	@$(PY) -m pip install -q --disable-pip-version-check atheris 2>/dev/null \
+		|| echo "fuzz: atheris did not install (no wheel or no build); its coverage-guided phase will be skipped"
+	$(PY) fuzz/run.py
+	$(PY) bench/soak.py --rounds 3 --ramp 5
 
 clean:
 	rm -rf $(VENV) $(TS_PEERS)/node_modules $(CONF)/node_modules .pytest_cache .mypy_cache .ruff_cache

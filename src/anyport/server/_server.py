@@ -37,6 +37,7 @@ from anyport.protocol import (
     KeyRing,
     Revision,
     ServerConnection,
+    bounded,
     brief,
     clip,
     dumps,
@@ -900,13 +901,13 @@ class Server:
         if found is None:
             # F-RES-04: -32002 on legacy revisions, -32602 on 2026-07-28.
             raise ResourceNotFoundError(
-                f"Resource not found: {uri}", code=req.revision.resource_not_found_code, data={"uri": uri}
+                f"Resource not found: {clip(uri)}", code=req.revision.resource_not_found_code, data={"uri": bounded(uri)}
             )
         entry, values = found
         try:
             kwargs = entry.args.validate(values)
         except pydantic.ValidationError as exc:
-            raise InvalidParamsError(f"Invalid URI {uri}: {_validation_text(exc)}") from exc
+            raise InvalidParamsError(f"Invalid URI {clip(uri)}: {_validation_text(exc)}") from exc
         answers = self._answers(req, uri)
         try:
             value = await self._invoke(entry.fn, entry.is_async, kwargs, entry.args, req, outlet, answers)

@@ -46,6 +46,10 @@ class ParamHeader:
     type: str
 
 
+#: Deeper schemas are refused (JSON can nest 1,024 levels; Python's recursion limit is 1,000).
+_MAX_DEPTH = 128
+
+
 def scan(schema: Any) -> list[ParamHeader] | str:
     """The annotations of one ``inputSchema``, or the reason the tool is invalid."""
     found: list[ParamHeader] = []
@@ -54,6 +58,8 @@ def scan(schema: Any) -> list[ParamHeader] | str:
     def visit(node: Any, path: tuple[str, ...], reachable: bool) -> str | None:
         if not isinstance(node, dict):
             return None
+        if len(path) > _MAX_DEPTH:
+            return f"the schema nests deeper than {_MAX_DEPTH} levels"  # a peer's schema: never a RecursionError
         where = ".".join(path) or "<root>"
         if _KEY in node:
             raw = node[_KEY]

@@ -36,7 +36,7 @@ from anyport._exceptions import (
     JSONRPCError,
     TransportError,
 )
-from anyport.protocol import dumps, loads
+from anyport.protocol import brief, dumps, loads
 from anyport.transports.http_client import SSEParser, _httpx, client_for
 
 if TYPE_CHECKING:
@@ -64,10 +64,14 @@ def _origin(url: str) -> tuple[str, str, int | None]:
 
 def resolve_endpoint(sse_url: str, data: str) -> str:
     """The URL to POST to: ``data`` resolved against ``sse_url``; another origin is refused (T-SSE-06)."""
-    endpoint = urljoin(sse_url, data.strip())
-    if _origin(endpoint) != _origin(sse_url):
+    try:
+        endpoint = urljoin(sse_url, data.strip())
+        other = _origin(endpoint) != _origin(sse_url)
+    except ValueError as exc:  # a port out of range, an unclosed "[": not a URL we can POST to
+        raise NotAnSSEEndpointError(f"the server named an invalid endpoint ({brief(data)}): {exc}") from exc
+    if other:
         raise NotAnSSEEndpointError(
-            f"the server named an endpoint on another origin ({endpoint!r}); refusing to POST there"
+            f"the server named an endpoint on another origin ({brief(endpoint)}); refusing to POST there"
         )
     return endpoint
 

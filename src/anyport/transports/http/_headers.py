@@ -42,7 +42,9 @@ def split_host(value: str) -> tuple[str, str | None]:
         if end < 0:
             return value, None
         host, rest = value[: end + 1], value[end + 1 :]
-        return host, rest[1:] if rest.startswith(":") else None
+        if rest and not rest.startswith(":"):
+            return value, None  # "[::1].evil.example": not a bracketed literal, matches no entry
+        return host, rest[1:] if rest else None
     host, sep, port = value.rpartition(":")
     if sep and port.isdigit():
         return host, port
@@ -100,6 +102,8 @@ class OriginAllowList:
             return False
         if parts.scheme not in ("http", "https") or host is None:
             return False
+        if split_host(parts.netloc.rpartition("@")[2])[0] != (f"[{host}]" if ":" in host else host):
+            return False  # urlsplit reads "[::1].evil.example" as ::1: the authority must be the host alone
         if ":" in host:
             host = f"[{host}]"
         return host in DEFAULT_LOCAL_HOSTS
