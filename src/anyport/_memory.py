@@ -9,6 +9,7 @@ heap of some tens of MiB).
 
 from __future__ import annotations
 
+import gc
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -40,7 +41,13 @@ def _lookup() -> Callable[[int], Any] | None:
 
 
 def trim_heap() -> bool:
-    """Return the C heap's free pages to the OS; False where the C library cannot."""
+    """Free what only the cycle collector can free, then return the C heap's free pages to the OS;
+    False where the C library cannot.
+
+    Cycles first: a cancelled handler leaves its exception, traceback and frames in a cycle, and the
+    collector runs only as objects are allocated, so after the last client left it may never run.
+    """
+    gc.collect()
     trim = _lookup()
     if trim is None:
         return False
