@@ -326,3 +326,25 @@ async def test_http_sse_gives_memory_back_when_its_connections_end(monkeypatch: 
     await asyncio.sleep(0.7)
     assert trims == [1]
     await legacy.aclose()
+
+
+def test_event_log_limits_what_a_resuming_client_sees_T_HTTP_30_T_HTTP_32() -> None:
+    """max_streams_per_session=2, max_events_per_stream=3: after three POST streams of 12 events each,
+    a Last-Event-ID of the oldest stream is a 400 (T-HTTP-32: not a stream of this session any more);
+    one of the newest stream replays only the 3 events still kept (T-HTTP-30)."""
+    app = create_app(hardening_app, limits=Limits(max_events_per_stream=3, max_streams_per_session=2))
+    with running(app) as base, client(base) as c:
+        h = initialize(c)
+        streams = []
+        for n in range(3):
+            call = {"jsonrpc": "2.0", "id": 10 + n, "method": "tools/call", "params": {"name": "spin", "arguments": {"steps": 20}, "_meta": {"progressToken": "t"}}}
+            r = c.post("/mcp", headers=h, json=call)
+            streams.append([line[4:] for line in r.text.splitlines() if line.startswith("id: ")])
+        assert all(len(ids) > 3 for ids in streams)
+        get = {**h, "accept": "text/event-stream"}
+        r = c.get("/mcp", headers={**get, "last-event-id": streams[0][0]})
+        assert r.status_code == 400 and "Last-Event-ID" in r.json()["error"]["message"]
+        r = c.get("/mcp", headers={**get, "last-event-id": streams[2][0]})
+        replayed = [line[4:] for line in r.text.splitlines() if line.startswith("id: ")]
+        assert r.status_code == 200 and replayed == streams[2][-3:]
+        assert sse_messages(r.text)[-1]["id"] == 12  # the final answer is among the newest
