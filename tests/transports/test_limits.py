@@ -348,3 +348,34 @@ def test_event_log_limits_what_a_resuming_client_sees_T_HTTP_30_T_HTTP_32() -> N
         replayed = [line[4:] for line in r.text.splitlines() if line.startswith("id: ")]
         assert r.status_code == 200 and replayed == streams[2][-3:]
         assert sse_messages(r.text)[-1]["id"] == 12  # the final answer is among the newest
+
+
+async def test_http_sse_connections_over_max_sessions_get_503() -> None:
+    """max_sessions also bounds open HTTP+SSE connections: one more GET /sse is 503 + Retry-After."""
+    from anyport.transports.http._legacy_sse import LegacySSE
+
+    legacy = LegacySSE(Server("c"), max_connections=2)
+    both = asyncio.Event()
+    held: list[asyncio.Task[None]] = []
+    starts: list[dict[str, Any]] = []
+
+    async def hold() -> dict[str, Any]:
+        await asyncio.sleep(3600)
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            starts.append(message)
+            if len(starts) == 2:
+                both.set()
+
+    for _ in range(2):
+        held.append(asyncio.get_running_loop().create_task(legacy.stream("", hold, send)))
+    await asyncio.wait_for(both.wait(), 5)
+    await legacy.stream("", hold, send)  # refused at once
+    assert [s["status"] for s in starts] == [200, 200, 503]
+    assert (b"retry-after", b"5") in starts[-1]["headers"]
+    for task in held:
+        task.cancel()
+    await asyncio.gather(*held, return_exceptions=True)
+    await legacy.aclose()
