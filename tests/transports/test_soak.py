@@ -232,18 +232,25 @@ async def read_progress(result: ClientResult, conn: RawHTTP, token: str, wanted:
     raise ClientError("too many events without progress")
 
 
+async def spin_on_stream(
+    result: ClientResult, conn: RawHTTP, headers: dict[str, str], call: dict[str, Any], token: str, wanted: int, start: float,
+) -> None:
+    """POST the spin call on ``conn`` and read ``wanted`` progress notifications of its SSE answer."""
+    status, got = await conn.request("POST", "/mcp", headers, call)
+    expect(result, status, 200, "tools/call")
+    if not got.get("content-type", "").startswith("text/event-stream"):
+        raise ClientError(f"tools/call answered {got.get('content-type')}, not SSE")
+    await read_progress(result, conn, token, wanted, start)
+
+
 async def modern_client(result: ClientResult, host: str, port: int, wanted: int, hold: Callable[[], Any]) -> None:
     """2026-07-28 stateless: one POST, an SSE answer; hang up (T-H26-11: that cancels the handler)."""
     start = time.monotonic()
     token = f"m{result.index}"
     conn = await RawHTTP.open(host, port)
     try:
-        status, headers = await conn.request("POST", "/mcp", modern_headers("tools/call", name="spin"),
-                                              modern_body(f"spin-{result.index}", "tools/call", spin_params(token)))
-        expect(result, status, 200, "tools/call")
-        if not headers.get("content-type", "").startswith("text/event-stream"):
-            raise ClientError(f"tools/call answered {headers.get('content-type')}, not SSE")
-        await read_progress(result, conn, token, wanted, start)
+        body = modern_body(f"spin-{result.index}", "tools/call", spin_params(token))
+        await spin_on_stream(result, conn, modern_headers("tools/call", name="spin"), body, token, wanted, start)
         await hold()
     finally:
         conn.drop()
@@ -269,11 +276,7 @@ async def legacy_client(result: ClientResult, host: str, port: int, wanted: int,
         expect(result, status, 202, "notifications/initialized")
         await conn.body()
         call = {"jsonrpc": "2.0", "id": f"spin-{result.index}", "method": "tools/call", "params": spin_params(token)}
-        status, headers = await conn.request("POST", "/mcp", session, call)
-        expect(result, status, 200, "tools/call")
-        if not headers.get("content-type", "").startswith("text/event-stream"):
-            raise ClientError(f"tools/call answered {headers.get('content-type')}, not SSE")
-        await read_progress(result, conn, token, wanted, start)
+        await spin_on_stream(result, conn, session, call, token, wanted, start)
         await hold()
     finally:
         conn.drop()
