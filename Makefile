@@ -60,15 +60,14 @@ bench-quick: install $(TS_STAMP)
 # The long fuzzing run (30-40 min on 2 cores): the property tests of tests/fuzz with many randomised
 # examples, >= 1,000,000 generated stdio + HTTP inputs against real servers, and the atheris harness
 # (fuzz/atheris_core.py) when atheris installs; without it that phase is skipped and the summary says so.
-# Then the long soak: 3 rounds of 500 clients on the three HTTP transports dropping mid-stream. Its
-# /healthz bounds are what 500 handlers spinning at once allow on 2 cores (p95 100-300 ms while their
-# connections are accepted, see bench/README.md); the test in make test holds 100 ms at 15 at a time.
+# Then the long soak: 3 rounds of 500 clients on the three HTTP transports connecting within 5 s and
+# dropping mid-stream, /healthz p95 < 100 ms and max < 250 ms throughout (bench/README.md).
 # `make test` runs the same suite short and seeded (ANYPORT_FUZZ_EXAMPLES scales it).
 fuzz: install
 	@$(PY) -m pip install -q --disable-pip-version-check atheris 2>/dev/null \
 		|| echo "fuzz: atheris did not install (no wheel or no build); its coverage-guided phase will be skipped"
 	$(PY) fuzz/run.py
-	$(PY) bench/soak.py --rounds 3 --ramp 5 --healthz-p95-ms 400 --healthz-max-ms 1500
+	$(PY) bench/soak.py --rounds 3 --ramp 5
 
 clean:
 	rm -rf $(VENV) $(TS_PEERS)/node_modules $(CONF)/node_modules .pytest_cache .mypy_cache .ruff_cache

@@ -13,8 +13,10 @@ connection, a single MRTR round carrying every unanswered question on 2026-07-28
 from __future__ import annotations
 
 import asyncio
+import collections
 import inspect
 import time
+import weakref
 from collections.abc import Awaitable, Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, Protocol, TypeVar, overload
@@ -99,6 +101,68 @@ class InputRequired(Exception):
         super().__init__("input required")
         self.requests = requests
         self.answers = answers
+
+
+class _Turns:
+    """Fair turns at the ``ctx`` scheduling points of one event loop.
+
+    A handler that only reports progress or logs is runnable on every turn of the loop; 500 of them
+    make each turn cost 500 handler steps, and everything else the loop does (accepting a connection,
+    answering ``/healthz``) waits that long, once per turn (uvloop accepts one connection per turn).
+    So at most ``PER_TURN`` handlers pass a scheduling point per turn of the loop; the others queue,
+    first come first served, and are released ``PER_TURN`` at a time on the following turns. Queued
+    handlers cost nothing while they wait; a loop with few handlers never queues one.
+    """
+
+    PER_TURN = 32
+
+    __slots__ = ("_armed", "_loop", "_passed", "_queue")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._passed = 0
+        self._queue: collections.deque[asyncio.Future[None]] = collections.deque()
+        self._armed = False
+
+    async def turn(self) -> None:
+        if self._passed < self.PER_TURN and not self._queue:
+            self._passed += 1
+            self._arm()
+            await asyncio.sleep(0)
+            return
+        fut = self._loop.create_future()
+        self._queue.append(fut)
+        self._arm()
+        await fut
+
+    def _arm(self) -> None:
+        if not self._armed:
+            self._armed = True
+            self._loop.call_soon(self._tick)  # runs on the next turn of the loop, before the handlers
+
+    def _tick(self) -> None:
+        self._armed = False
+        self._passed = 0
+        queue = self._queue
+        while queue and self._passed < self.PER_TURN:
+            fut = queue.popleft()
+            if not fut.done():  # a handler cancelled while it waited
+                fut.set_result(None)
+                self._passed += 1
+        if queue or self._passed:
+            self._arm()
+
+
+_turns: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Turns] = weakref.WeakKeyDictionary()
+
+
+def _turn() -> Awaitable[None]:
+    """The scheduling point of ``report_progress`` and ``log`` (see ``_Turns``)."""
+    loop = asyncio.get_running_loop()
+    turns = _turns.get(loop)
+    if turns is None:
+        turns = _turns[loop] = _Turns(loop)
+    return turns.turn()
 
 
 class Context:
@@ -212,7 +276,7 @@ class Context:
                 if message is not None and self.request.revision.progress_message:
                     params["message"] = message
                 await self._outlet.notify("notifications/progress", params)
-        await asyncio.sleep(0)
+        await _turn()
 
     def _progress_due(self, last: bool) -> bool:
         """A token bucket of ``PROGRESS_BURST`` refilled at ``PROGRESS_PER_SECOND``."""
@@ -236,7 +300,7 @@ class Context:
             if logger is not None:
                 params["logger"] = logger
             await self._outlet.notify("notifications/message", params)
-        await asyncio.sleep(0)
+        await _turn()
 
     async def debug(self, data: Any, logger: str | None = None) -> None:
         await self.log("debug", data, logger)
