@@ -115,11 +115,12 @@ async def test_an_idle_session_takes_under_2_kib_and_leaves_nothing_after_delete
     import gc
     import tracemalloc
 
+    from anyport import _memory
     from anyport.transports.http import _sessions
 
     trims: list[int] = []
     monkeypatch.setattr(_sessions, "trim_heap", lambda: trims.append(1) or True)
-    monkeypatch.setattr(_sessions, "_RELEASE_DELAY", 0.01)
+    monkeypatch.setattr(_memory, "RELEASE_DELAY", 0.01)
     server = Server("memory")
     app = create_app(server, json_response=True)
     init = _initialize({"sampling": {}, "roots": {"listChanged": True}}, client="some-client")
@@ -152,10 +153,11 @@ async def test_a_release_in_the_middle_of_a_burst_does_not_leave_the_tail_s_tabl
     later, the tables must be rebuilt again instead of keeping room for the tail for good."""
     import sys
 
+    from anyport import _memory
     from anyport.transports.http import _sessions
 
     monkeypatch.setattr(_sessions, "trim_heap", lambda: True)
-    monkeypatch.setattr(_sessions, "_RELEASE_DELAY", 0.01)
+    monkeypatch.setattr(_memory, "RELEASE_DELAY", 0.01)
     server = Server("burst")
     app = create_app(server, json_response=True)
     ids = await _open_sessions(app, 400, _initialize())

@@ -35,6 +35,7 @@ from anyport._exceptions import (
     PARSE_ERROR,
     ParseError,
 )
+from anyport._memory import Releaser, trim_heap
 from anyport.limits import Limits
 from anyport.protocol import (
     META_PROTOCOL_VERSION,
@@ -298,6 +299,8 @@ class StreamableHTTPApp:
         #: Ends idle sessions on a timer (``_reap``): started with the app's first request or lifespan.
         self._reaper: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        #: After a burst of handlers ended (or the last one), their memory goes back (``anyport._memory``).
+        self._releaser = Releaser(trim_heap)
         self._origin_host_verdicts: dict[tuple[bytes | None, bytes | None], _Rejection | None] = {}
         self._media_verdicts: dict[tuple[bytes | None, bytes | None], _Rejection | None] = {}
 
@@ -378,6 +381,7 @@ class StreamableHTTPApp:
     async def aclose(self) -> None:
         """Stop serving: end every session and every handler still running."""
         self.ready = False
+        self._releaser.cancel()
         reaper, self._reaper = self._reaper, None
         if reaper is not None:
             reaper.cancel()
@@ -444,8 +448,12 @@ class StreamableHTTPApp:
     def _spawn(self, coro: Coroutine[Any, Any, dict[str, Any]], context: contextvars.Context | None = None) -> asyncio.Task[dict[str, Any]]:
         task = asyncio.get_running_loop().create_task(coro, context=context)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._handler_done)
         return task
+
+    def _handler_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        self._releaser.ended(last=not self._tasks)
 
     # -- the MCP endpoint ----------------------------------------------------------------------
 

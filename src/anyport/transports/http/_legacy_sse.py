@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
 from anyport._exceptions import INVALID_REQUEST, PARSE_ERROR, ConnectionClosedError, ParseError
-from anyport._memory import prepare as prepare_trim, trim_heap
+from anyport._memory import Releaser, prepare as prepare_trim, trim_heap
 from anyport.protocol import dumps, error_message, loads
 from anyport.protocol._connection import DEFAULT_MAX_INFLIGHT
 from anyport.server._session import ServerSession
@@ -41,9 +41,6 @@ __all__ = ["LegacySSE", "SSEChannel"]
 log = logging.getLogger("anyport.http.sse")
 
 _SESSION_ID = re.compile(r"[0-9a-f]{32}")
-#: Give memory back after this many connections ended, or when the last one did, this much later.
-_RELEASE_AFTER = 256
-_RELEASE_DELAY = 0.5
 _END = None
 
 
@@ -153,9 +150,8 @@ class LegacySSE:
         self.max_inflight = max_inflight
         self.max_buffered = max_buffered
         self.connections: dict[str, _Connection] = {}
-        #: Connections ended since memory was last given back, and the timer that will (``_release``).
-        self._ended = 0
-        self._release_timer: asyncio.TimerHandle | None = None
+        #: Gives memory back after many connections (or the last one) ended (``_release``).
+        self._releaser = Releaser(self._release)
 
     # -- GET /sse --------------------------------------------------------------------------------
 
@@ -204,9 +200,7 @@ class LegacySSE:
             self.connections.pop(session_id, None)
             channel.close()  # the server loop sees EOF and cancels what still runs
             await asyncio.wait({runner}, timeout=5)
-            self._ended += 1
-            if self._release_timer is None and (self._ended >= _RELEASE_AFTER or not self.connections):
-                self._release_timer = asyncio.get_running_loop().call_later(_RELEASE_DELAY, self._release)
+            self._releaser.ended(last=not self.connections)
             if runner.done() and not runner.cancelled() and runner.exception() is not None:
                 log.error("SSE connection %s failed", session_id[:8], exc_info=runner.exception())
             log.debug("SSE connection %s closed", session_id[:8])
@@ -259,8 +253,6 @@ class LegacySSE:
     def _release(self) -> None:
         """Many connections ended (or the last one): the table shrinks to what is left (dicts never
         shrink by themselves) and the C heap returns its free pages (``anyport._memory``)."""
-        self._release_timer = None
-        self._ended = 0
         self.connections = dict(self.connections)
         trim_heap()
 
@@ -272,9 +264,7 @@ class LegacySSE:
             conn.channel.close()
 
     async def aclose(self) -> None:
-        if self._release_timer is not None:
-            self._release_timer.cancel()
-            self._release_timer = None
+        self._releaser.cancel()
         self.close_all()
         runners = [c.runner for c in self.connections.values()]
         if runners:

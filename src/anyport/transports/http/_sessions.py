@@ -38,7 +38,6 @@ numbers them 1, 2, ...; a replica that restored it uses its own random block (``
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 import secrets
@@ -50,7 +49,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import orjson
 
 from anyport._exceptions import ConnectionClosedError, error_from_response
-from anyport._memory import prepare as prepare_trim, trim_heap
+from anyport._memory import Releaser, prepare as prepare_trim, trim_heap
 from anyport.protocol import OutgoingRequests, ResponseReceived, ServerConnection, notification
 from anyport.state import Bus, EventLog, SessionRecord, SessionStore
 
@@ -123,12 +122,9 @@ _ID_BLOCKS = (1 << 53) // _ID_BLOCK
 
 _T = TypeVar("_T")
 
-#: After this many sessions ended, their memory is given back (``MemorySessionStore._release``),
-#: this many seconds later: a burst of DELETEs or expiries is done by then.
-_RELEASE_AFTER = 256
-_RELEASE_DELAY = 0.5
-#: ... and also once the last session is gone while the table still has room for some tens: a
-#: release in the middle of a burst must not leave the table sized for the burst's tail.
+#: Memory is given back after many sessions ended (``anyport._memory.Releaser``), and also once the
+#: last session is gone while the table still has room for some tens: a release in the middle of
+#: a burst must not leave the table sized for the burst's tail.
 _EMPTY_TABLE_BYTES = 1024
 
 _NO_URIS: frozenset[str] = frozenset()
@@ -550,8 +546,7 @@ class MemorySessionStore:
         #: The sessions' inbox listeners and hand-ons (see ``HTTPSession``).
         self.background: set[asyncio.Task[Any]] = set()
         #: Sessions ended since memory was last given back, and the timer that will (``_release``).
-        self._ended = 0
-        self._release_timer: asyncio.TimerHandle | None = None
+        self._releaser = Releaser(self._release)
 
     @property
     def local_only(self) -> bool:
@@ -597,14 +592,7 @@ class MemorySessionStore:
         """Drop the live part (also the hook for a session another replica ended)."""
         if self._sessions.get(session.id) is session:
             del self._sessions[session.id]
-            self._ended += 1
-            if self._release_timer is None and (
-                self._ended >= _RELEASE_AFTER
-                or (not self._sessions and sys.getsizeof(self._sessions) > _EMPTY_TABLE_BYTES)
-            ):
-                with contextlib.suppress(RuntimeError):  # no running loop (a synchronous close)
-                    loop = asyncio.get_running_loop()
-                    self._release_timer = loop.call_later(_RELEASE_DELAY, self._release)
+            self._releaser.ended(last=not self._sessions and sys.getsizeof(self._sessions) > _EMPTY_TABLE_BYTES)
         session.close()
         if self.hub is not None:
             self.hub.unregister(session.id, session)
@@ -613,8 +601,6 @@ class MemorySessionStore:
         """Many sessions ended: give their memory back. The registries' tables shrink to what is
         left (Python dicts never shrink by themselves), and the C heap returns its free pages to
         the OS (``anyport._memory.trim_heap``)."""
-        self._release_timer = None
-        self._ended = 0
         self._sessions = dict(self._sessions)
         if self.hub is not None:
             self.hub.compact()
@@ -745,9 +731,7 @@ class MemorySessionStore:
         """Close every live session (server shutdown); without a shared store their events go too."""
         if self._pending:
             await asyncio.wait(list(self._pending), timeout=5)  # subscriptions still being stored
-        if self._release_timer is not None:
-            self._release_timer.cancel()
-            self._release_timer = None
+        self._releaser.cancel()
         sessions, self._sessions = self._sessions, {}
         for session in sessions.values():
             session.close()
