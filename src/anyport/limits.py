@@ -35,6 +35,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
+from anyport.protocol._connection import DEFAULT_MAX_INFLIGHT
+
 __all__ = ["Limits"]
 
 
@@ -47,7 +49,7 @@ class Limits:
     body_timeout: float = 30.0
     max_sessions: int = 10_000
     session_idle_timeout: float = 1800.0
-    max_inflight: int = 1000
+    max_inflight: int = DEFAULT_MAX_INFLIGHT  # 1000, the core's own default
     max_buffered_events: int = 256
     max_events_per_stream: int = 1000
     max_streams_per_session: int = 100

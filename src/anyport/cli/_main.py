@@ -11,6 +11,7 @@ import click
 import orjson
 
 from anyport._exceptions import MCPError
+from anyport.limits import Limits
 
 __all__ = ["cli"]
 
@@ -22,16 +23,17 @@ def cli() -> None:
 
 
 #: Options that only mean something with --transport http.
-_HTTP_OPTIONS = (
-    "host", "port", "path", "stateless", "json_response", "certfile", "keyfile",
-    "allowed_hosts", "allowed_origins", "legacy_sse", "log_level", "trusted_proxies", "sse_retry_ms", "sse_poll_after",
+#: Options that are fields of ``anyport.Limits`` (docs/limits.md) and mean something only with --http ...
+_HTTP_LIMIT_OPTIONS = (
     "session_idle_timeout", "max_sessions", "body_timeout", "max_buffered_events", "max_events_per_stream",
     "max_streams_per_session",
 )
-#: Options that are fields of ``anyport.Limits`` (docs/limits.md).
-_LIMIT_OPTIONS = (
-    "session_idle_timeout", "max_sessions", "body_timeout", "max_buffered_events", "max_events_per_stream",
-    "max_streams_per_session", "max_inflight",
+#: ... and all of them (--max-inflight applies to stdio too).
+_LIMIT_OPTIONS = (*_HTTP_LIMIT_OPTIONS, "max_inflight")
+_HTTP_OPTIONS = (
+    "host", "port", "path", "stateless", "json_response", "certfile", "keyfile",
+    "allowed_hosts", "allowed_origins", "legacy_sse", "log_level", "trusted_proxies", "sse_retry_ms", "sse_poll_after",
+    *_HTTP_LIMIT_OPTIONS,
 )
 
 
@@ -116,8 +118,6 @@ def serve(ctx: click.Context, /, target: str, transport: str, http_flag: bool, m
         if ctx.get_parameter_source("transport") == click.core.ParameterSource.COMMANDLINE and transport != "http":
             raise click.UsageError("--http contradicts --transport stdio")
         transport = "http"
-    from anyport.limits import Limits
-
     chosen = {name: http.pop(name) for name in _LIMIT_OPTIONS}
     limits = Limits(**{name: value for name, value in chosen.items() if value is not None})
     if transport == "http":
@@ -142,7 +142,7 @@ def _serve_http(
     target: str, max_message_bytes: int | None, *, host: str, port: int, path: str, stateless: bool, json_response: bool,
     certfile: str | None, keyfile: str | None, allowed_hosts: tuple[str, ...], allowed_origins: tuple[str, ...],
     legacy_sse: bool, log_level: str, trusted_proxies: tuple[str, ...], sse_retry_ms: int | None,
-    sse_poll_after: float | None, limits: Any,
+    sse_poll_after: float | None, limits: Limits,
 ) -> None:
     import importlib
 

@@ -52,16 +52,14 @@ def _sendable(message: Any) -> Any:
             orjson.dumps(message, option=_OPTS)
         except orjson.JSONEncodeError:
             id_ = message["id"]
-            log.error("the response to request %s could not be serialised; sent an internal error instead", _show_id(id_))
-            return {"jsonrpc": "2.0", "id": id_ if _show_id(id_) != "?" else None, "error": {"code": INTERNAL_ERROR, "message": "Internal error: the response could not be serialised"}}
+            if not (isinstance(id_, (str, int)) and not isinstance(id_, bool)):
+                id_ = None
+            log.error("the response to request %.64s could not be serialised; sent an internal error instead", id_)
+            return {"jsonrpc": "2.0", "id": id_, "error": {"code": INTERNAL_ERROR, "message": "Internal error: the response could not be serialised"}}
         return message
     # A request or notification of ours: the caller's bug, raised where it sent it.
     orjson.dumps(message, option=_OPTS)
     return message
-
-
-def _show_id(id_: Any) -> str:
-    return str(id_)[:64] if isinstance(id_, (str, int)) and not isinstance(id_, bool) else "?"
 
 
 def loads(data: bytes | bytearray | memoryview | str) -> Any:

@@ -38,6 +38,7 @@ from anyport._exceptions import (
     InternalError,
     RequestTimeoutError,
 )
+from anyport.limits import Limits
 from anyport.protocol import (
     CancelRequested,
     Event,
@@ -121,8 +122,32 @@ class _Item:
     note: bool = False
 
 
-#: Notifications a response stream holds for a client that reads slowly (``create_app(max_buffered_events=)``).
-DEFAULT_MAX_BUFFERED = 256
+#: Notifications a response stream holds for a client that reads slowly (``Limits.max_buffered_events``).
+DEFAULT_MAX_BUFFERED = Limits().max_buffered_events
+
+
+class Room:
+    """Where senders to a bounded queue wait for its reader to take something (or for it to close).
+
+    One future serves every waiter; each waiter checks the queue again when it wakes.
+    """
+
+    __slots__ = ("_fut",)
+
+    def __init__(self) -> None:
+        self._fut: asyncio.Future[None] | None = None
+
+    async def wait(self) -> None:
+        fut = self._fut
+        if fut is None or fut.done():
+            fut = self._fut = asyncio.get_running_loop().create_future()
+        await fut
+
+    def free(self) -> None:
+        """The reader took something, or the queue closed: wake the waiters."""
+        fut = self._fut
+        if fut is not None and not fut.done():
+            fut.set_result(None)
 
 
 class _Mailbox:
@@ -306,7 +331,7 @@ class Exchange:
         #: The newest queued progress notification per progressToken (coalesced when the queue is full).
         self._progress: dict[Any, _Item] = {}
         #: Handlers waiting for room in the queue.
-        self._room: asyncio.Future[None] | None = None
+        self._room = Room()
         self._outstanding = 0
         #: Handler tasks (requests that could not be answered inline).
         self._handlers: list[asyncio.Task[dict[str, Any]]] = []
@@ -375,24 +400,20 @@ class Exchange:
         of the same progressToken (the latest progress wins; values still increase, U-08); anything
         else waits for the writer to make room. Dropped once the stream is gone or when answering
         JSON."""
+        token = _progress_token(message)
         while not self.closed and not self.json_response:
             if self._buffered < self.max_buffered:
                 self._buffered += 1
                 item = _Item(message, final=False, note=True)
-                token = _progress_token(message)
                 if token is not None:
                     self._progress[token] = item
                 self._queue.put_nowait(item)
                 break
-            token = _progress_token(message)
             queued = self._progress.get(token) if token is not None else None
             if queued is not None:
                 queued.message = message
                 break
-            room = self._room
-            if room is None or room.done():
-                room = self._room = asyncio.get_running_loop().create_future()
-            await room
+            await self._room.wait()
 
     def _taken(self, item: object) -> None:
         """The writer took ``item`` off the queue: room for one more notification."""
@@ -402,12 +423,7 @@ class Exchange:
             token = _progress_token(message) if message is not None else None
             if token is not None and self._progress.get(token) is item:
                 del self._progress[token]
-            self._make_room()
-
-    def _make_room(self) -> None:
-        room = self._room
-        if room is not None and not room.done():
-            room.set_result(None)
+            self._room.free()
 
     async def ask(self, method: str, params: dict[str, Any]) -> Any:
         """A server->client request on this POST's stream; the answer comes back as another POST."""
@@ -485,7 +501,7 @@ class Exchange:
             self._on_disconnect()  # the client went away while we wrote
         finally:
             self.closed = True
-            self._make_room()
+            self._room.free()
             watcher.cancel()
             if session is not None:
                 session.detach()
@@ -663,7 +679,7 @@ class Exchange:
         if self.closed or self.stream is not None:
             return  # a resumable stream goes on into the event log
         self.closed = True
-        self._make_room()  # handlers waiting for room go on: what they send now is dropped
+        self._room.free()  # handlers waiting for room go on: what they send now is dropped
         if self.modern:
             # T-H26-11: a closed response stream cancels the request; nothing more is sent.
             for task in self._handlers:

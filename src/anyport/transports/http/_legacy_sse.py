@@ -27,10 +27,10 @@ from urllib.parse import parse_qs
 
 from anyport._exceptions import INVALID_REQUEST, PARSE_ERROR, ConnectionClosedError, ParseError
 from anyport._memory import Releaser, prepare as prepare_trim, trim_heap
+from anyport.limits import Limits
 from anyport.protocol import dumps, error_message, loads
-from anyport.protocol._connection import DEFAULT_MAX_INFLIGHT
 from anyport.server._session import ServerSession
-from anyport.transports.http._exchange import DEFAULT_MAX_BUFFERED, Receive, Send, disconnected, send_body
+from anyport.transports.http._exchange import DEFAULT_MAX_BUFFERED, Receive, Room, Send, disconnected, send_body
 from anyport.transports.http._sse import SSE_HEADERS, comment, named_event
 
 if TYPE_CHECKING:
@@ -55,7 +55,7 @@ class SSEChannel:
         self.inbox: asyncio.Queue[bytes | None] = asyncio.Queue()
         self.outbox: asyncio.Queue[bytes | None] = asyncio.Queue()
         self.max_buffered = max_buffered
-        self._room: asyncio.Future[None] | None = None
+        self._room = Room()
         self.closed = False
 
     def deliver(self, data: bytes) -> None:
@@ -70,16 +70,11 @@ class SSEChannel:
             if self.outbox.qsize() < self.max_buffered:
                 self.outbox.put_nowait(data)
                 return
-            room = self._room
-            if room is None or room.done():
-                room = self._room = asyncio.get_running_loop().create_future()
-            await room
+            await self._room.wait()
 
     def taken(self) -> None:
         """The stream writer took a message: room for the next one."""
-        room = self._room
-        if room is not None and not room.done():
-            room.set_result(None)
+        self._room.free()
 
     async def receive(self) -> bytes | None:
         if self.closed:
@@ -135,7 +130,7 @@ class LegacySSE:
         max_connections: int = 10_000,
         keepalive_interval: float = 15.0,
         request_timeout: float | None = 300.0,
-        max_inflight: int = DEFAULT_MAX_INFLIGHT,
+        max_inflight: int = Limits().max_inflight,
         max_buffered: int = DEFAULT_MAX_BUFFERED,
     ) -> None:
         for name, value in (("sse_path", sse_path), ("messages_path", messages_path)):

@@ -47,6 +47,7 @@ from typing import Any
 
 from anyport.state import Replay, Subscription, parse_event_id
 from anyport.transports.http._exchange import (
+    DEFAULT_MAX_BUFFERED,
     GET_STREAM,
     POST_STREAM,
     Receive,
@@ -86,7 +87,7 @@ class GetStreams:
     them (shutdown)."""
 
     def __init__(
-        self, options: StreamOptions, *, keepalive_interval: float = 15.0, linger: float = 300.0, max_buffered: int = 256,
+        self, options: StreamOptions, *, keepalive_interval: float = 15.0, linger: float = 300.0, max_buffered: int = DEFAULT_MAX_BUFFERED,
     ) -> None:
         if linger < 0:
             raise ValueError("linger must be >= 0")
