@@ -23,6 +23,13 @@ def test_import_anyport_loads_no_http_redis_or_cli() -> None:
     }
 
 
+def test_the_protocol_core_loads_no_server_client_or_pydantic() -> None:
+    """``import anyport.protocol`` (issue 11): the sans-IO core alone, not the layers above it."""
+    loaded = _modules_after("import anyport.protocol")
+    assert not {m for m in loaded if m.startswith(("anyport.server", "anyport.client", "anyport.transports"))}
+    assert "pydantic" not in loaded and "asyncio" not in {m for m in loaded if m.startswith("anyport")}
+
+
 def test_start_up_loads_nothing_the_first_call_does_not_need() -> None:
     """Start-up to the first answered call <= 0.3 s (issue 4): a server that seals no MRTR state
     does not load cryptography (~10 ms), and nothing loads importlib.metadata (~25 ms)."""

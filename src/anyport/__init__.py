@@ -1,13 +1,20 @@
 """anyport: MCP servers and clients for every transport and every protocol revision.
 
-``import anyport`` loads the protocol core, the server API and the client; HTTP, Redis and the
-CLI load only when used.
+``import anyport`` loads the exception tree and ``Limits``; the server API and the client load when
+first named (``anyport.Server``, ``from anyport import Client``), so ``import anyport.protocol``
+stays free of them and of pydantic. HTTP, Redis and the CLI load only when used.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from anyport._exceptions import (
     BrokenConnectionError,
     ConnectionClosedError,
     HeaderMismatchError,
+    HeaderValueError,
     InternalError,
     InvalidParamsError,
     InvalidRequestError,
@@ -16,35 +23,65 @@ from anyport._exceptions import (
     MCPError,
     MethodNotFoundError,
     MissingCapabilityError,
+    NotAnSSEEndpointError,
     ParseError,
     ProtocolError,
     RemoteProtocolError,
     RequestTimeoutError,
     ResourceNotFoundError,
     ServerExitedError,
+    SessionTerminatedError,
     ToolError,
     TransportError,
     UnsupportedProtocolVersionError,
 )
-from anyport.client import CallToolResult, Client
 from anyport.limits import Limits
-from anyport.server import (
-    Audio,
-    Completion,
-    Context,
-    ElicitResult,
-    EmbeddedResource,
-    Image,
-    Message,
-    Question,
-    ResourceContents,
-    ResourceLink,
-    Root,
-    SamplingResult,
-    Server,
-    TextContent,
-    ToolResult,
-)
+
+if TYPE_CHECKING:
+    from anyport.client import CallToolResult, Client
+    from anyport.server import (
+        Audio,
+        Completion,
+        Context,
+        ElicitResult,
+        EmbeddedResource,
+        Image,
+        Message,
+        Question,
+        ResourceContents,
+        ResourceLink,
+        Root,
+        SamplingResult,
+        Server,
+        TextContent,
+        ToolResult,
+    )
+
+#: Public names loaded on first use, and the module each comes from.
+_LAZY: dict[str, str] = {
+    "CallToolResult": "anyport.client",
+    "Client": "anyport.client",
+    **dict.fromkeys(
+        (
+            "Audio", "Completion", "Context", "ElicitResult", "EmbeddedResource", "Image", "Message", "Question",
+            "ResourceContents", "ResourceLink", "Root", "SamplingResult", "Server", "TextContent", "ToolResult",
+        ),
+        "anyport.server",
+    ),
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'anyport' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
 
 __version__ = "0.1.0"
 
@@ -59,17 +96,19 @@ __all__ = [
     "ElicitResult",
     "EmbeddedResource",
     "HeaderMismatchError",
+    "HeaderValueError",
     "Image",
-    "Limits",
     "InternalError",
     "InvalidParamsError",
     "InvalidRequestError",
     "JSONRPCError",
+    "Limits",
     "LocalProtocolError",
     "MCPError",
     "Message",
     "MethodNotFoundError",
     "MissingCapabilityError",
+    "NotAnSSEEndpointError",
     "ParseError",
     "ProtocolError",
     "Question",
@@ -82,6 +121,7 @@ __all__ = [
     "SamplingResult",
     "Server",
     "ServerExitedError",
+    "SessionTerminatedError",
     "TextContent",
     "ToolError",
     "ToolResult",

@@ -13,13 +13,16 @@ MCPError
 │   │   └── ResourceNotFoundError   -32602 on 2026-07-28, -32002 on legacy revisions
 │   ├── InternalError               -32603
 │   ├── HeaderMismatchError         -32020
+│   │   └── HeaderValueError        a request-metadata header value that cannot be decoded (also a ValueError)
 │   ├── MissingCapabilityError      -32021
 │   └── UnsupportedProtocolVersionError  -32022
 ├── ToolError                       raised in a tool: the call returns an ``isError`` result
 ├── TransportError
 │   ├── ConnectionClosedError       we (this side) closed the connection; no further I/O
-│   └── BrokenConnectionError       the peer or the network broke it (cause chained)
-│       └── ServerExitedError       a stdio server process exited: exit code and its stderr tail
+│   ├── BrokenConnectionError       the peer or the network broke it (cause chained)
+│   │   ├── ServerExitedError       a stdio server process exited: exit code and its stderr tail
+│   │   └── SessionTerminatedError  the server no longer knows our HTTP session (404 to its id)
+│   └── NotAnSSEEndpointError       the URL serves no 2024-11-05 HTTP+SSE endpoint (HTTP status kept)
 └── RequestTimeoutError             no answer in time (also a ``TimeoutError``); a cancellation was sent
 ```
 
@@ -36,6 +39,7 @@ __all__ = [
     "BrokenConnectionError",
     "ConnectionClosedError",
     "HeaderMismatchError",
+    "HeaderValueError",
     "InternalError",
     "InvalidParamsError",
     "InvalidRequestError",
@@ -44,12 +48,14 @@ __all__ = [
     "MCPError",
     "MethodNotFoundError",
     "MissingCapabilityError",
+    "NotAnSSEEndpointError",
     "ParseError",
     "ProtocolError",
     "RemoteProtocolError",
     "RequestTimeoutError",
     "ResourceNotFoundError",
     "ServerExitedError",
+    "SessionTerminatedError",
     "ToolError",
     "TransportError",
     "UnsupportedProtocolVersionError",
@@ -152,6 +158,11 @@ class HeaderMismatchError(JSONRPCError):
     default_code = HEADER_MISMATCH
 
 
+class HeaderValueError(HeaderMismatchError, ValueError):
+    """A request-metadata header value that cannot be used: characters outside visible ASCII or a
+    malformed ``=?base64?...?=`` sentinel (T-H26-16..18)."""
+
+
 class MissingCapabilityError(JSONRPCError):
     default_code = MISSING_CAPABILITY
 
@@ -192,6 +203,18 @@ class ServerExitedError(BrokenConnectionError):
         super().__init__(detail)
         self.returncode = returncode
         self.stderr_tail = stderr_tail
+
+
+class SessionTerminatedError(BrokenConnectionError):
+    """The server no longer knows our session (HTTP 404 to a request that carried its id)."""
+
+
+class NotAnSSEEndpointError(TransportError):
+    """The URL does not serve the 2024-11-05 HTTP+SSE transport (no ``endpoint`` event came)."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class RequestTimeoutError(MCPError, TimeoutError):

@@ -34,9 +34,8 @@ from anyport import (
     RequestTimeoutError,
     Server,
 )
+from anyport.protocol import SSEEvent, SSEParser, decode_field_value, encode_field_value
 from anyport.transports.http import create_app
-from anyport.transports.http._headers import decode_field_value
-from anyport.transports.http_client import SSEEvent, SSEParser, encode_header_value
 from tests.interop._report import check_report, fixture_client, run_report
 from tests.interop.fixture_server import app as fixture_app
 from tests.transports._http_helpers import running, scripted_request
@@ -122,7 +121,7 @@ def test_sse_unterminated_event_at_eof_is_dropped_and_bom_skipped() -> None:
     ],
 )
 def test_header_values_plain_or_sentinel_and_the_server_decodes_them(value: str, plain: bool) -> None:
-    encoded = encode_header_value(value)
+    encoded = encode_field_value(value)
     assert (encoded == value) is plain
     if not plain:
         assert encoded.startswith("=?base64?") and encoded.endswith("?=")

@@ -23,11 +23,11 @@ from urllib.parse import parse_qs
 import httpx
 import pytest
 
-from anyport import Client, HeaderMismatchError, InvalidRequestError
-from anyport.transports import _param_headers
+from anyport import Client, HeaderMismatchError, InvalidRequestError, NotAnSSEEndpointError, SessionTerminatedError
+from anyport.protocol import _param_headers
 from anyport.transports.http import create_app
-from anyport.transports.http_client import HTTPRefusal, SessionTerminatedError
-from anyport.transports.sse_client import NotAnSSEEndpointError, resolve_endpoint
+from anyport.transports.http_client import HTTPRefusal
+from anyport.transports.sse_client import resolve_endpoint
 from tests.interop._report import check_report, fixture_client, run_report
 from tests.interop.fixture_server import app as fixture_app
 from tests.transports._http_helpers import running, scripted_request
@@ -447,19 +447,19 @@ BAD_TOOLS = [
 
 
 def test_scan_and_values() -> None:
-    decls = _param_headers.scan(GOOD_TOOL["inputSchema"])
+    decls = _param_headers.scan_param_headers(GOOD_TOOL["inputSchema"])
     assert not isinstance(decls, str)
     assert [(d.path, d.name) for d in decls] == [
         (("region",), "Region"), (("count",), "Count"), (("dry",), "Dry-Run"), (("target", "zone"), "Zone")]
     for tool in BAD_TOOLS:
-        assert isinstance(_param_headers.scan(tool["inputSchema"]), str), tool["name"]
-    assert _param_headers.scan(None) == [] and _param_headers.scan({"type": "object"}) == []
-    headers = _param_headers.values(decls, {"region": "eu-west-1", "count": 3, "dry": False, "target": {"zone": "b"}})
+        assert isinstance(_param_headers.scan_param_headers(tool["inputSchema"]), str), tool["name"]
+    assert _param_headers.scan_param_headers(None) == [] and _param_headers.scan_param_headers({"type": "object"}) == []
+    headers = _param_headers.header_values(decls, {"region": "eu-west-1", "count": 3, "dry": False, "target": {"zone": "b"}})
     assert headers == {"mcp-param-region": "eu-west-1", "mcp-param-count": "3", "mcp-param-dry-run": "false", "mcp-param-zone": "b"}
-    assert _param_headers.values(decls, {"region": None, "count": 2**53}) == {}  # null / absent / unsafe integer
-    enc = _param_headers.values(decls, {"region": " Zürich"})["mcp-param-region"]
+    assert _param_headers.header_values(decls, {"region": None, "count": 2**53}) == {}  # null / absent / unsafe integer
+    enc = _param_headers.header_values(decls, {"region": " Zürich"})["mcp-param-region"]
     assert enc.startswith("=?base64?") and base64.b64decode(enc[9:-2]).decode() == " Zürich"
-    assert _param_headers.values(decls, {"region": ""})["mcp-param-region"] == "=?base64??="
+    assert _param_headers.header_values(decls, {"region": ""})["mcp-param-region"] == "=?base64??="
 
 
 def _modern_route(tools: Callable[[], list[dict[str, Any]]], on_call: Callable[[dict[str, str], Any], Any]) -> Callable[..., Awaitable[bool]]:

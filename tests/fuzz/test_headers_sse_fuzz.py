@@ -3,9 +3,9 @@
 - ``transports/http/_headers.py``: Host / Origin allow-lists (T-HTTP-01, T-HTTP-02, T-SSE-05),
   Accept / Content-Type (T-HTTP-06), request-metadata header values with the ``=?base64?...?=``
   sentinel (T-H26-16..18): any header text gives a verdict, and only ``HeaderValueError`` is raised.
-- ``transports/_param_headers.py``: ``scan`` of any input schema gives the annotations or a reason,
+- ``protocol/_param_headers.py``: ``scan_param_headers`` of any input schema gives the annotations or a reason,
   and ``values`` of any arguments gives visible-ASCII headers that decode back (T-H26-19/20).
-- ``transports/http_client.py`` ``SSEParser`` (WHATWG event streams) and ``sse_client.resolve_endpoint``
+- ``protocol/_sse.py`` ``SSEParser`` (WHATWG event streams) and ``sse_client.resolve_endpoint``
   (T-SSE-02, T-SSE-06): any bytes in any chunking give the same events; a hostile ``endpoint``
   event is refused with ``NotAnSSEEndpointError``.
 """
@@ -19,21 +19,24 @@ import orjson
 import pytest
 from hypothesis import given, strategies as st
 
-from anyport.transports import _param_headers as ph
-from anyport.transports.http._headers import (
-    DEFAULT_LOCAL_HOSTS,
-    HeaderValueError,
-    HostAllowList,
-    OriginAllowList,
+from anyport import HeaderValueError, NotAnSSEEndpointError
+from anyport.protocol import (
+    SSEEvent,
+    SSEParser,
+    _param_headers as ph,
     accepts_json_and_sse,
     accepts_sse,
+    comment,
     decode_field_value,
+    encode_field_value,
     is_json_content_type,
-    split_host,
+    message_event,
+    named_event,
+    priming_event,
+    retry_field,
 )
-from anyport.transports.http._sse import comment, message_event, named_event, priming_event, retry_field
-from anyport.transports.http_client import SSEEvent, SSEParser, encode_header_value
-from anyport.transports.sse_client import NotAnSSEEndpointError, resolve_endpoint
+from anyport.transports.http._headers import DEFAULT_LOCAL_HOSTS, HostAllowList, OriginAllowList, split_host
+from anyport.transports.sse_client import resolve_endpoint
 from tests.fuzz._strategies import hostile_values, json_values, materialize, to_json
 
 #: What an ASGI server hands the app: header bytes decoded as latin-1.
@@ -131,7 +134,7 @@ def test_decode_field_value_raises_only_HeaderValueError_T_H26_16(raw: str) -> N
 @given(st.text(max_size=40))
 def test_header_value_encodings_round_trip_T_H26_16(value: str) -> None:
     """Both encoders (server-side param headers, client-side metadata headers) give visible ASCII that decodes back."""
-    for encoded in (ph._encode(value), encode_header_value(value)):
+    for encoded in (encode_field_value(value, empty_as_sentinel=True), encode_field_value(value)):
         assert set(encoded) <= _VISIBLE
         assert decode_field_value(encoded) == value
 
@@ -163,7 +166,7 @@ def _schema_chain(keyword: str, depth: int) -> Any:
     max_leaves=8,
 ))
 def test_param_header_scan_any_schema_T_H26_20(schema: Any) -> None:
-    result = ph.scan(materialize(schema))
+    result = ph.scan_param_headers(materialize(schema))
     assert isinstance(result, str) or (isinstance(result, list) and all(isinstance(d, ph.ParamHeader) for d in result))
 
 
@@ -177,7 +180,7 @@ def test_param_header_scan_deep_schema_T_H26_20(keyword: str, json_depth: int) -
     """A server's tools/list can carry an inputSchema nested as deep as orjson reads (1,024 levels):
     the client's scan (``_filter_tools``) gives annotations or a reason, never RecursionError."""
     schema = orjson.loads(to_json(_schema_chain(keyword, json_depth // _LEVELS[keyword])))  # reachable from the wire
-    result = ph.scan(schema)
+    result = ph.scan_param_headers(schema)
     assert isinstance(result, str | list)
 
 
@@ -189,12 +192,12 @@ def test_param_header_values_any_arguments_T_H26_19(arguments: Any) -> None:
         "flag": {"type": "boolean", "x-mcp-header": "Flag"},
         "inner": {"type": "object", "properties": {"id": {"type": "string", "x-mcp-header": "Inner-Id"}}},
     }}
-    decls = ph.scan(schema)
+    decls = ph.scan_param_headers(schema)
     assert isinstance(decls, list) and len(decls) == 4
     args = materialize(arguments)
     if isinstance(args, dict) and args:
         args = {"region": args.get(next(iter(args))), "n": args, "inner": {"id": args.get("x")}, **args}
-    headers = ph.values(decls, args)
+    headers = ph.header_values(decls, args)
     assert isinstance(headers, dict)
     for name, value in headers.items():
         assert name.startswith(ph.HEADER_PREFIX) and name == name.lower()

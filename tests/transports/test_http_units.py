@@ -7,20 +7,18 @@ import base64
 
 import pytest
 
-from anyport import ConnectionClosedError, InvalidParamsError, Server
-from anyport.protocol import ResponseReceived
-from anyport.transports.http import MemorySessionStore
-from anyport.transports.http._exchange import status_for
-from anyport.transports.http._headers import (
-    HeaderValueError,
-    HostAllowList,
-    OriginAllowList,
+from anyport import ConnectionClosedError, HeaderValueError, InvalidParamsError, Server
+from anyport.protocol import (
+    ResponseReceived,
     accepts_json_and_sse,
+    comment,
     decode_field_value,
     is_json_content_type,
-    split_host,
+    message_event,
+    status_for,
 )
-from anyport.transports.http._sse import comment, message_event
+from anyport.transports.http import MemorySessionStore
+from anyport.transports.http._headers import HostAllowList, OriginAllowList, split_host
 
 
 def _b64(text: str) -> str:

@@ -34,8 +34,10 @@ from anyport._exceptions import (
     HeaderMismatchError,
     JSONRPCError,
     LocalProtocolError,
+    NotAnSSEEndpointError,
     RemoteProtocolError,
     RequestTimeoutError,
+    SessionTerminatedError,
     TransportError,
     UnsupportedProtocolVersionError,
 )
@@ -291,8 +293,6 @@ class Client:
 
     async def _connect_http(self, url: str) -> None:
         """Streamable HTTP, or the 2024-11-05 HTTP+SSE transport (T-BC-02..05)."""
-        from anyport.transports.sse_client import NotAnSSEEndpointError
-
         wanted = self._transport_wanted
         hinted = wanted == "auto" and self._era_wanted != "modern" and urlsplit(url).path.rstrip("/").endswith("/sse")
         if wanted == "sse" or hinted:
@@ -458,8 +458,6 @@ class Client:
 
     @staticmethod
     def _session_forgotten(exc: BaseException) -> bool:
-        from anyport.transports.http_client import SessionTerminatedError
-
         return isinstance(exc, SessionTerminatedError)
 
     async def _renew_session(self, old: ClientSession) -> ClientSession:

@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 
 from anyport._exceptions import INTERNAL_ERROR, ParseError
+from anyport.protocol._messages import is_request_id
 
 __all__ = ["dumps", "dumps_canonical", "dumps_line", "loads"]
 
@@ -52,7 +53,7 @@ def _sendable(message: Any) -> Any:
             orjson.dumps(message, option=_OPTS)
         except orjson.JSONEncodeError:
             id_ = message["id"]
-            if not (isinstance(id_, (str, int)) and not isinstance(id_, bool)):
+            if not is_request_id(id_):
                 id_ = None
             log.error("the response to request %.64s could not be serialised; sent an internal error instead", id_)
             return {"jsonrpc": "2.0", "id": id_, "error": {"code": INTERNAL_ERROR, "message": "Internal error: the response could not be serialised"}}

@@ -41,6 +41,8 @@ from anyport.protocol._messages import (
     Response,
     classify,
     error_message,
+    is_request_id,
+    readable_id,
     result_message,
 )
 from anyport.protocol._revisions import (
@@ -91,7 +93,7 @@ class IncomingRequest:
     def progress_token(self) -> str | int | None:
         meta = self.params.get("_meta")
         token = meta.get("progressToken") if isinstance(meta, dict) else None
-        if isinstance(token, str) or (isinstance(token, int) and not isinstance(token, bool)):
+        if is_request_id(token):
             return token
         return None
 
@@ -245,7 +247,7 @@ class ServerConnection:
             for item in obj:
                 if isinstance(item, dict) and item.get("method") == "initialize":
                     # J-12: initialize is never part of a batch.
-                    events.append(_error(_readable_id(item), INVALID_REQUEST, "Invalid Request: initialize must not be batched", revision=self.revision))
+                    events.append(_error(readable_id(item), INVALID_REQUEST, "Invalid Request: initialize must not be batched", revision=self.revision))
                     continue
                 ev = self.receive(item)
                 if ev is not None:
@@ -333,7 +335,7 @@ class ServerConnection:
             "capabilities": _capabilities_for(self.capabilities, rev),
             "serverInfo": _server_info_for(self.server_info, rev),
         }
-        if self.instructions and rev.version != "2024-11-05":
+        if self.instructions and rev.instructions:
             result["instructions"] = self.instructions
         return Reply(result_message(req.id, result))
 
@@ -386,7 +388,7 @@ class ServerConnection:
         if method == "notifications/cancelled":
             rid = note.params.get("requestId")
             # U-02/U-04: only a request still running; anything else is ignored silently.
-            if not (isinstance(rid, (str, int)) and not isinstance(rid, bool)):
+            if not is_request_id(rid):
                 return None
             if rid in self.inflight:
                 self.inflight[rid] = True
@@ -420,11 +422,6 @@ class ServerConnection:
 def _is_log_level(value: object) -> bool:
     """One of the syslog level names (U-11); anything else, of any JSON type, is not."""
     return isinstance(value, str) and value in LOG_LEVELS
-
-
-def _readable_id(obj: dict[str, Any]) -> str | int | None:
-    v = obj.get("id")
-    return v if isinstance(v, str) or (isinstance(v, int) and not isinstance(v, bool)) else None
 
 
 def _capabilities_for(caps: dict[str, Any], rev: Revision) -> dict[str, Any]:

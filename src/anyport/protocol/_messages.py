@@ -7,7 +7,7 @@ classify them. ``classify`` is the single gate that rejects what JSON-RPC 2.0 an
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 from anyport._exceptions import InvalidRequestError
 
@@ -24,9 +24,15 @@ __all__ = [
     "Notification",
     "Request",
     "Response",
+    "carries_request",
     "classify",
     "error_message",
+    "is_initialize",
+    "is_request",
+    "is_request_id",
+    "meta_version",
     "notification",
+    "readable_id",
     "request",
     "result_message",
 ]
@@ -73,9 +79,43 @@ class Response:
         return self.error is not None
 
 
-def _valid_id(value: object) -> bool:
-    # J-03: string or integer; null is forbidden; bool is not an integer here.
+def is_request_id(value: object) -> TypeGuard[str | int]:
+    """A JSON-RPC id this library accepts (J-03): a string or an integer; null is forbidden and a
+    bool is not an integer here."""
     return isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
+
+
+def readable_id(obj: object) -> str | int | None:
+    """The id of a decoded message when it is a valid one (to echo in an error), else None."""
+    value = obj.get("id") if isinstance(obj, dict) else None
+    return value if is_request_id(value) else None
+
+
+def is_request(obj: object) -> bool:
+    """A decoded message shaped like a request: an object with a ``method`` and an ``id``
+    (validity is ``classify``'s business; this only sorts messages for a transport)."""
+    return isinstance(obj, dict) and "method" in obj and "id" in obj
+
+
+def carries_request(parsed: object) -> bool:
+    """A decoded body (one message or a batch) holds at least one request: it needs an answer."""
+    if isinstance(parsed, list):
+        return any(is_request(item) for item in parsed)
+    return is_request(parsed)
+
+
+def is_initialize(obj: object) -> bool:
+    return isinstance(obj, dict) and "id" in obj and obj.get("method") == "initialize"
+
+
+def meta_version(obj: object) -> object:
+    """The protocol version a message names in its ``_meta`` (the 2026-07-28 way), or None; an
+    ``initialize`` never counts (it negotiates the legacy way)."""
+    if not isinstance(obj, dict) or obj.get("method") == "initialize":
+        return None
+    params = obj.get("params")
+    meta = params.get("_meta") if isinstance(params, dict) else None
+    return meta.get(META_PROTOCOL_VERSION) if isinstance(meta, dict) else None
 
 
 def classify(obj: object) -> Request | Notification | Response:
@@ -88,28 +128,28 @@ def classify(obj: object) -> Request | Notification | Response:
         raise InvalidRequestError("Invalid Request: a JSON-RPC message must be an object")
     raw_id = obj.get("id", _NO_ID)
     kind = type(raw_id)
-    readable_id = raw_id if kind is int or kind is str or _valid_id(raw_id) else None
+    valid_id = raw_id if kind is int or kind is str or is_request_id(raw_id) else None
     if obj.get("jsonrpc") != "2.0":
-        raise InvalidRequestError('Invalid Request: "jsonrpc" must be "2.0"', data=_id_data(readable_id))
+        raise InvalidRequestError('Invalid Request: "jsonrpc" must be "2.0"', data=_id_data(valid_id))
     method = obj.get("method", _NO_ID)
     if method is not _NO_ID:
         if not isinstance(method, str) or not method:
-            raise InvalidRequestError('Invalid Request: "method" must be a non-empty string', data=_id_data(readable_id))
+            raise InvalidRequestError('Invalid Request: "method" must be a non-empty string', data=_id_data(valid_id))
         params = obj.get("params")
         if params is None:
             params = {}
         elif not isinstance(params, dict):
-            raise InvalidRequestError('Invalid Request: "params" must be an object', data=_id_data(readable_id))
+            raise InvalidRequestError('Invalid Request: "params" must be an object', data=_id_data(valid_id))
         if raw_id is _NO_ID:
             return Notification(method, params)
-        if readable_id is None:
+        if valid_id is None:
             raise InvalidRequestError('Invalid Request: "id" must be a string or an integer')
-        return Request(readable_id, method, params)
+        return Request(valid_id, method, params)
     has_result = "result" in obj
     has_error = "error" in obj
-    if readable_id is None or has_result == has_error:
+    if valid_id is None or has_result == has_error:
         raise InvalidRequestError("Invalid Request: neither a request, a notification nor a response")
-    return Response(readable_id, obj.get("result"), obj.get("error"))
+    return Response(valid_id, obj.get("result"), obj.get("error"))
 
 
 def _id_data(id_: str | int | None) -> dict[str, Any] | None:

@@ -59,6 +59,8 @@ class Revision:
     #: Tasks as the ``io.modelcontextprotocol/tasks`` extension (SEP-2663): server-directed
     #: creation, ``tasks/update``, no ``tasks/result`` / ``tasks/list``.
     tasks_extension: bool = False
+    #: The ``initialize`` result may carry ``instructions`` (>= 2025-03-26).
+    instructions: bool = True
 
     #: ``era == "modern"`` (a field, not a property: it is read on every request).
     modern: bool = field(init=False)
@@ -77,7 +79,7 @@ REVISIONS: dict[str, Revision] = {
             version="2024-11-05", era="legacy", batching=False, version_header=False, priming_event=False,
             error_id_optional=False, resource_not_found_code=-32002, result_type=False, structured_output=False,
             elicitation=False, progress_message=False, annotations=False, titles=False, icons=False, tasks=False,
-            ping=True, server_requests=True, fallback_statuses=_FALLBACK_ANY_4XX,
+            ping=True, server_requests=True, fallback_statuses=_FALLBACK_ANY_4XX, instructions=False,
         ),
         Revision(
             version="2025-03-26", era="legacy", batching=True, version_header=False, priming_event=False,

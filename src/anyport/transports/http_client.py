@@ -34,7 +34,7 @@ equal to it, ``Mcp-Method`` and, for ``tools/call`` / ``prompts/get`` / ``resour
 ``notifications/cancelled`` (T-H26-11). The stream reads every 2026-07-28 ``tools/list`` result
 that passes through it: tools whose ``x-mcp-header`` annotations are invalid are dropped from it
 (with a warning, T-H26-20), and a later ``tools/call`` of an annotated tool carries
-``Mcp-Param-<Name>`` headers for the annotated arguments (T-H26-19, see ``_param_headers``).
+``Mcp-Param-<Name>`` headers for the annotated arguments (T-H26-19, see ``anyport.protocol._param_headers``).
 
 Falling back to HTTP+SSE (T-BC-02..04) is ``Client``'s decision; the stream only records, in
 ``initialize_refusal``, how the server refused an ``initialize`` POST (its status, whether the
@@ -50,7 +50,6 @@ httpx is imported only when a stream is created, so ``import anyport`` stays lig
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import logging
 from collections import deque
@@ -64,32 +63,29 @@ from anyport._exceptions import (
     BrokenConnectionError,
     ConnectionClosedError,
     JSONRPCError,
+    SessionTerminatedError,
     TransportError,
 )
-from anyport.protocol import META_PROTOCOL_VERSION, REVISIONS, dumps, loads
-from anyport.transports import _param_headers
+from anyport.protocol import (
+    REVISIONS,
+    ParamHeader,
+    SSEParser,
+    dumps,
+    is_request_id,
+    loads,
+    meta_version,
+    metadata_headers,
+    usable_tools,
+)
 
 if TYPE_CHECKING:
     import httpx
 
-__all__ = [
-    "HTTPRefusal",
-    "SSEEvent",
-    "SSEParser",
-    "SessionTerminatedError",
-    "StreamableHTTPClientStream",
-    "encode_header_value",
-]
+__all__ = ["HTTPRefusal", "StreamableHTTPClientStream"]
 
 log = logging.getLogger("anyport.http.client")
 
 ACCEPT = "application/json, text/event-stream"
-#: Methods whose ``Mcp-Name`` header mirrors a params field (T-H26-15).
-NAME_FIELDS = {
-    "tools/call": "name", "prompts/get": "name", "resources/read": "uri",
-    "tasks/get": "taskId", "tasks/update": "taskId", "tasks/cancel": "taskId",  # SEP-2663
-}
-_SENTINEL_PREFIX = "=?base64?"
 #: Seconds ``send(notifications/initialized)`` waits for the answer to the listening GET, so what the
 #: server sends unasked right after the handshake is not lost (the GET goes on in the background).
 LISTEN_OPEN_WAIT = 2.0
@@ -99,10 +95,6 @@ LISTEN_MAX_DELAY = 30.0
 _SEEN_EVENT_IDS = 1024
 #: Client capabilities that let the server ask something (elicitation/create, sampling, roots/list, tasks).
 _ASKABLE_CLIENT_CAPS = ("elicitation", "sampling", "roots", "tasks")
-
-
-class SessionTerminatedError(BrokenConnectionError):
-    """The server no longer knows our session (HTTP 404 to a request that carried its id)."""
 
 
 #: JSON-RPC error codes only a 2026-07-28-aware server sends (T-BC-05).
@@ -132,120 +124,6 @@ class HTTPRefusal:
         return self.status in statuses and not self.modern_error
 
 
-# -- header values (T-H26-16) -------------------------------------------------------------------
-
-
-def encode_header_value(value: str) -> str:
-    """``value`` as an HTTP field value: as-is when it is plain visible ASCII, else the sentinel.
-
-    Non-ASCII, control characters, leading or trailing whitespace, or text that itself looks
-    like ``=?base64?...`` are sent as ``=?base64?<base64 of the UTF-8>?=`` (T-H26-16).
-    """
-    plain = (
-        all(0x20 <= ord(ch) <= 0x7E for ch in value)
-        and value == value.strip(" \t")
-        and not value.startswith(_SENTINEL_PREFIX)
-    )
-    if plain:
-        return value
-    return _SENTINEL_PREFIX + base64.b64encode(value.encode("utf-8")).decode("ascii") + "?="
-
-
-# -- Server-Sent Events (WHATWG) ------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class SSEEvent:
-    """One dispatched event; ``id`` is the last event id in force when it was dispatched."""
-
-    event: str
-    data: str
-    id: str
-
-
-class SSEParser:
-    """Incremental WHATWG event-stream parser: feed bytes, get whole events.
-
-    Lines end in CRLF, LF or CR (also when a CRLF is split between chunks); ``:`` lines are
-    comments; several ``data:`` lines join with ``\\n``; ``id:`` persists until changed (an
-    empty one resets it, one containing NUL is ignored); ``retry:`` takes only digits. A block
-    with no data is not dispatched (but its ``id`` still counts), and an unterminated event at
-    the end of the stream is dropped.
-    """
-
-    def __init__(self, last_event_id: str = "") -> None:
-        self.last_event_id = last_event_id
-        #: The reconnection time in milliseconds, once the server sent a valid ``retry:``.
-        self.retry: int | None = None
-        self._buf = b""
-        self._skip_lf = False
-        self._first = True
-        self._data: list[str] = []
-        self._event = ""
-        self._id_buffer = last_event_id
-
-    def feed(self, chunk: bytes) -> list[SSEEvent]:
-        events: list[SSEEvent] = []
-        if self._skip_lf and chunk:
-            if chunk.startswith(b"\n"):
-                chunk = chunk[1:]
-            self._skip_lf = False
-        buf = self._buf + chunk
-        start = 0
-        n = len(buf)
-        i = 0
-        while i < n:
-            c = buf[i]
-            if c == 0x0A or c == 0x0D:
-                line = buf[start:i]
-                if c == 0x0D:
-                    if i + 1 < n:
-                        if buf[i + 1] == 0x0A:
-                            i += 1
-                    else:
-                        self._skip_lf = True  # a LF at the start of the next chunk ends this same line
-                start = i + 1
-                ev = self._line(line)
-                if ev is not None:
-                    events.append(ev)
-            i += 1
-        self._buf = buf[start:]
-        return events
-
-    def _line(self, raw: bytes) -> SSEEvent | None:
-        line = raw.decode("utf-8", "replace")
-        if self._first:
-            self._first = False
-            if line.startswith("\ufeff"):
-                line = line[1:]
-        if not line:
-            return self._dispatch()
-        if line.startswith(":"):
-            return None
-        name, sep, value = line.partition(":")
-        if sep and value.startswith(" "):
-            value = value[1:]
-        if name == "data":
-            self._data.append(value)
-        elif name == "event":
-            self._event = value
-        elif name == "id":
-            if "\x00" not in value:
-                self._id_buffer = value
-        elif name == "retry":
-            if value and value.isascii() and value.isdigit():
-                self.retry = int(value)
-        return None
-
-    def _dispatch(self) -> SSEEvent | None:
-        self.last_event_id = self._id_buffer
-        data, event = self._data, self._event
-        self._data, self._event = [], ""
-        if not data:
-            return None
-        return SSEEvent(event or "message", "\n".join(data), self.last_event_id)
-
-
 # -- the stream ------------------------------------------------------------------------------------
 
 
@@ -265,10 +143,6 @@ def client_for(
         return httpx_client, False
     hx = _httpx()
     return hx.AsyncClient(timeout=hx.Timeout(timeout, read=sse_read_timeout), follow_redirects=False), True
-
-
-def _valid_id(value: object) -> bool:
-    return isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
 
 
 def _may_speak_unasked(server_caps: Mapping[str, Any], client_caps: Mapping[str, Any]) -> bool:
@@ -361,7 +235,7 @@ class StreamableHTTPClientStream:
         self._closed = False
         #: How the server refused the last ``initialize`` POST (None: it did not).
         self.initialize_refusal: HTTPRefusal | None = None
-        self._tool_params: dict[str, list[_param_headers.ParamHeader]] = {}
+        self._tool_params: dict[str, list[ParamHeader]] = {}
         self._tools_list_ids: set[str | int] = set()
         # The standalone GET stream (legacy era).
         self._client_caps: dict[str, Any] = {}
@@ -383,7 +257,7 @@ class StreamableHTTPClientStream:
             raise ValueError(f"not a JSON-RPC message: {exc.message}") from exc
         items = obj if isinstance(obj, list) else [obj]
         first = items[0] if items and isinstance(items[0], dict) else {}
-        requests = [m for m in items if isinstance(m, dict) and "method" in m and _valid_id(m.get("id"))]
+        requests = [m for m in items if isinstance(m, dict) and "method" in m and is_request_id(m.get("id"))]
         if not requests and first.get("method") == "notifications/cancelled" and not isinstance(obj, list):
             if self._cancel(first):
                 return
@@ -450,14 +324,8 @@ class StreamableHTTPClientStream:
     # -- headers ----------------------------------------------------------------------------------
 
     @staticmethod
-    def _modern_version(msg: Mapping[str, Any]) -> str | None:
-        params = msg.get("params")
-        meta = params.get("_meta") if isinstance(params, dict) else None
-        version = meta.get(META_PROTOCOL_VERSION) if isinstance(meta, dict) else None
-        return version if isinstance(version, str) else None
-
-    def _is_modern(self, msg: Mapping[str, Any]) -> bool:
-        return msg.get("method") != "initialize" and self._modern_version(msg) is not None
+    def _is_modern(msg: Mapping[str, Any]) -> bool:
+        return isinstance(meta_version(msg), str)
 
     def _headers_for(self, msg: Mapping[str, Any], *, modern: bool) -> dict[str, str]:
         headers = {**self.headers, "accept": ACCEPT, "content-type": "application/json"}
@@ -465,32 +333,16 @@ class StreamableHTTPClientStream:
         if method == "initialize":
             return headers  # a new handshake starts without session or version (T-HTTP-40)
         if modern:
-            headers["mcp-protocol-version"] = encode_header_value(self._modern_version(msg) or "")
-            if isinstance(method, str):
-                headers["mcp-method"] = encode_header_value(method)  # T-H26-15
-                field = NAME_FIELDS.get(method)
-                params = msg.get("params")
-                value = params.get(field) if field is not None and isinstance(params, dict) else None
-                if isinstance(value, str):
-                    headers["mcp-name"] = encode_header_value(value)
-                if method == "tools/call":
-                    headers.update(self._param_headers(msg))
+            params = msg.get("params")
+            name = params.get("name") if method == "tools/call" and isinstance(params, dict) else None
+            decls = self._tool_params.get(name) if isinstance(name, str) else None
+            headers.update(metadata_headers(dict(msg), decls))  # T-H26-12..15, T-H26-19
             return headers
         if self.session_id is not None:
             headers["mcp-session-id"] = self.session_id  # T-HTTP-37
         if self.protocol_version is not None:
             headers["mcp-protocol-version"] = self.protocol_version  # T-HTTP-43
         return headers
-
-    def _param_headers(self, msg: Mapping[str, Any]) -> dict[str, str]:
-        """``Mcp-Param-*`` for a ``tools/call`` of a tool whose schema we saw in ``tools/list`` (T-H26-19)."""
-        params = msg.get("params")
-        if not isinstance(params, dict):
-            return {}
-        decls = self._tool_params.get(params.get("name"))  # type: ignore[arg-type]
-        if not decls:
-            return {}
-        return _param_headers.values(decls, params.get("arguments"))
 
     def _filter_tools(self, msg: dict[str, Any]) -> bool:
         """A 2026-07-28 ``tools/list`` result: keep the annotations, drop invalid tools (T-H26-20).
@@ -501,20 +353,11 @@ class StreamableHTTPClientStream:
         tools = result.get("tools") if isinstance(result, dict) else None
         if not isinstance(tools, list):
             return False
-        kept: list[Any] = []
-        for tool in tools:
-            name = tool.get("name") if isinstance(tool, dict) else None
-            if not isinstance(name, str):
-                kept.append(tool)
-                continue
-            assert isinstance(tool, dict)
-            scanned = _param_headers.scan(tool.get("inputSchema"))
-            if isinstance(scanned, str):
-                log.warning("dropping tool %r from tools/list: invalid x-mcp-header (%s)", name, scanned)
-                self._tool_params.pop(name, None)
-                continue
-            self._tool_params[name] = scanned
-            kept.append(tool)
+        kept, decls, dropped = usable_tools(tools)
+        for name, reason in dropped:
+            log.warning("dropping tool %r from tools/list: invalid x-mcp-header (%s)", name, reason)
+            self._tool_params.pop(name, None)
+        self._tool_params.update(decls)
         if len(kept) == len(tools):
             return False
         assert isinstance(result, dict)
@@ -537,7 +380,7 @@ class StreamableHTTPClientStream:
         """``notifications/cancelled``: True when it was handled by closing the stream (T-H26-11)."""
         params = msg.get("params")
         request_id = params.get("requestId") if isinstance(params, dict) else None
-        if not _valid_id(request_id):
+        if not is_request_id(request_id):
             return False
         assert isinstance(request_id, (str, int))
         post = self._posts.get(request_id)
@@ -601,7 +444,7 @@ class StreamableHTTPClientStream:
             if fill_id and id_ is None and post is not None and len(post.ids) == 1:
                 msg["id"] = id_ = next(iter(post.ids))  # an error the server could not tie to our request
                 payload = dumps(obj)
-            if _valid_id(id_):
+            if is_request_id(id_):
                 assert isinstance(id_, (str, int))
                 owner = self._posts.pop(id_, None)
                 if owner is not None:

@@ -34,25 +34,17 @@ from anyport._exceptions import (
     BrokenConnectionError,
     ConnectionClosedError,
     JSONRPCError,
-    TransportError,
+    NotAnSSEEndpointError,
 )
-from anyport.protocol import brief, dumps, loads
-from anyport.transports.http_client import SSEParser, _httpx, client_for
+from anyport.protocol import SSEParser, brief, dumps, is_request_id, loads
+from anyport.transports.http_client import _httpx, client_for
 
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ["LegacySSEClientStream", "NotAnSSEEndpointError"]
+__all__ = ["LegacySSEClientStream", "NotAnSSEEndpointError"]  # the error lives in anyport._exceptions
 
 log = logging.getLogger("anyport.http.sse_client")
-
-
-class NotAnSSEEndpointError(TransportError):
-    """The URL does not serve the 2024-11-05 HTTP+SSE transport (no ``endpoint`` event came)."""
-
-    def __init__(self, message: str, *, status: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:
@@ -78,13 +70,7 @@ def resolve_endpoint(sse_url: str, data: str) -> str:
 
 def _request_ids(obj: Any) -> list[str | int]:
     items = obj if isinstance(obj, list) else [obj]
-    out: list[str | int] = []
-    for m in items:
-        if isinstance(m, dict) and "method" in m:
-            id_ = m.get("id")
-            if isinstance(id_, str) or (isinstance(id_, int) and not isinstance(id_, bool)):
-                out.append(id_)
-    return out
+    return [m["id"] for m in items if isinstance(m, dict) and "method" in m and is_request_id(m.get("id"))]
 
 
 class LegacySSEClientStream:

@@ -41,17 +41,28 @@ from anyport.protocol import (
     META_PROTOCOL_VERSION,
     REVISIONS,
     IncomingRequest,
+    ParamHeader,
     Received,
     Reply,
     ServerConnection,
+    accepts_json_and_sse,
+    accepts_sse,
     bounded,
     brief,
+    carries_request,
     error_message,
+    is_initialize,
+    is_json_content_type,
+    is_modern_post,
     loads,
+    meta_version,
+    metadata_mismatch,
     notification,
+    param_mismatch,
+    readable_id,
+    scan_param_headers,
 )
 from anyport.state import Bus, EventLog, MemoryBus, MemoryEventLog, SessionRecord, SessionStore
-from anyport.transports import _param_headers as param_headers
 from anyport.transports.http._exchange import (
     ASGIMessage,
     Exchange,
@@ -62,15 +73,7 @@ from anyport.transports.http._exchange import (
     resumable,
     send_json,
 )
-from anyport.transports.http._headers import (
-    HeaderValueError,
-    HostAllowList,
-    OriginAllowList,
-    accepts_json_and_sse,
-    accepts_sse,
-    decode_field_value,
-    is_json_content_type,
-)
+from anyport.transports.http._headers import HostAllowList, OriginAllowList
 from anyport.transports.http._legacy_sse import LegacySSE
 from anyport.transports.http._sessions import BROADCAST_KEY, BusFanout, HTTPSession, MemorySessionStore, session_key
 from anyport.transports.http._streams import GetStreams
@@ -87,12 +90,6 @@ Headers = list[tuple[bytes, bytes]]
 
 #: T-HTTP-44: without a header and without a session that knows better, assume this revision.
 ASSUMED_LEGACY_VERSION = "2025-03-26"
-#: Methods whose ``Mcp-Name`` header mirrors a params field on 2026-07-28 (T-H26-15); the tasks
-#: extension adds its methods, keyed by ``taskId`` (SEP-2663 "Streamable HTTP: Routing Headers").
-NAME_FIELDS = {
-    "tools/call": "name", "prompts/get": "name", "resources/read": "uri",
-    "tasks/get": "taskId", "tasks/update": "taskId", "tasks/cancel": "taskId",
-}
 SESSION_HEADER = b"mcp-session-id"
 
 
@@ -188,28 +185,6 @@ class _ClientGone(Exception):
     """The client disconnected while we read its body."""
 
 
-def _is_request(obj: object) -> bool:
-    return isinstance(obj, dict) and "method" in obj and "id" in obj
-
-
-def _is_initialize(obj: object) -> bool:
-    return _is_request(obj) and isinstance(obj, dict) and obj.get("method") == "initialize"
-
-
-def _meta_version(obj: object) -> object:
-    """The ``_meta`` protocol version of a (non-initialize) message, or None."""
-    if not isinstance(obj, dict) or obj.get("method") == "initialize":
-        return None
-    params = obj.get("params")
-    meta = params.get("_meta") if isinstance(params, dict) else None
-    return meta.get(META_PROTOCOL_VERSION) if isinstance(meta, dict) else None
-
-
-def _readable_id(obj: object) -> str | int | None:
-    v = obj.get("id") if isinstance(obj, dict) else None
-    return v if isinstance(v, str) or (isinstance(v, int) and not isinstance(v, bool)) else None
-
-
 class StreamableHTTPApp:
     """ASGI app: the MCP endpoint at ``path`` (both eras), plus ``/healthz`` and ``/readyz``,
     and (``legacy_sse``) the 2024-11-05 HTTP+SSE endpoints at ``sse_path`` and ``messages_path``."""
@@ -262,7 +237,7 @@ class StreamableHTTPApp:
         self.server = server
         self.path = path.rstrip("/") or "/"
         #: tool name -> (its input schema, its x-mcp-header declarations), for T-H26-21.
-        self._param_decls: dict[str, tuple[dict[str, Any], list[param_headers.ParamHeader] | str]] = {}
+        self._param_decls: dict[str, tuple[dict[str, Any], list[ParamHeader] | str]] = {}
         self.stateless = stateless
         self.json_response = json_response
         self.origins = OriginAllowList(allowed_origins)
@@ -673,7 +648,7 @@ class StreamableHTTPApp:
             except ParseError as exc:
                 parse_error = exc
         version = self._version_header(req)
-        if version in self.server.modern_versions or _meta_version(parsed) is not None:
+        if is_modern_post(version, parsed, self.server.modern_versions):
             await self._post_modern(req, receive, send, body, parsed, parse_error, version)
         else:
             await self._post_legacy(req, receive, send, body, parsed, parse_error, version)
@@ -694,7 +669,7 @@ class StreamableHTTPApp:
     ) -> None:
         # 4. Session (T-HTTP-37..39).
         session: HTTPSession | None = None
-        initialize = _is_initialize(parsed)
+        initialize = is_initialize(parsed)
         if not self.stateless:
             sid = req.get(b"mcp-session-id")
             if sid is not None:
@@ -723,7 +698,7 @@ class StreamableHTTPApp:
         received = conn.receive_obj(parsed)
         if session is not None:
             await self.sessions.save(session)  # log level, initialized: the record follows
-        if not (any(_is_request(item) for item in parsed) if isinstance(parsed, list) else _is_request(parsed)):
+        if not carries_request(parsed):
             # Only notifications and responses: 202 with no body (T-HTTP-08), or 400 for what was refused.
             exchange = self._exchange(conn, session, modern=False, batch=received.batch)
             exchange.start(received.events)
@@ -800,8 +775,8 @@ class StreamableHTTPApp:
             else:
                 await _send_empty(send, 202)
             return
-        id_ = _readable_id(parsed)
-        if _meta_version(parsed) is None:
+        id_ = readable_id(parsed)
+        if meta_version(parsed) is None:
             # The body is not a 2026-07-28 request although the header says so: these are the core's
             # errors, not header mismatches. initialize no longer exists (404 + -32601, T-H26-13);
             # anything else lacks its required _meta (400 + -32602, M-04).
@@ -810,7 +785,7 @@ class StreamableHTTPApp:
             else:
                 await send_json(send, 400, _error_body(INVALID_PARAMS, f"Missing required _meta field {META_PROTOCOL_VERSION!r}", id_))
             return
-        mismatch = self._header_mismatch(req, parsed, version) or self._param_mismatch(req, parsed)
+        mismatch = metadata_mismatch(req.get, parsed, version) or self._param_mismatch(req, parsed)
         if mismatch is not None:
             message, data = mismatch
             await send_json(send, 400, _error_body(HEADER_MISMATCH, message, id_, data))
@@ -818,8 +793,7 @@ class StreamableHTTPApp:
         await self._answer(conn, None, conn.receive_obj(parsed), receive, send, [], modern=True)
 
     def _param_mismatch(self, req: _Request, body: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
-        """T-H26-21: each ``x-mcp-header`` argument of a ``tools/call`` must be mirrored, equal, in its
-        ``Mcp-Param-<Name>`` header (decoded first, T-H26-16/17; integers compared as numbers)."""
+        """T-H26-21 for a ``tools/call`` of a tool with ``x-mcp-header`` arguments."""
         if body.get("method") != "tools/call":
             return None
         params = body.get("params")
@@ -830,64 +804,8 @@ class StreamableHTTPApp:
         cached = self._param_decls.get(name)
         if cached is None or cached[0] is not schema:
             # Scanned once per tool schema, not per request (a tool re-registered gets a new one).
-            cached = self._param_decls[name] = (schema, param_headers.scan(schema))
+            cached = self._param_decls[name] = (schema, scan_param_headers(schema))
         decls = cached[1]
         if isinstance(decls, str) or not decls:
             return None
-        arguments = params.get("arguments") if isinstance(params, dict) else None
-        for decl in decls:
-            header = "Mcp-Param-" + decl.name
-            wanted = param_headers.values([decl], arguments).get(param_headers.HEADER_PREFIX + decl.name.lower())
-            raw = req.get((param_headers.HEADER_PREFIX + decl.name.lower()).encode("latin-1"))
-            if raw is None:
-                if wanted is not None:
-                    return f"Header mismatch: {header} header is required", {"header": header}
-                continue
-            try:
-                actual = decode_field_value(raw)
-            except HeaderValueError as exc:
-                literal = raw.strip(" \t")
-                if not (literal.startswith("=?base64?") and literal.isascii() and literal.isprintable()):
-                    return f"Header mismatch: invalid {header} header: {exc}", {"header": header}
-                actual = literal  # not a whole sentinel: a plain value that merely starts like one
-            expected = decode_field_value(wanted) if wanted is not None else None
-            same = actual == expected
-            if not same and decl.type == "integer" and expected is not None:
-                try:
-                    same = int(actual) == int(expected)
-                except ValueError:
-                    same = False
-            if not same:
-                return f"Header mismatch: {header} {brief(actual)} differs from the argument {brief(expected)}", {"header": header}
-        return None
-
-    def _header_mismatch(self, req: _Request, body: dict[str, Any], version: str | None) -> tuple[str, dict[str, Any]] | None:
-        """T-H26-12, T-H26-15..18: the request-metadata headers must repeat the body (-32020)."""
-        meta_version = _meta_version(body)
-        if version is None:
-            return "Header mismatch: MCP-Protocol-Version header is required", {"header": "MCP-Protocol-Version", "expected": bounded(meta_version)}
-        if version != meta_version:
-            return (
-                f"Header mismatch: MCP-Protocol-Version {brief(version)} differs from _meta protocolVersion {brief(meta_version)}",
-                {"header": "MCP-Protocol-Version", "expected": bounded(meta_version), "actual": bounded(version)},
-            )
-        method = body.get("method")
-        checks: list[tuple[bytes, str, object]] = [(b"mcp-method", "Mcp-Method", method)]
-        field = NAME_FIELDS.get(method) if isinstance(method, str) else None
-        if field is not None:
-            params = body.get("params")
-            checks.append((b"mcp-name", "Mcp-Name", params.get(field) if isinstance(params, dict) else None))
-        for key, name, expected in checks:
-            raw = req.get(key)
-            if raw is None:
-                return f"Header mismatch: {name} header is required", {"header": name, "expected": bounded(expected)}
-            try:
-                actual = decode_field_value(raw)
-            except HeaderValueError as exc:
-                return f"Header mismatch: invalid {name} header: {exc}", {"header": name}
-            if actual != expected:
-                return (
-                    f"Header mismatch: {name} {brief(actual)} differs from the body's {brief(expected)}",
-                    {"header": name, "expected": bounded(expected), "actual": bounded(actual)},
-                )
-        return None
+        return param_mismatch(req.get, params.get("arguments") if isinstance(params, dict) else None, decls)

@@ -27,63 +27,41 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from anyport._exceptions import (
-    HEADER_MISMATCH,
-    INVALID_PARAMS,
-    INVALID_REQUEST,
-    METHOD_NOT_FOUND,
-    MISSING_CAPABILITY,
-    PARSE_ERROR,
-    UNSUPPORTED_PROTOCOL_VERSION,
     BrokenConnectionError,
     InternalError,
     RequestTimeoutError,
 )
 from anyport.limits import Limits
 from anyport.protocol import (
+    SSE_HEADERS,
     CancelRequested,
     Event,
     IncomingRequest,
     Reply,
     ResponseReceived,
     ServerConnection,
+    comment,
     dumps,
+    message_event,
     notification,
+    priming_event,
     request,
+    retry_field,
+    status_for,
 )
 from anyport.state import Bus, EventLog, Subscription
 from anyport.transports.http._sessions import HTTPSession
-from anyport.transports.http._sse import SSE_HEADERS, comment, message_event, priming_event, retry_field
 
 if TYPE_CHECKING:
     from anyport.server import Server
 
-__all__ = ["ASGIMessage", "Exchange", "answer_at_once", "resumable", "Receive", "Send", "GET_STREAM", "POST_STREAM", "StreamOptions", "control_key", "disconnected", "send_body", "send_json", "status_for", "stream_key"]
+__all__ = ["ASGIMessage", "Exchange", "answer_at_once", "resumable", "Receive", "Send", "GET_STREAM", "POST_STREAM", "StreamOptions", "control_key", "disconnected", "send_body", "send_json", "stream_key"]
 
 log = logging.getLogger("anyport.http")
 
 ASGIMessage = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[ASGIMessage]]
 Send = Callable[[ASGIMessage], Awaitable[None]]
-
-#: Error codes a 2026-07-28 endpoint answers with HTTP 400 (T-H26-13, T-H26-17, DIGEST §15).
-_MODERN_400 = frozenset(
-    {HEADER_MISMATCH, MISSING_CAPABILITY, UNSUPPORTED_PROTOCOL_VERSION, INVALID_PARAMS, PARSE_ERROR, INVALID_REQUEST}
-)
-
-
-def status_for(message: dict[str, Any], *, modern: bool) -> int:
-    """The HTTP status of a single JSON answer."""
-    error = message.get("error")
-    if not isinstance(error, dict):
-        return 200
-    code = error.get("code")
-    if modern:
-        if code == METHOD_NOT_FOUND:
-            return 404  # T-H26-13: the body tells it apart from "no such endpoint"
-        return 400 if code in _MODERN_400 else 200
-    # Legacy: JSON-RPC errors ride on 200; a message that could not even be read is an HTTP 400 (T-HTTP-09).
-    return 400 if message.get("id") is None else 200
-
 
 #: Stream-id prefixes: a POST's response stream, or a session's standalone GET stream.
 POST_STREAM = "p"

@@ -1,38 +1,15 @@
-"""HTTP header rules of the Streamable HTTP endpoint: Host/Origin allow-lists, Accept and
-Content-Type, and the 2026-07-28 request-metadata headers with their base64 sentinel."""
+"""Which hosts and origins this deployment answers (DNS-rebinding defence, T-HTTP-01/02): the
+allow-lists the operator configures. The protocol's own header rules are in ``anyport.protocol``."""
 
 from __future__ import annotations
 
-import base64
-import binascii
-import functools
-import re
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
-__all__ = [
-    "DEFAULT_LOCAL_HOSTS",
-    "HeaderValueError",
-    "HostAllowList",
-    "OriginAllowList",
-    "accepts_json_and_sse",
-    "accepts_sse",
-    "decode_field_value",
-    "is_json_content_type",
-    "split_host",
-]
+__all__ = ["DEFAULT_LOCAL_HOSTS", "HostAllowList", "OriginAllowList", "split_host"]
 
 #: Hosts a local server answers by default (DNS-rebinding defence, T-HTTP-02).
 DEFAULT_LOCAL_HOSTS: tuple[str, ...] = ("localhost", "127.0.0.1", "[::1]")
-
-_SENTINEL = re.compile(r"=\?base64\?(?P<payload>[A-Za-z0-9+/=]*)\?=")
-_VISIBLE = re.compile(r"[\x20-\x7e]*")
-_OWS = " \t"
-
-
-class HeaderValueError(ValueError):
-    """A header value that cannot be used: invalid characters or a malformed sentinel."""
-
 
 def split_host(value: str) -> tuple[str, str | None]:
     """``host[:port]`` -> (lower-cased host, port or None); IPv6 literals keep their brackets."""
@@ -107,57 +84,3 @@ class OriginAllowList:
         if ":" in host:
             host = f"[{host}]"
         return host in DEFAULT_LOCAL_HOSTS
-
-
-@functools.lru_cache(maxsize=128)
-def _media_types(value: str) -> tuple[str, ...]:
-    # Clients send the same few Accept / Content-Type values on every request: parse each once.
-    return tuple(part.split(";", 1)[0].strip().lower() for part in value.split(","))
-
-
-def accepts_json_and_sse(value: str | None) -> bool:
-    """The client accepts both response shapes (T-HTTP-06, T-H26-03); wildcards count."""
-    if value is None:
-        return False
-    types = set(_media_types(value))
-    json_ok = bool(types & {"application/json", "application/*", "*/*"})
-    sse_ok = bool(types & {"text/event-stream", "text/*", "*/*"})
-    return json_ok and sse_ok
-
-
-def accepts_sse(value: str | None) -> bool:
-    """A GET for an event stream: no Accept at all, or one that allows ``text/event-stream``."""
-    if value is None:
-        return True
-    return bool(set(_media_types(value)) & {"text/event-stream", "text/*", "*/*"})
-
-
-def is_json_content_type(value: str | None) -> bool:
-    return value is not None and _media_types(value)[0] == "application/json"
-
-
-def decode_field_value(raw: str) -> str:
-    """A request-metadata header value as text (T-H26-16..18).
-
-    Optional whitespace around the value is dropped (RFC 9110); a plain value must be visible
-    ASCII; ``=?base64?...?=`` (exact lowercase markers) carries UTF-8 in canonical base64.
-    """
-    value = raw.strip(_OWS)
-    if not _VISIBLE.fullmatch(value):
-        raise HeaderValueError("header value has characters outside visible ASCII")
-    m = _SENTINEL.fullmatch(value)
-    if m is None:
-        if value.startswith("=?base64?"):
-            raise HeaderValueError("malformed =?base64?...?= header value")
-        return value
-    payload = m.group("payload")
-    try:
-        data = base64.b64decode(payload, validate=True)
-    except binascii.Error as exc:
-        raise HeaderValueError("invalid base64 in header value") from exc
-    if base64.b64encode(data).decode("ascii") != payload:
-        raise HeaderValueError("non-canonical base64 in header value")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise HeaderValueError("header value is not UTF-8") from exc

@@ -28,10 +28,9 @@ from urllib.parse import parse_qs
 from anyport._exceptions import INVALID_REQUEST, PARSE_ERROR, ConnectionClosedError, ParseError
 from anyport._memory import Releaser, prepare as prepare_trim, trim_heap
 from anyport.limits import Limits
-from anyport.protocol import dumps, error_message, loads
+from anyport.protocol import SSE_HEADERS, comment, dumps, error_message, loads, named_event
 from anyport.server._session import ServerSession
 from anyport.transports.http._exchange import DEFAULT_MAX_BUFFERED, Receive, Room, Send, disconnected, send_body
-from anyport.transports.http._sse import SSE_HEADERS, comment, named_event
 
 if TYPE_CHECKING:
     from anyport.server import Server

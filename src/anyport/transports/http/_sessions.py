@@ -50,7 +50,7 @@ import orjson
 
 from anyport._exceptions import ConnectionClosedError, error_from_response
 from anyport._memory import Releaser, prepare as prepare_trim, trim_heap
-from anyport.protocol import OutgoingRequests, ResponseReceived, ServerConnection, notification
+from anyport.protocol import OutgoingRequests, ResponseReceived, ServerConnection, is_request_id, notification
 from anyport.state import Bus, EventLog, SessionRecord, SessionStore
 
 if TYPE_CHECKING:
@@ -462,7 +462,7 @@ class HTTPSession:
         if kind == "closed":
             self._registry._drop(self)
             return
-        if not isinstance(id_, (str, int)) or isinstance(id_, bool):
+        if not is_request_id(id_):
             return
         if kind == "response":
             fut = self.waiters.pop(id_, None)

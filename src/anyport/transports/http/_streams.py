@@ -45,6 +45,7 @@ import secrets
 import time
 from typing import Any
 
+from anyport.protocol import SSE_HEADERS, comment, message_event, priming_event
 from anyport.state import Replay, Subscription, parse_event_id
 from anyport.transports.http._exchange import (
     DEFAULT_MAX_BUFFERED,
@@ -65,7 +66,6 @@ from anyport.transports.http._sessions import (
     HTTPSession,
     session_key,
 )
-from anyport.transports.http._sse import SSE_HEADERS, comment, message_event, priming_event
 
 __all__ = ["GetStreams"]
 

@@ -4,26 +4,27 @@ A tool's ``inputSchema`` may mark a property with ``"x-mcp-header": "<Name>"``; 
 that tool over Streamable HTTP copies the argument's value into ``Mcp-Param-<Name>`` so that
 gateways can route on it without reading the body.
 
-``scan`` checks one ``inputSchema``: every annotation must sit on a property reached only through
+``scan_param_headers`` checks one ``inputSchema``: every annotation must sit on a property reached only through
 ``properties`` keys (never under ``items``, ``anyOf``/``oneOf``/``allOf``/``not``,
 ``if``/``then``/``else``, ``$ref`` targets and the like), be a non-empty RFC 9110 token, be unique
 (case-insensitively) within the tool, and annotate a ``string``, ``integer`` or ``boolean``
 property. A tool breaking any rule is not usable over HTTP: the client drops it from the
 ``tools/list`` it exposes and logs a warning (T-H26-20).
 
-``values`` builds the headers for one call: strings as they are, integers in decimal (only within
+``header_values`` builds the headers for one call: strings as they are, integers in decimal (only within
 ±(2^53-1)), booleans as ``true``/``false``; an absent or null argument sends no header (T-H26-19).
 Values that are not plain visible ASCII (or are empty) use the ``=?base64?...?=`` sentinel (T-H26-16).
 """
 
 from __future__ import annotations
 
-import base64
 import re
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["HEADER_PREFIX", "ParamHeader", "scan", "values"]
+from anyport.protocol._fields import encode_field_value
+
+__all__ = ["HEADER_PREFIX", "ParamHeader", "header_values", "scan_param_headers", "usable_tools"]
 
 HEADER_PREFIX = "mcp-param-"
 _KEY = "x-mcp-header"
@@ -50,7 +51,7 @@ class ParamHeader:
 _MAX_DEPTH = 128
 
 
-def scan(schema: Any) -> list[ParamHeader] | str:
+def scan_param_headers(schema: Any) -> list[ParamHeader] | str:
     """The annotations of one ``inputSchema``, or the reason the tool is invalid."""
     found: list[ParamHeader] = []
     seen: dict[str, str] = {}
@@ -108,17 +109,7 @@ def scan(schema: Any) -> list[ParamHeader] | str:
     return found if reason is None else reason
 
 
-def _encode(value: str) -> str:
-    plain = (
-        value != ""
-        and all(0x20 <= ord(ch) <= 0x7E for ch in value)
-        and value == value.strip(" \t")
-        and not value.startswith("=?base64?")
-    )
-    return value if plain else "=?base64?" + base64.b64encode(value.encode("utf-8")).decode("ascii") + "?="
-
-
-def values(decls: list[ParamHeader], arguments: Any) -> dict[str, str]:
+def header_values(decls: list[ParamHeader], arguments: Any) -> dict[str, str]:
     """``Mcp-Param-*`` headers (lower-case names) for one ``tools/call`` with these ``arguments``."""
     out: dict[str, str] = {}
     for decl in decls:
@@ -139,5 +130,26 @@ def values(decls: list[ParamHeader], arguments: Any) -> dict[str, str]:
             text = str(int(node))
         else:
             continue  # not a primitive of the declared kind: the server will say so
-        out[HEADER_PREFIX + decl.name.lower()] = _encode(text)
+        out[HEADER_PREFIX + decl.name.lower()] = encode_field_value(text, empty_as_sentinel=True)
     return out
+
+
+def usable_tools(tools: list[Any]) -> tuple[list[Any], dict[str, list[ParamHeader]], list[tuple[str, str]]]:
+    """A 2026-07-28 ``tools/list`` page as a client may use it (T-H26-20): the tools kept, the
+    annotations of each kept tool by name, and ``(name, reason)`` of each tool dropped for an
+    invalid ``x-mcp-header``. Entries that are not tools with a name are kept as they are."""
+    kept: list[Any] = []
+    decls: dict[str, list[ParamHeader]] = {}
+    dropped: list[tuple[str, str]] = []
+    for tool in tools:
+        name = tool.get("name") if isinstance(tool, dict) else None
+        if not isinstance(name, str) or not isinstance(tool, dict):
+            kept.append(tool)
+            continue
+        scanned = scan_param_headers(tool.get("inputSchema"))
+        if isinstance(scanned, str):
+            dropped.append((name, scanned))
+            continue
+        decls[name] = scanned
+        kept.append(tool)
+    return kept, decls, dropped
