@@ -90,13 +90,31 @@ def test_client_and_server_do_not_import_each_other() -> None:
         assert not any(n.startswith("anyport.client") for n in names), module
 
 
+def _reaches(package: str, forbidden: tuple[str, ...]) -> list[tuple[str, str]]:
+    """(module, import) pairs of ``package`` that name a module under one of ``forbidden``."""
+    return [
+        (module, name)
+        for module, names in _imports(package).items()
+        for name in names
+        if name.startswith(forbidden)
+    ]
+
+
 def test_transports_know_nothing_of_tools() -> None:
-    for module, names in _imports("transports").items():
-        runtime = {n for n in names if n.startswith(("anyport.server", "anyport.client"))}
-        # stdio's server loop hands frames to the server session; HTTP sessions register with the
-        # notification hub (a registry of sessions, not of tools). Nothing reaches tools/resources.
-        allowed = {"anyport.server", "anyport.server._session", "anyport.server._server", "anyport.server._hub"}
-        assert runtime <= allowed, (module, runtime)
+    """Transports talk to the application only through ``anyport.runtime.Application``."""
+    assert _reaches("transports", ("anyport.server", "anyport.client", "anyport.cli")) == []
+
+
+def test_the_server_imports_no_transport() -> None:
+    """``Server.run`` goes through the composition root ``anyport._launch`` (no import cycle)."""
+    assert _reaches("server", ("anyport.transports", "anyport.cli")) == []
+
+
+def test_the_runtime_imports_neither_the_application_nor_a_transport() -> None:
+    assert _reaches("runtime", ("anyport.server", "anyport.client", "anyport.transports", "anyport.cli", "anyport.state")) == []
+    for module, names in _imports("runtime").items():
+        for name in names:
+            assert name.split(".")[0] in sys.stdlib_module_names or name.startswith(("anyport.runtime", "anyport.protocol", "anyport._exceptions")), (module, name)
 
 
 def test_public_names_are_exported_and_sorted_within_reason() -> None:

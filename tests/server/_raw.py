@@ -12,8 +12,8 @@ from typing import Any
 
 from anyport import JSONRPCError, Server
 from anyport.protocol import LATEST_VERSION, TASKS_EXTENSION_ID, dumps, loads
+from anyport.runtime import MessageStream
 from anyport.testing import memory_pair
-from anyport.transports._base import MessageStream
 
 TASKS_CAPS: dict[str, Any] = {"elicitation": {}, "extensions": {TASKS_EXTENSION_ID: {}}}
 

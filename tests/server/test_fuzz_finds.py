@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from anyport.server._session import ServerSession
+from anyport.runtime import StreamRuntime
 from tests.interop.fixture_server import app
 
 MODERN_META = b'"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{"elicitation":{},"roots":{}}}'
@@ -36,7 +36,7 @@ class _Out:
 
 async def _answer(frame: bytes) -> tuple[dict[str, Any], int]:
     out = _Out()
-    session = ServerSession(app, out)
+    session = StreamRuntime(app, out)
     await session.feed(b'{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{}}}')
     await session.feed(frame)
     for _ in range(50):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from anyport.server._hub import NotificationHub
+from anyport.runtime._hub import NotificationHub
 
 
 class _Peer:

@@ -16,7 +16,7 @@ import pytest
 
 from anyport import Server
 from anyport._exceptions import RequestTimeoutError
-from anyport._inline import Resumed, finish, here, start
+from anyport.runtime._inline import Resumed, finish, here, start
 from anyport.server._schema import never_awaits
 from anyport.testing import connect
 
@@ -24,7 +24,7 @@ CANCELLED: list[str] = []
 VAR: contextvars.ContextVar[str] = contextvars.ContextVar("VAR", default="unset")
 
 
-# -- anyport._inline ------------------------------------------------------------------------------
+# -- anyport.runtime._inline ------------------------------------------------------------------------------
 
 
 async def _returns(x: int) -> int:

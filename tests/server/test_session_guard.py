@@ -14,7 +14,7 @@ import orjson
 import pytest
 
 from anyport import Server
-from anyport.server._session import ServerSession
+from anyport.runtime import StreamRuntime
 
 
 class _Out:
@@ -39,7 +39,7 @@ async def test_a_frame_that_raises_is_answered_with_its_id_and_the_next_is_serve
         return text
 
     out = _Out()
-    session = ServerSession(server, out)
+    session = StreamRuntime(server, out)
     real = server.inline_safe
     meta = b'"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}'
 

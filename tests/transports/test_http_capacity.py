@@ -115,7 +115,7 @@ async def test_an_idle_session_takes_under_2_kib_and_leaves_nothing_after_delete
     import gc
     import tracemalloc
 
-    from anyport import _memory
+    from anyport.runtime import _heap as _memory
     from anyport.transports.http import _sessions
 
     trims: list[int] = []
@@ -153,7 +153,7 @@ async def test_a_release_in_the_middle_of_a_burst_does_not_leave_the_tail_s_tabl
     later, the tables must be rebuilt again instead of keeping room for the tail for good."""
     import sys
 
-    from anyport import _memory
+    from anyport.runtime import _heap as _memory
     from anyport.transports.http import _sessions
 
     monkeypatch.setattr(_sessions, "trim_heap", lambda: True)

@@ -59,7 +59,7 @@ from anyport.protocol import (
     ClientConnection,
     Revision,
 )
-from anyport.transports._base import MessageStream
+from anyport.runtime import MessageStream
 
 if TYPE_CHECKING:
     import httpx

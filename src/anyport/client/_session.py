@@ -16,7 +16,6 @@ from anyport._exceptions import (
     InternalError,
     JSONRPCError,
     MethodNotFoundError,
-    RequestTimeoutError,
     TransportError,
     error_from_response,
 )
@@ -34,7 +33,11 @@ from anyport.protocol import (
     request,
     result_message,
 )
-from anyport.transports._base import MessageStream
+from anyport.runtime import MessageStream, await_answer
+
+#: The ``reason`` of our ``notifications/cancelled``: after a timeout, after the caller cancelled.
+_TIMEOUT = "timeout"
+_REASONS = (_TIMEOUT, "cancelled by the caller")
 
 __all__ = ["ClientSession", "ProgressCallback", "RequestHandler"]
 
@@ -99,16 +102,15 @@ class ClientSession:
             self._progress[id_] = on_progress
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._waiters[id_] = fut
+        async def abandon(reason: str) -> None:
+            if cancel_on_timeout or reason != _TIMEOUT:
+                await self._cancel(id_, reason)  # L-16
+
         try:
             await self.send(request(id_, method, params))
-            return await asyncio.wait_for(fut, timeout)
-        except TimeoutError as exc:
-            if cancel_on_timeout:
-                await self._cancel(id_, "timeout")  # L-16
-            raise RequestTimeoutError(f"{method}: no answer within {timeout} s") from exc
-        except asyncio.CancelledError:
-            await self._cancel(id_, "cancelled by the caller")
-            raise
+            return await await_answer(
+                fut, timeout, abandon=abandon, timed_out=f"{method}: no answer within {timeout} s", reasons=_REASONS,
+            )
         finally:
             self._waiters.pop(id_, None)
             self._progress.pop(id_, None)

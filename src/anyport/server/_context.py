@@ -25,6 +25,7 @@ from pydantic import BaseModel
 
 from anyport._exceptions import InternalError, MissingCapabilityError, RemoteProtocolError
 from anyport.protocol import LOG_LEVELS, IncomingRequest, brief
+from anyport.runtime import Outlet
 
 __all__ = ["Context", "ElicitResult", "Outlet", "Question", "Root", "SamplingResult"]
 
@@ -35,18 +36,6 @@ T1 = TypeVar("T1")
 T2 = TypeVar("T2")
 T3 = TypeVar("T3")
 T4 = TypeVar("T4")
-
-
-class Outlet(Protocol):
-    """How a handler reaches the client: provided by the transport runtime.
-
-    An outlet may also carry ``session_id`` (a str): the id under which its legacy session is
-    registered with ``server.hub`` (resource subscriptions and task ownership use it).
-    """
-
-    async def notify(self, method: str, params: dict[str, Any]) -> None: ...
-
-    async def request(self, method: str, params: dict[str, Any]) -> Any: ...
 
 
 class TaskBinding(Protocol):

@@ -33,7 +33,7 @@ from anyport.server._context import Outlet
 from anyport.state._tasks import MemoryTaskStore, TaskChange, TaskRecord, TaskStore, new_task_id
 
 if TYPE_CHECKING:
-    from anyport.server._hub import NotificationHub
+    from anyport.runtime._hub import NotificationHub
 
 __all__ = ["TASK_SUPPORT", "TaskRunner", "client_has_tasks_extension"]
 

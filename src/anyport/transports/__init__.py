@@ -1,5 +1,5 @@
-"""Transports: they move framed messages and know nothing of tools."""
+"""Transports: adapters that move bytes between a peer and the runtime (``anyport.runtime``)."""
 
-from anyport.transports._base import MessageStream
+from anyport.runtime._ports import MessageStream
 
 __all__ = ["MessageStream"]

@@ -24,13 +24,13 @@ import sys
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from anyport import _inline
 from anyport._exceptions import BrokenConnectionError, ConnectionClosedError, ServerExitedError, TransportError
 from anyport.limits import Limits
 from anyport.protocol._framing import LineFramer, Oversized, head_id
+from anyport.runtime import StreamRuntime, _inline
 
 if TYPE_CHECKING:
-    from anyport.server._server import Server
+    from anyport.runtime import Application
 
 __all__ = ["DEFAULT_MAX_MESSAGE_BYTES", "StdioClientStream", "claim_stdout", "run_stdio_server", "serve_stdio"]
 
@@ -257,7 +257,7 @@ def claim_stdout() -> int:
 
 
 async def serve_stdio(
-    server: Server,
+    server: Application,
     *,
     stdin_fd: int = 0,
     stdout_fd: int | None = None,
@@ -275,14 +275,12 @@ async def serve_stdio(
     limits = limits or Limits()
     if max_message_bytes is None:
         max_message_bytes = limits.max_message_bytes
-    from anyport.server._session import ServerSession
-
     out_fd = claim_stdout() if stdout_fd is None else stdout_fd
     writer = _Writer(out_fd)
     reader = _Reader(stdin_fd)  # for stdin that the event loop cannot watch (a regular file)
     await writer.start()
     out = _StdoutStream(writer)
-    session = ServerSession(server, out)
+    session = StreamRuntime(server, out)
     session.conn.max_inflight = limits.max_inflight
     framer = LineFramer(max_message_bytes)
 
@@ -315,14 +313,14 @@ async def serve_stdio(
         if tail:
             await session.feed(tail)
         # Let requests already running finish before exiting on EOF.
-        pending = [t for t in session._tasks.values() if not t.done()]
+        pending = session.running()
         if pending:
             await asyncio.wait(pending, timeout=eof_grace)
     finally:
         await session.close()
 
 
-def run_stdio_server(server: Server, **kw: Any) -> None:
+def run_stdio_server(server: Application, **kw: Any) -> None:
     """Blocking entry point: run the event loop (uvloop when installed) and serve stdio."""
     try:
         import uvloop

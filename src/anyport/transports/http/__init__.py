@@ -37,7 +37,7 @@ from anyport.transports.http._serve import run_http_server
 from anyport.transports.http._sessions import HTTPSession, MemorySessionStore
 
 if TYPE_CHECKING:
-    from anyport.server import Server
+    from anyport.runtime import Application
 
 __all__ = [
     "DEFAULT_LOCAL_HOSTS",
@@ -51,7 +51,7 @@ __all__ = [
 
 
 def create_app(
-    server: Server,
+    server: Application,
     *,
     path: str = "/mcp",
     stateless: bool = False,

@@ -12,7 +12,8 @@ statelessly; everything else follows the legacy session rules (T-HTTP-*).
 With ``legacy_sse`` the same app also serves the 2024-11-05 HTTP+SSE transport (``GET /sse`` and
 ``POST /messages/``, see ``_legacy_sse``), behind the same Origin/Host checks and body limit.
 
-The app knows nothing of tools: it only calls ``Server.open_connection`` and ``Server.handle``.
+The app knows nothing of tools: it asks the protocol core and talks to the application only through
+``anyport.runtime.Application``.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ import logging
 from collections.abc import Awaitable, Coroutine, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from anyport import _inline
 from anyport._exceptions import (
     HEADER_MISMATCH,
     INTERNAL_ERROR,
@@ -35,7 +35,6 @@ from anyport._exceptions import (
     PARSE_ERROR,
     ParseError,
 )
-from anyport._memory import Releaser, trim_heap
 from anyport.limits import Limits
 from anyport.protocol import (
     META_PROTOCOL_VERSION,
@@ -62,10 +61,13 @@ from anyport.protocol import (
     readable_id,
     scan_param_headers,
 )
+from anyport.runtime import _inline, answer_inline
+from anyport.runtime._heap import Releaser, trim_heap
 from anyport.state import Bus, EventLog, MemoryBus, MemoryEventLog, SessionRecord, SessionStore
 from anyport.transports.http._exchange import (
     ASGIMessage,
     Exchange,
+    ExchangeOutlet,
     Receive,
     Send,
     StreamOptions,
@@ -79,7 +81,7 @@ from anyport.transports.http._sessions import BROADCAST_KEY, BusFanout, HTTPSess
 from anyport.transports.http._streams import GetStreams
 
 if TYPE_CHECKING:
-    from anyport.server import Server
+    from anyport.runtime import Application
 
 __all__ = ["StreamableHTTPApp"]
 
@@ -191,7 +193,7 @@ class StreamableHTTPApp:
 
     def __init__(
         self,
-        server: Server,
+        server: Application,
         *,
         path: str = "/mcp",
         stateless: bool = False,
@@ -274,7 +276,7 @@ class StreamableHTTPApp:
         #: Ends idle sessions on a timer (``_reap``): started with the app's first request or lifespan.
         self._reaper: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
-        #: After a burst of handlers ended (or the last one), their memory goes back (``anyport._memory``).
+        #: After a burst of handlers ended (or the last one), their memory goes back (``anyport.runtime._heap``).
         self._releaser = Releaser(trim_heap)
         self._origin_host_verdicts: dict[tuple[bytes | None, bytes | None], _Rejection | None] = {}
         self._media_verdicts: dict[tuple[bytes | None, bytes | None], _Rejection | None] = {}
@@ -729,13 +731,15 @@ class StreamableHTTPApp:
         events = received.events
         if len(events) == 1 and not received.batch:
             req = events[0]
-            if type(req) is IncomingRequest and self.server.inline_safe(req):
+            if type(req) is IncomingRequest:
                 # The common case (one request, a handler that never waits): no Exchange.
-                stream = self.stream_options if resumable(session, modern=modern, json_response=self.json_response) else None
-                await answer_at_once(
-                    self.server, conn, req, session, send, headers, modern=modern, json_response=self.json_response, stream=stream,
-                )
-                return
+                answer = answer_inline(self.server, req, ExchangeOutlet(None, session))
+                if answer is not None:
+                    stream = self.stream_options if resumable(session, modern=modern, json_response=self.json_response) else None
+                    await answer_at_once(
+                        conn, req, answer, session, send, headers, modern=modern, json_response=self.json_response, stream=stream,
+                    )
+                    return
         exchange = self._exchange(conn, session, modern=modern, batch=received.batch)
         exchange.start(events)
         await exchange.respond(receive, send, headers)

@@ -29,7 +29,6 @@ from typing import TYPE_CHECKING, Any
 from anyport._exceptions import (
     BrokenConnectionError,
     InternalError,
-    RequestTimeoutError,
 )
 from anyport.limits import Limits
 from anyport.protocol import (
@@ -49,13 +48,14 @@ from anyport.protocol import (
     retry_field,
     status_for,
 )
+from anyport.runtime import answer_inline, await_answer
 from anyport.state import Bus, EventLog, Subscription
 from anyport.transports.http._sessions import HTTPSession
 
 if TYPE_CHECKING:
-    from anyport.server import Server
+    from anyport.runtime import Application
 
-__all__ = ["ASGIMessage", "Exchange", "answer_at_once", "resumable", "Receive", "Send", "GET_STREAM", "POST_STREAM", "StreamOptions", "control_key", "disconnected", "send_body", "send_json", "stream_key"]
+__all__ = ["ASGIMessage", "Exchange", "ExchangeOutlet", "answer_at_once", "resumable", "Receive", "Send", "GET_STREAM", "POST_STREAM", "StreamOptions", "control_key", "disconnected", "send_body", "send_json", "stream_key"]
 
 log = logging.getLogger("anyport.http")
 
@@ -175,7 +175,7 @@ _TAKEOVER = object()  # a GET resumed this stream: it now holds the client's con
 _POLL = object()  # time to close the connection early (polling, T-HTTP-12)
 
 
-class _Outlet:
+class ExchangeOutlet:
     """A handler's way back to the client: this POST's response stream.
 
     Made per handler and not kept by the exchange: no reference cycle, so an answered POST is
@@ -212,15 +212,13 @@ def resumable(session: HTTPSession | None, *, modern: bool, json_response: bool)
 
 
 async def answer_at_once(
-    server: Server, conn: ServerConnection, req: IncomingRequest, session: HTTPSession | None,
+    conn: ServerConnection, req: IncomingRequest, answer: dict[str, Any], session: HTTPSession | None,
     send: Send, headers: list[tuple[bytes, bytes]], *, modern: bool, json_response: bool,
     stream: StreamOptions | None = None,
 ) -> None:
-    """The common POST, without an ``Exchange``: one request that ``server.inline_safe`` admits.
-    Its handler runs to the end now, by a plain call in a copy of our context (as a task would run
-    it), and the response is written in one piece. With ``stream`` (a legacy session's resumable
-    SSE response) its events are logged first, as ``Exchange`` logs them."""
-    answer = contextvars.copy_context().run(server.reply_now, req, _Outlet(None, session))
+    """The common POST, without an ``Exchange``: one request already answered inline
+    (``anyport.runtime.answer_inline``), written in one piece. With ``stream`` (a legacy session's
+    resumable SSE response) its events are logged first, as ``Exchange`` logs them."""
     msg = answer if conn.finish(req.id) else None
     try:
         if stream is not None and session is not None and msg is not None:
@@ -280,7 +278,7 @@ class Exchange:
 
     def __init__(
         self,
-        server: Server,
+        server: Application,
         conn: ServerConnection,
         session: HTTPSession | None,
         *,
@@ -329,12 +327,12 @@ class Exchange:
             if isinstance(ev, IncomingRequest):
                 self._outstanding += 1
                 self._has_requests = True
-                if self.server.inline_safe(ev):
-                    # A handler that never waits is answered now, by a plain call in a copy of our
-                    # context (as a task would run it): no task, no turn of the event loop.
-                    self._complete(ev, contextvars.copy_context().run(self.server.reply_now, ev, _Outlet(self, self.session)))
+                outlet = ExchangeOutlet(self, self.session)
+                answer = answer_inline(self.server, ev, outlet)  # no task, no turn of the event loop
+                if answer is not None:
+                    self._complete(ev, answer)
                     continue
-                task = self._spawn(self.server.reply(ev, _Outlet(self, self.session)), None)
+                task = self._spawn(self.server.reply(ev, outlet), None)
                 task.add_done_callback(self._finished(ev))
                 self._handlers.append(task)
                 if self.session is not None:
@@ -415,15 +413,16 @@ class Exchange:
         id_ = self.conn.start_request(method)
         fut = session.expect(id_)
         self._queue.put_nowait(_Item(request(id_, method, params), final=False))
-        try:
-            return await asyncio.wait_for(fut, self.request_timeout)
-        except (TimeoutError, asyncio.CancelledError) as exc:
+
+        def abandon(reason: str) -> None:
             self.conn.outgoing.forget(id_)
-            reason = "timed out" if isinstance(exc, TimeoutError) else "cancelled"
             self.push(notification("notifications/cancelled", {"requestId": id_, "reason": reason}))
-            if isinstance(exc, TimeoutError):
-                raise RequestTimeoutError(f"{method}: the client did not answer in {self.request_timeout} s") from exc
-            raise
+
+        try:
+            return await await_answer(
+                fut, self.request_timeout, abandon=abandon,
+                timed_out=f"{method}: the client did not answer in {self.request_timeout} s",
+            )
         finally:
             session.waiters.pop(id_, None)
 

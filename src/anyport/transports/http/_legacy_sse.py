@@ -7,7 +7,7 @@ POST /messages/?session_id=<hex>   -> 202 "Accepted"; the answer comes on the GE
                                       as event: message
 ```
 
-Each GET stream is one connection: a ``ServerSession`` (the same loop that serves stdio) runs
+Each GET stream is one connection: a ``StreamRuntime`` (the same loop that serves stdio) runs
 over an in-memory ``MessageStream`` whose inbound side is fed by the POSTs and whose outbound
 side is the SSE stream. So the connection negotiates any legacy revision the client initializes
 with, and server->client requests, progress and log notifications all travel on the stream.
@@ -26,14 +26,14 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
 from anyport._exceptions import INVALID_REQUEST, PARSE_ERROR, ConnectionClosedError, ParseError
-from anyport._memory import Releaser, prepare as prepare_trim, trim_heap
 from anyport.limits import Limits
 from anyport.protocol import SSE_HEADERS, comment, dumps, error_message, loads, named_event
-from anyport.server._session import ServerSession
+from anyport.runtime import StreamRuntime
+from anyport.runtime._heap import Releaser, prepare as prepare_trim, trim_heap
 from anyport.transports.http._exchange import DEFAULT_MAX_BUFFERED, Receive, Room, Send, disconnected, send_body
 
 if TYPE_CHECKING:
-    from anyport.server import Server
+    from anyport.runtime import Application
 
 __all__ = ["LegacySSE", "SSEChannel"]
 
@@ -122,7 +122,7 @@ class LegacySSE:
 
     def __init__(
         self,
-        server: Server,
+        server: Application,
         *,
         sse_path: str = "/sse",
         messages_path: str = "/messages/",
@@ -155,10 +155,10 @@ class LegacySSE:
             await _reject(send, 503, INVALID_REQUEST, "Service Unavailable: too many SSE connections", [(b"retry-after", b"5")])
             return
         if not self.connections:
-            prepare_trim()  # before the first connection: see anyport._memory.prepare (a no-op after)
+            prepare_trim()  # before the first connection: see anyport.runtime._heap.prepare (a no-op after)
         session_id = secrets.token_hex(16)  # T-SSE-06: per-connection, unguessable
         channel = SSEChannel(self.max_buffered)
-        session = ServerSession(self.server, channel, request_timeout=self.request_timeout)
+        session = StreamRuntime(self.server, channel, request_timeout=self.request_timeout)
         session.conn.max_inflight = self.max_inflight
         runner = asyncio.get_running_loop().create_task(session.run())
         conn = _Connection(session_id, channel, runner)
@@ -246,7 +246,7 @@ class LegacySSE:
 
     def _release(self) -> None:
         """Many connections ended (or the last one): the table shrinks to what is left (dicts never
-        shrink by themselves) and the C heap returns its free pages (``anyport._memory``)."""
+        shrink by themselves) and the C heap returns its free pages (``anyport.runtime._heap``)."""
         self.connections = dict(self.connections)
         trim_heap()
 

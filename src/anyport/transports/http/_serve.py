@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from anyport.transports.http._headers import DEFAULT_LOCAL_HOSTS
 
 if TYPE_CHECKING:
-    from anyport.server import Server
+    from anyport.runtime import Application
     from anyport.transports.http._app import StreamableHTTPApp
 
 __all__ = ["INSTALL_HINT", "default_allowed_hosts", "is_loopback", "run_http_server"]
@@ -81,7 +81,7 @@ def default_allowed_hosts(host: str) -> tuple[list[str] | None, str | None]:
 
 
 def run_http_server(
-    server: Server,
+    server: Application,
     *,
     host: str = "127.0.0.1",
     port: int = 8000,

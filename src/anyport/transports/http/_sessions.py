@@ -49,12 +49,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import orjson
 
 from anyport._exceptions import ConnectionClosedError, error_from_response
-from anyport._memory import Releaser, prepare as prepare_trim, trim_heap
 from anyport.protocol import OutgoingRequests, ResponseReceived, ServerConnection, is_request_id, notification
+from anyport.runtime._heap import Releaser, prepare as prepare_trim, trim_heap
 from anyport.state import Bus, EventLog, SessionRecord, SessionStore
 
 if TYPE_CHECKING:
-    from anyport.server._hub import NotificationHub
+    from anyport.runtime._hub import NotificationHub
 
 __all__ = [
     "BROADCAST_KEY",
@@ -122,7 +122,7 @@ _ID_BLOCKS = (1 << 53) // _ID_BLOCK
 
 _T = TypeVar("_T")
 
-#: Memory is given back after many sessions ended (``anyport._memory.Releaser``), and also once the
+#: Memory is given back after many sessions ended (``anyport.runtime._heap.Releaser``), and also once the
 #: last session is gone while the table still has room for some tens: a release in the middle of
 #: a burst must not leave the table sized for the burst's tail.
 _EMPTY_TABLE_BYTES = 1024
@@ -229,7 +229,7 @@ TO_SUBSCRIBED = "subscribed"
 
 
 class BusFanout:
-    """The hub's fanout for Streamable HTTP sessions (``anyport.server._hub.Fanout``).
+    """The hub's fanout for Streamable HTTP sessions (``anyport.runtime._hub.Fanout``).
 
     One publish on ``HUB_KEY`` reaches the standalone GET stream of every session of every replica
     sharing the Bus, also a stream whose client is between two GETs (it is logged for the resuming
@@ -567,7 +567,7 @@ class MemorySessionStore:
         self, session_id: str, conn: ServerConnection, subscriptions: Iterable[str] = (), *, first: bool = False,
     ) -> HTTPSession:
         if not self._sessions:
-            prepare_trim()  # before the first session: see anyport._memory.prepare (a no-op after)
+            prepare_trim()  # before the first session: see anyport.runtime._heap.prepare (a no-op after)
         session = HTTPSession(session_id, conn, self, subscriptions=subscriptions, first=first)
         if self.hub is not None:
             self.hub.register(session, subscriptions=session.subscriptions)
@@ -600,7 +600,7 @@ class MemorySessionStore:
     def _release(self) -> None:
         """Many sessions ended: give their memory back. The registries' tables shrink to what is
         left (Python dicts never shrink by themselves), and the C heap returns its free pages to
-        the OS (``anyport._memory.trim_heap``)."""
+        the OS (``anyport.runtime._heap.trim_heap``)."""
         self._sessions = dict(self._sessions)
         if self.hub is not None:
             self.hub.compact()

@@ -1,8 +1,10 @@
-"""Run a ``Server`` over one ``MessageStream`` (stdio, memory, any byte-stream transport).
+"""Serve an ``Application`` over one ``MessageStream`` (stdio, the in-memory pair, an HTTP+SSE
+connection, any byte-stream transport).
 
-The read loop hands every frame to the protocol core, answers what the core answered, runs
-each admitted request in its own task (so requests run concurrently and can be cancelled),
-and correlates the client's answers to server->client requests.
+The read loop hands every frame to the protocol core, answers what the core answered, runs each
+admitted request inline when its handler never waits (``answer_inline``) and otherwise in its own
+task (so requests run concurrently and can be cancelled), and correlates the client's answers to
+server->client requests.
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ from anyport._exceptions import (
     INTERNAL_ERROR,
     INVALID_REQUEST,
     ConnectionClosedError,
-    RequestTimeoutError,
     TransportError,
     error_from_response,
 )
@@ -36,14 +37,23 @@ from anyport.protocol import (
     request,
 )
 from anyport.protocol._framing import HEAD_BYTES, head_id
+from anyport.runtime._asking import await_answer
 
 if TYPE_CHECKING:
-    from anyport.server._server import Server
-    from anyport.transports._base import MessageStream
+    from anyport.runtime._ports import Application, MessageStream, Outlet
 
-__all__ = ["ServerSession", "serve_stream"]
+__all__ = ["StreamRuntime", "answer_inline", "serve_stream"]
 
 log = logging.getLogger("anyport.server")
+
+
+def answer_inline(app: Application, req: IncomingRequest, outlet: Outlet) -> dict[str, Any] | None:
+    """The response to ``req`` at once when its handler never waits (``Application.inline_safe``),
+    by a plain call in a copy of the current context (as a task would run it); None when the
+    request needs a task of its own. Every runtime asks this first, for every request."""
+    if app.inline_safe(req):
+        return contextvars.copy_context().run(app.reply_now, req, outlet)
+    return None
 
 
 class _Outlet:
@@ -55,11 +65,11 @@ class _Outlet:
 
     __slots__ = ("_session", "session_id")
 
-    def __init__(self, session: ServerSession) -> None:
+    def __init__(self, session: StreamRuntime) -> None:
         self._session = weakref.ref(session)
         self.session_id = session.id
 
-    def _live(self) -> ServerSession:
+    def _live(self) -> StreamRuntime:
         session = self._session()
         if session is None:
             raise ConnectionClosedError("the session is closed")
@@ -72,12 +82,12 @@ class _Outlet:
         return await self._live().request(method, params)
 
 
-class ServerSession:
-    """One connection's runtime; also a ``Peer`` of ``server.hub`` (list_changed, resource updates)."""
+class StreamRuntime:
+    """One connection's runtime; also a ``Peer`` of ``app.hub`` (list_changed, resource updates)."""
 
     def __init__(
         self,
-        server: Server,
+        server: Application,
         stream: MessageStream,
         *,
         request_timeout: float | None = 300.0,
@@ -112,22 +122,25 @@ class ServerSession:
         id_ = self.conn.start_request(method)
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._waiters[id_] = fut
+
+        async def abandon(reason: str) -> None:
+            self.conn.outgoing.forget(id_)
+            if not self._closed:
+                with contextlib.suppress(TransportError):
+                    await self.send(notification("notifications/cancelled", {"requestId": id_, "reason": reason}))
+
         try:
             await self.send(request(id_, method, params))
-            return await asyncio.wait_for(fut, self.request_timeout)
-        except (TimeoutError, asyncio.CancelledError) as exc:
-            self.conn.outgoing.forget(id_)
-            reason = "timed out" if isinstance(exc, TimeoutError) else "cancelled"
-            if not self._closed:
-                try:
-                    await self.send(notification("notifications/cancelled", {"requestId": id_, "reason": reason}))
-                except TransportError:
-                    pass
-            if isinstance(exc, TimeoutError):
-                raise RequestTimeoutError(f"{method}: the client did not answer in {self.request_timeout} s") from exc
-            raise
+            return await await_answer(
+                fut, self.request_timeout, abandon=abandon,
+                timed_out=f"{method}: the client did not answer in {self.request_timeout} s",
+            )
         finally:
             self._waiters.pop(id_, None)
+
+    def running(self) -> list[asyncio.Task[None]]:
+        """The tasks of requests still running."""
+        return [t for t in self._tasks.values() if not t.done()]
 
     async def run(self) -> None:
         """Serve until the client closes its end (T-STDIO-11: exit on EOF)."""
@@ -149,13 +162,14 @@ class ServerSession:
                 self._spawn(self._run_batch(received.events), None)
                 return
             for ev in received.events:
-                if type(ev) is IncomingRequest and self.server.inline_safe(ev):
-                    # Most requests never wait: answer them now by a plain call (in a copy of our
-                    # context, as a task would run it), in order, onto the stream. A stream
-                    # that cannot take the answer yet holds up reading, as it should (the stdio pump
-                    # pauses its input).
-                    msg = contextvars.copy_context().run(self.server.reply_now, ev, self._outlet)
-                    if self.conn.finish(ev.id):
+                if type(ev) is IncomingRequest:
+                    # Most requests never wait: they are answered now, in order, onto the stream. A
+                    # stream that cannot take the answer yet holds up reading, as it should (the
+                    # stdio pump pauses its input).
+                    msg = answer_inline(self.server, ev, self._outlet)
+                    if msg is None:
+                        self._spawn(self._run_request(ev), ev.id)
+                    elif self.conn.finish(ev.id):
                         await self._deliver(msg)
                 else:
                     await self._on_event(ev)
@@ -176,9 +190,7 @@ class ServerSession:
         await self.send(error_message(id_, {"code": code, "message": message}, omit_missing_id=omit))
 
     async def _on_event(self, ev: Any) -> None:
-        if isinstance(ev, IncomingRequest):  # one feed() did not answer inline
-            self._spawn(self._run_request(ev), ev.id)
-        elif isinstance(ev, Reply):
+        if isinstance(ev, Reply):
             await self.send(ev.message)
         elif isinstance(ev, ResponseReceived):
             fut = self._waiters.get(ev.id)
@@ -254,5 +266,6 @@ class ServerSession:
         await self.stream.aclose()
 
 
-async def serve_stream(server: Server, stream: MessageStream) -> None:
-    await ServerSession(server, stream).run()
+async def serve_stream(app: Application, stream: MessageStream) -> None:
+    """Serve ``app`` over ``stream`` until the peer closes it."""
+    await StreamRuntime(app, stream).run()
