@@ -26,18 +26,19 @@ Any ASGI server works (uvicorn, hypercorn, granian); the app has no framework un
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from anyport.limits import Limits
 from anyport.state import Bus, EventLog, SessionStore
-from anyport.transports.http._app import StreamableHTTPApp
 from anyport.transports.http._headers import DEFAULT_LOCAL_HOSTS
-from anyport.transports.http._serve import run_http_server
-from anyport.transports.http._sessions import HTTPSession, MemorySessionStore
 
 if TYPE_CHECKING:
     from anyport.runtime import Application
+    from anyport.transports.http._app import StreamableHTTPApp
+    from anyport.transports.http._serve import run_http_server
+    from anyport.transports.http._sessions import HTTPSession, MemorySessionStore
 
 __all__ = [
     "DEFAULT_LOCAL_HOSTS",
@@ -48,6 +49,24 @@ __all__ = [
     "create_app",
     "run_http_server",
 ]
+
+#: The server side loads when first named, so the client side (``anyport.transports.http.client``)
+#: can be imported without it.
+_LAZY = {
+    "StreamableHTTPApp": "anyport.transports.http._app",
+    "run_http_server": "anyport.transports.http._serve",
+    "HTTPSession": "anyport.transports.http._sessions",
+    "MemorySessionStore": "anyport.transports.http._sessions",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
 
 
 def create_app(
@@ -124,6 +143,8 @@ def create_app(
       POSTs its messages (202; answers arrive on the stream). One connection per stream, closed
       with it; ``max_sessions`` also bounds the number of open streams.
     """
+    from anyport.transports.http._app import StreamableHTTPApp
+
     return StreamableHTTPApp(
         server,
         path=path,
