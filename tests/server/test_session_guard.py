@@ -60,7 +60,7 @@ async def test_scheduling_points_take_fair_turns_and_keep_loop_turns_short() -> 
     """Issue 10, fair scheduling: 300 handlers that only pass ctx scheduling points. Between two turns
     of the event loop at most a bounded number of them run (the rest wait their turn, first come first
     served), so a turn stays short for everything else the loop does; and every handler progresses."""
-    from anyport.server._context import _turn, _Turns
+    from anyport.server._reporting import _turn, _Turns
 
     steps = [0] * 300
     total = 0

@@ -116,7 +116,7 @@ async def test_an_idle_session_takes_under_2_kib_and_leaves_nothing_after_delete
     import tracemalloc
 
     from anyport.runtime import _heap as _memory
-    from anyport.transports.http import _sessions
+    from anyport.transports.http import _registry as _sessions
 
     trims: list[int] = []
     monkeypatch.setattr(_sessions, "trim_heap", lambda: trims.append(1) or True)
@@ -154,7 +154,7 @@ async def test_a_release_in_the_middle_of_a_burst_does_not_leave_the_tail_s_tabl
     import sys
 
     from anyport.runtime import _heap as _memory
-    from anyport.transports.http import _sessions
+    from anyport.transports.http import _registry as _sessions
 
     monkeypatch.setattr(_sessions, "trim_heap", lambda: True)
     monkeypatch.setattr(_memory, "RELEASE_DELAY", 0.01)

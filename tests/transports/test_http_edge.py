@@ -125,7 +125,7 @@ async def test_remembered_header_verdicts_stay_right_past_their_bound_T_HTTP_02_
         assert status == 415
         status, _ = await call(app, {"host": "localhost", "origin": "https://evil.example"}, ping)
         assert status == 403
-    assert len(app._origin_host_verdicts) <= 256 and len(app._media_verdicts) <= 256
+    assert len(app.gate._origin_host_verdicts) <= 256 and len(app.gate._media_verdicts) <= 256
 
 
 async def test_answered_posts_leave_no_reference_cycles() -> None:

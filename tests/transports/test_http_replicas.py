@@ -33,12 +33,8 @@ from anyport._exceptions import ConnectionClosedError
 from anyport.protocol import REVISIONS, CancelRequested, ResponseReceived, ServerConnection
 from anyport.state import MemoryBus, MemoryEventLog, MemorySessionStore, SessionRecord
 from anyport.transports.http import StreamableHTTPApp
-from anyport.transports.http._sessions import (
-    ASKED_ELSEWHERE,
-    MemorySessionStore as LiveSessions,
-    SessionRequests,
-    inbox_key,
-)
+from anyport.transports.http._registry import LiveSessions
+from anyport.transports.http._sessions import ASKED_ELSEWHERE, SessionRequests, inbox_key
 from tests.transports._http_helpers import POST_HEADERS, running, wait_for
 
 LEGACY = "2025-11-25"

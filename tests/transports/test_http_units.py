@@ -17,7 +17,7 @@ from anyport.protocol import (
     message_event,
     status_for,
 )
-from anyport.transports.http import MemorySessionStore
+from anyport.transports.http import LiveSessions
 from anyport.transports.http._headers import HostAllowList, OriginAllowList, split_host
 
 
@@ -122,7 +122,7 @@ async def test_session_store_expiry_capacity_and_delete() -> None:
     streams never expires, one whose client left its handlers behind does (issue 10)."""
     server = Server("s")
     clock = _Clock()
-    store = MemorySessionStore(idle_timeout=10, max_sessions=2, clock=clock)
+    store = LiveSessions(idle_timeout=10, max_sessions=2, clock=clock)
     a = await store.create(server.open_connection())
     b = await store.create(server.open_connection())
     assert a is not None and b is not None and a.id != b.id
@@ -174,7 +174,7 @@ async def test_session_store_expiry_capacity_and_delete() -> None:
 
 def test_request_headers_are_read_lazily_and_repeated_fields_joined() -> None:
     """RFC 9110 §5.3: a repeated field is one comma-joined value; names match case-insensitively."""
-    from anyport.transports.http._app import _Request
+    from anyport.transports.http._gate import HTTPRequest as _Request
 
     req = _Request({"method": "POST", "path": "/mcp", "headers": [(b"Accept", b"application/json"), (b"accept", b"text/event-stream"), (b"host", b"h")]})
     assert req.get(b"accept") == "application/json, text/event-stream"

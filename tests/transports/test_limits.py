@@ -24,6 +24,7 @@ from anyport import Context, Limits, Server
 from anyport.protocol import IncomingRequest
 from anyport.transports.http import create_app
 from anyport.transports.http._exchange import Exchange
+from anyport.transports.http._respond import PostResponse
 from tests.transports._http_helpers import POST_HEADERS, client, initialize, modern_body, running, sse_messages
 from tests.transports.hardening_app import app as hardening_app
 from tests.transports.test_hardening import spawn_stdio, stop_stdio
@@ -44,7 +45,7 @@ def test_limits_reach_the_app_and_single_keywords_override_them() -> None:
     limits = Limits(max_sessions=7, session_idle_timeout=12, max_body_bytes=1000, max_buffered_events=3, max_events_per_stream=9, max_streams_per_session=4)
     app = create_app(hardening_app, limits=limits, max_sessions=5)
     assert app.limits.max_sessions == 5 and app.limits.session_idle_timeout == 12
-    assert app.sessions.max_sessions == 5 and app.sessions.idle_timeout == 12 and app.max_body_bytes == 1000
+    assert app.sessions.max_sessions == 5 and app.sessions.idle_timeout == 12 and app.gate.max_body_bytes == 1000
     assert app.legacy is not None and app.legacy.max_connections == 5 and app.legacy.max_buffered == 3
     assert app.events.max_events == 9 and app.events.max_streams == 4  # type: ignore[attr-defined]
     assert create_app(hardening_app).limits == Limits()
@@ -156,7 +157,7 @@ async def test_backpressure_coalesces_progress_and_holds_other_messages_U08(monk
     exchange = Exchange(server, conn, None, modern=True, batch=False, json_response=False, request_timeout=None, keepalive=30, spawn=spawn, max_buffered=4)
     exchange.start(events)
     slow = _SlowClient()
-    writer = asyncio.get_running_loop().create_task(exchange.respond(slow.receive, slow.send, []))  # type: ignore[arg-type]
+    writer = asyncio.get_running_loop().create_task(PostResponse(exchange, []).write(slow.receive, slow.send))  # type: ignore[arg-type]
     await asyncio.sleep(0.3)
     assert exchange._buffered <= 4
     assert 200 <= progressed < 2000  # held back at the first log that found no room

@@ -1,4 +1,5 @@
-"""One POST that carries requests: run their handlers and write what they produce.
+"""One POST that carries requests: run their handlers and queue what they produce for the
+response writer (``_respond.PostResponse``).
 
 The answer is ``application/json`` (the final message, or a 2025-03-26 batch of them) or an SSE
 stream that carries the handlers' notifications, and on legacy sessions their server->client
@@ -19,10 +20,9 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import contextvars
 import logging
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, MutableMapping
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -32,36 +32,29 @@ from anyport._exceptions import (
 )
 from anyport.limits import Limits
 from anyport.protocol import (
-    SSE_HEADERS,
     CancelRequested,
     Event,
     IncomingRequest,
     Reply,
     ResponseReceived,
     ServerConnection,
-    comment,
-    dumps,
-    message_event,
     notification,
-    priming_event,
     request,
-    retry_field,
-    status_for,
 )
 from anyport.runtime import answer_inline, await_answer
-from anyport.state import Bus, EventLog, Subscription
+from anyport.state import Bus, EventLog
 from anyport.transports.http._sessions import HTTPSession
 
 if TYPE_CHECKING:
     from anyport.runtime import Application
 
-__all__ = ["ASGIMessage", "Exchange", "ExchangeOutlet", "answer_at_once", "resumable", "Receive", "Send", "GET_STREAM", "POST_STREAM", "StreamOptions", "control_key", "disconnected", "send_body", "send_json", "stream_key"]
+__all__ = [
+    "DISCONNECTED", "GET_STREAM", "POLL", "POST_STREAM", "TAKEOVER", "Exchange", "ExchangeOutlet", "DEFAULT_MAX_BUFFERED", "Item", "Room",
+    "StreamOptions", "control_key", "resumable", "stream_key",
+]
 
 log = logging.getLogger("anyport.http")
 
-ASGIMessage = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[ASGIMessage]]
-Send = Callable[[ASGIMessage], Awaitable[None]]
 
 #: Stream-id prefixes: a POST's response stream, or a session's standalone GET stream.
 POST_STREAM = "p"
@@ -93,7 +86,7 @@ class StreamOptions:
 
 
 @dataclass(slots=True)
-class _Item:
+class Item:
     message: dict[str, Any] | None
     final: bool
     #: A notification a handler sent: counted against ``Exchange.max_buffered``.
@@ -170,9 +163,9 @@ class _Mailbox:
         return self._items.popleft()
 
 
-_DISCONNECTED = object()
-_TAKEOVER = object()  # a GET resumed this stream: it now holds the client's connection
-_POLL = object()  # time to close the connection early (polling, T-HTTP-12)
+DISCONNECTED = object()
+TAKEOVER = object()  # a GET resumed this stream: it now holds the client's connection
+POLL = object()  # time to close the connection early (polling, T-HTTP-12)
 
 
 class ExchangeOutlet:
@@ -211,68 +204,6 @@ def resumable(session: HTTPSession | None, *, modern: bool, json_response: bool)
     return session is not None and not modern and not json_response
 
 
-async def answer_at_once(
-    conn: ServerConnection, req: IncomingRequest, answer: dict[str, Any], session: HTTPSession | None,
-    send: Send, headers: list[tuple[bytes, bytes]], *, modern: bool, json_response: bool,
-    stream: StreamOptions | None = None,
-) -> None:
-    """The common POST, without an ``Exchange``: one request already answered inline
-    (``anyport.runtime.answer_inline``), written in one piece. With ``stream`` (a legacy session's
-    resumable SSE response) its events are logged first, as ``Exchange`` logs them."""
-    msg = answer if conn.finish(req.id) else None
-    try:
-        if stream is not None and session is not None and msg is not None:
-            _, body = await _logged_stream(stream, session.id, conn, [msg])
-            await _send_sse_whole(send, body, headers)
-            return
-        await _write_one(send, msg, headers, modern=modern, json_response=json_response)
-    except OSError:
-        pass  # the client went away; a logged stream can still be resumed
-
-
-async def _logged_stream(
-    stream: StreamOptions, sid: str, conn: ServerConnection, messages: Iterable[dict[str, Any]]
-) -> tuple[str, bytes]:
-    """A complete resumable stream: a new stream in the event log, its priming event (T-HTTP-11)
-    and every message logged (T-HTTP-27..31), the stream ended; its id and its SSE bytes."""
-    stream_id = await stream.events.new_stream(sid, prefix=POST_STREAM)
-    parts: list[bytes] = []
-    rev = conn.revision
-    if rev is not None and rev.priming_event:
-        event_id = await _append(stream, sid, stream_id, None)
-        if event_id is not None:
-            parts.append(priming_event(event_id, retry_ms=stream.retry_ms))
-    for message in messages:
-        event_id = await _append(stream, sid, stream_id, message)
-        parts.append(message_event(message, event_id=event_id))
-    await stream.events.end_stream(sid, stream_id)
-    return stream_id, b"".join(parts)
-
-
-async def _append(stream: StreamOptions, sid: str, stream_id: str, message: dict[str, Any] | None) -> str | None:
-    try:
-        return await stream.events.append(sid, stream_id, message)
-    except KeyError:
-        return None  # the session's events were dropped (DELETE): nothing to resume any more
-
-
-async def _write_one(
-    send: Send, msg: dict[str, Any] | None, headers: list[tuple[bytes, bytes]], *, modern: bool, json_response: bool
-) -> None:
-    """The response to a POST of one request: JSON, or SSE that carries only the answer (an error
-    that has an HTTP status of its own goes as JSON with it, T-H26-13), or 202 when the request was
-    cancelled (U-04)."""
-    if msg is None:
-        await send({"type": "http.response.start", "status": 202, "headers": headers})
-        await send({"type": "http.response.body", "body": b""})
-        return
-    status = status_for(msg, modern=modern)
-    if json_response or status != 200:
-        await send_body(send, status, dumps(msg), b"application/json", headers)
-        return
-    await _send_sse_whole(send, message_event(msg), headers)
-
-
 class Exchange:
     """The requests of one POST body, their handlers, and the response that carries their output."""
 
@@ -305,10 +236,10 @@ class Exchange:
         #: Handlers' notifications queued and not yet taken by the writer.
         self._buffered = 0
         #: The newest queued progress notification per progressToken (coalesced when the queue is full).
-        self._progress: dict[Any, _Item] = {}
+        self._progress: dict[Any, Item] = {}
         #: Handlers waiting for room in the queue.
         self._room = Room()
-        self._outstanding = 0
+        self.outstanding = 0
         #: Handler tasks (requests that could not be answered inline).
         self._handlers: list[asyncio.Task[dict[str, Any]]] = []
         self._has_requests = False
@@ -325,7 +256,7 @@ class Exchange:
         """Run every admitted request; queue what the protocol core answered by itself."""
         for ev in events:
             if isinstance(ev, IncomingRequest):
-                self._outstanding += 1
+                self.outstanding += 1
                 self._has_requests = True
                 outlet = ExchangeOutlet(self, self.session)
                 answer = answer_inline(self.server, ev, outlet)  # no task, no turn of the event loop
@@ -338,8 +269,8 @@ class Exchange:
                 if self.session is not None:
                     self.session.track(ev.id, task)
             elif isinstance(ev, Reply):
-                self._outstanding += 1
-                self._queue.put_nowait(_Item(ev.message, final=True))
+                self.outstanding += 1
+                self._queue.put_nowait(Item(ev.message, final=True))
             elif isinstance(ev, ResponseReceived):
                 if self.session is not None:
                     self.session.deliver(ev)
@@ -362,13 +293,13 @@ class Exchange:
     def _complete(self, req: IncomingRequest, msg: dict[str, Any] | None) -> None:
         if not self.conn.finish(req.id):
             msg = None  # cancelled by the client: nothing is sent for it (U-04)
-        self._queue.put_nowait(_Item(msg, final=True))
+        self._queue.put_nowait(Item(msg, final=True))
 
     def push(self, message: dict[str, Any]) -> None:
         """A notification for the client, queued now (our own: at most one per request); dropped
         once the stream is gone or when answering JSON."""
         if not self.closed and not self.json_response:
-            self._queue.put_nowait(_Item(message, final=False))
+            self._queue.put_nowait(Item(message, final=False))
 
     async def offer(self, message: dict[str, Any]) -> None:
         """A handler's notification, with backpressure. The stream holds at most ``max_buffered`` of
@@ -380,7 +311,7 @@ class Exchange:
         while not self.closed and not self.json_response:
             if self._buffered < self.max_buffered:
                 self._buffered += 1
-                item = _Item(message, final=False, note=True)
+                item = Item(message, final=False, note=True)
                 if token is not None:
                     self._progress[token] = item
                 self._queue.put_nowait(item)
@@ -393,7 +324,7 @@ class Exchange:
 
     def _taken(self, item: object) -> None:
         """The writer took ``item`` off the queue: room for one more notification."""
-        if isinstance(item, _Item) and item.note:
+        if isinstance(item, Item) and item.note:
             self._buffered -= 1
             message = item.message
             token = _progress_token(message) if message is not None else None
@@ -412,7 +343,7 @@ class Exchange:
             raise BrokenConnectionError(f"{method}: the response stream is closed")
         id_ = self.conn.start_request(method)
         fut = session.expect(id_)
-        self._queue.put_nowait(_Item(request(id_, method, params), final=False))
+        self._queue.put_nowait(Item(request(id_, method, params), final=False))
 
         def abandon(reason: str) -> None:
             self.conn.outgoing.forget(id_)
@@ -426,233 +357,41 @@ class Exchange:
         finally:
             session.waiters.pop(id_, None)
 
-    # -- response side -------------------------------------------------------------------------
+    # -- what the response writer (``_respond.PostResponse``) asks --------------------------------
 
-    def respond(self, receive: Receive, send: Send, headers: list[tuple[bytes, bytes]]) -> Awaitable[None]:
-        """Write the response: at once when every handler already finished, else as they produce it."""
-        if not self._handlers:
-            if self.stream is None or not self._has_requests:
-                return self._respond_ready(send, headers)
-            return self._respond_resumable_ready(send, headers, self.stream)
-        return self._respond_streaming(receive, send, headers)
+    @property
+    def running(self) -> bool:
+        """Handlers are still running (some request could not be answered inline)."""
+        return bool(self._handlers)
 
-    async def _respond_streaming(self, receive: Receive, send: Send, headers: list[tuple[bytes, bytes]]) -> None:
-        watcher = asyncio.get_running_loop().create_task(self._watch(receive))
-        session = self.session if self.stream is None else None  # a resumable stream attaches by itself
-        if session is not None:
-            session.attach()
-        try:
-            if self.json_response or not self.has_handlers:
-                await self._respond_json(send, headers)
-                return
-            if self.stream is not None:
-                await self._respond_resumable(send, headers, self.stream)
-                return
-            # Hold the headers back briefly: an early error gets its own HTTP status (T-H26-13).
-            item = await self._next()
-            if item is _DISCONNECTED:
-                return
-            if isinstance(item, _Item) and not self.batch and item.final and item.message is not None:
-                status = status_for(item.message, modern=self.modern)
-                if status != 200:
-                    self._outstanding -= 1
-                    await send_json(send, status, item.message, headers)
-                    return
-            await send({"type": "http.response.start", "status": 200, "headers": [*SSE_HEADERS, *headers]})
-            while True:
-                if item is _DISCONNECTED:
-                    return
-                if isinstance(item, _Item):
-                    if item.final:
-                        self._outstanding -= 1
-                    if item.message is not None:
-                        await send({"type": "http.response.body", "body": message_event(item.message), "more_body": True})
-                else:
-                    # Nothing for a while: a comment keeps proxies from closing the connection.
-                    await send({"type": "http.response.body", "body": comment(), "more_body": True})
-                if self._outstanding <= 0:
-                    break
-                item = await self._next()
-            await send({"type": "http.response.body", "body": b"", "more_body": False})  # T-HTTP-17
-        except OSError:
-            self._on_disconnect()  # the client went away while we wrote
-        finally:
-            self.closed = True
-            self._room.free()
-            watcher.cancel()
-            if session is not None:
-                session.detach()
-
-    async def _respond_resumable(self, send: Send, headers: list[tuple[bytes, bytes]], stream: StreamOptions) -> None:
-        """A legacy session's SSE stream: ids, priming, event log, polling, hand-over to a resuming GET."""
-        assert self.session is not None
-        sid = self.session.id
-        rev = self.conn.revision
-        priming = rev is not None and rev.priming_event
-        loop = asyncio.get_running_loop()
-        self.stream_id = stream_id = await stream.events.new_stream(sid, prefix=POST_STREAM)
-        key = stream_key(sid, stream_id)
-        control = await stream.bus.subscribe(control_key(sid, stream_id))
-        relay = loop.create_task(self._relay_control(control))
-        poll: asyncio.TimerHandle | None = None
-        attached = True
-        session = self.session
-        session.attach()
-
-        def detach() -> None:
-            nonlocal attached
-            if attached:
-                attached = False
-                session.detach()
-
-        try:
-            try:
-                await send({"type": "http.response.start", "status": 200, "headers": [*SSE_HEADERS, *headers]})
-                if priming:
-                    event_id = await _append(stream, sid, stream_id, None)
-                    if event_id is not None:
-                        body = priming_event(event_id, retry_ms=stream.retry_ms)
-                        await send({"type": "http.response.body", "body": body, "more_body": True})  # T-HTTP-11
-                        if stream.poll_after is not None:
-                            poll = loop.call_later(max(0.0, stream.poll_after), self._queue.put_nowait, _POLL)
-            except OSError:
-                detach()
-            while self._outstanding > 0:
-                item = await self._next()
-                if item is _DISCONNECTED or item is _TAKEOVER or item is _POLL:
-                    if attached:
-                        detach()
-                        if item is not _DISCONNECTED:
-                            # T-HTTP-12/13: the stream stays open; the client resumes it with GET.
-                            await self._end_body(send, retry_ms=stream.retry_ms if item is _POLL else None)
-                    continue
-                if isinstance(item, _Item):
-                    if item.final:
-                        self._outstanding -= 1
-                    if item.message is None:
-                        continue
-                    event_id = await _append(stream, sid, stream_id, item.message)
-                    if event_id is not None:
-                        await stream.bus.publish(key, {"id": event_id, "message": item.message})
-                    if attached:
-                        try:
-                            event = message_event(item.message, event_id=event_id)
-                            await send({"type": "http.response.body", "body": event, "more_body": True})
-                        except OSError:
-                            detach()
-                elif attached:
-                    try:
-                        await send({"type": "http.response.body", "body": comment(), "more_body": True})
-                    except OSError:
-                        detach()
-            await stream.events.end_stream(sid, stream_id)
-            await stream.bus.publish(key, {"control": "end"})
-            if attached:
-                await self._end_body(send)  # T-HTTP-17
-        finally:
-            detach()
-            if poll is not None:
-                poll.cancel()
-            relay.cancel()
-            await control.aclose()
-
-    @staticmethod
-    async def _end_body(send: Send, *, retry_ms: int | None = None) -> None:
-        try:
-            if retry_ms is not None:
-                await send({"type": "http.response.body", "body": retry_field(retry_ms), "more_body": True})
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
-        except OSError:
-            pass
-
-    async def _relay_control(self, control: Subscription) -> None:
-        """A GET that resumed this stream asks for it: stop writing to our own connection."""
-        try:
-            while True:
-                _key, message = await control.get()
-                if message.get("control") == "takeover":
-                    self._queue.put_nowait(_TAKEOVER)
-        except EOFError:
-            return
-
-    async def _next(self, *, forever: bool = False) -> object:
-        """The next queued item, or None after a keep-alive interval without one."""
+    async def next(self, *, forever: bool = False) -> object:
+        """The next queued item (an ``Item`` or a signal), or None after a keep-alive interval without one."""
         item = await self._queue.get(None if forever else self.keepalive)
         self._taken(item)
         return item
 
-    async def _respond_ready(self, send: Send, headers: list[tuple[bytes, bytes]]) -> None:
-        """Every handler already finished (inline): write the whole response at once, no tasks."""
-        items: list[_Item] = []
+    def drain(self) -> list[Item]:
+        """Everything queued, once every handler finished: the response is complete."""
+        items: list[Item] = []
         while not self._queue.empty():
             item = self._queue.get_nowait()
-            assert isinstance(item, _Item)
+            assert isinstance(item, Item)
             items.append(item)
-        self._outstanding = 0
+        self.outstanding = 0
         self.closed = True
-        try:
-            if self.json_response or not self._has_requests:
-                await self._send_finals([i.message for i in items if i.final and i.message is not None], send, headers)
-                return
-            first = items[0] if items else None
-            if first is not None and not self.batch and first.final and first.message is not None:
-                status = status_for(first.message, modern=self.modern)
-                if status != 200:
-                    await send_json(send, status, first.message, headers)  # T-H26-13
-                    return
-            body = b"".join(message_event(i.message) for i in items if i.message is not None)
-            await _send_sse_whole(send, body, headers)
-        except OSError:
-            pass  # the client went away; nothing is running that could notice
+        return items
 
-    async def _respond_resumable_ready(self, send: Send, headers: list[tuple[bytes, bytes]], stream: StreamOptions) -> None:
-        """A legacy session's SSE stream whose handlers all finished inline: log every event (a client
-        that loses the connection can still resume, T-HTTP-27..31), end the stream, and write it in
-        one piece. No control subscription, relay or watcher: the stream is complete before anyone
-        could ask to take it over."""
-        assert self.session is not None
-        messages: list[dict[str, Any]] = []
-        while not self._queue.empty():
-            item = self._queue.get_nowait()
-            if isinstance(item, _Item) and item.message is not None:
-                messages.append(item.message)
-        self._outstanding = 0
+    def signal(self, what: object) -> None:
+        """Wake the writer with ``DISCONNECTED``, ``TAKEOVER`` or ``POLL``."""
+        self._queue.put_nowait(what)
+
+    def close(self) -> None:
+        """The response is written (or abandoned): what handlers send from now on is dropped."""
         self.closed = True
-        self.stream_id, body = await _logged_stream(stream, self.session.id, self.conn, messages)
-        try:
-            await _send_sse_whole(send, body, headers)
-        except OSError:
-            pass  # the client went away: it can resume from the log
+        self._room.free()
 
-    async def _send_finals(self, finals: list[dict[str, Any]], send: Send, headers: list[tuple[bytes, bytes]]) -> None:
-        if self.batch and finals:
-            await send_body(send, 200, dumps(finals), b"application/json", headers)
-        else:
-            # One answer, or none when every request was cancelled (U-04).
-            await _write_one(send, finals[0] if finals else None, headers, modern=self.modern, json_response=True)
-
-    async def _respond_json(self, send: Send, headers: list[tuple[bytes, bytes]]) -> None:
-        finals: list[dict[str, Any]] = []
-        while self._outstanding > 0:
-            item = await self._next(forever=True)
-            if item is _DISCONNECTED:
-                return
-            assert isinstance(item, _Item)
-            if item.final:
-                self._outstanding -= 1
-                if item.message is not None:
-                    finals.append(item.message)
-        await self._send_finals(finals, send, headers)
-
-    async def _watch(self, receive: Receive) -> None:
-        while True:
-            message = await receive()
-            if message.get("type") == "http.disconnect":
-                self._on_disconnect()
-                self._queue.put_nowait(_DISCONNECTED)
-                return
-
-    def _on_disconnect(self) -> None:
+    def disconnected(self) -> None:
+        """The client went away."""
         if self.closed or self.stream is not None:
             return  # a resumable stream goes on into the event log
         self.closed = True
@@ -669,36 +408,3 @@ def _progress_token(message: dict[str, Any]) -> Any:
         return None
     params = message.get("params")
     return params.get("progressToken") if isinstance(params, dict) else None
-
-
-async def send_body(
-    send: Send, status: int, body: bytes, content_type: bytes, headers: Iterable[tuple[bytes, bytes]] = ()
-) -> None:
-    """A whole response with ``Content-Length``."""
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [(b"content-type", content_type), (b"content-length", str(len(body)).encode()), *headers],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
-
-
-async def _send_sse_whole(send: Send, body: bytes, headers: Iterable[tuple[bytes, bytes]] = ()) -> None:
-    """A whole SSE response, every event in one body: the stream ends with it (T-HTTP-17)."""
-    await send({"type": "http.response.start", "status": 200, "headers": [*SSE_HEADERS, *headers]})
-    await send({"type": "http.response.body", "body": body, "more_body": False})
-
-
-async def send_json(send: Send, status: int, body: Any, headers: Iterable[tuple[bytes, bytes]] = ()) -> None:
-    await send_body(send, status, dumps(body), b"application/json", headers)
-
-
-async def disconnected(receive: Receive) -> None:
-    """Returns when the client closed the connection (of a stream we only write to)."""
-    with contextlib.suppress(OSError):
-        while True:
-            message = await receive()
-            if message.get("type") == "http.disconnect":
-                return

@@ -30,7 +30,8 @@ from anyport.limits import Limits
 from anyport.protocol import SSE_HEADERS, comment, dumps, error_message, loads, named_event
 from anyport.runtime import StreamRuntime
 from anyport.runtime._heap import Releaser, prepare as prepare_trim, trim_heap
-from anyport.transports.http._exchange import DEFAULT_MAX_BUFFERED, Receive, Room, Send, disconnected, send_body
+from anyport.transports.http._asgi import Receive, Send, disconnected, send_body
+from anyport.transports.http._exchange import DEFAULT_MAX_BUFFERED, Room
 
 if TYPE_CHECKING:
     from anyport.runtime import Application

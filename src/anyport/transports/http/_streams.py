@@ -47,15 +47,13 @@ from typing import Any
 
 from anyport.protocol import SSE_HEADERS, comment, message_event, priming_event
 from anyport.state import Replay, Subscription, parse_event_id
+from anyport.transports.http._asgi import Receive, Send, disconnected
 from anyport.transports.http._exchange import (
     DEFAULT_MAX_BUFFERED,
     GET_STREAM,
     POST_STREAM,
-    Receive,
-    Send,
     StreamOptions,
     control_key,
-    disconnected,
     stream_key,
 )
 from anyport.transports.http._sessions import (

@@ -1,0 +1,268 @@
+"""A POST to the Streamable HTTP endpoint, after the Origin/Host check: its era, its session, its
+checks in order (Accept/Content-Type -> session -> protocol version -> body, DIGEST §21), the
+protocol core's verdict, and the run of its requests through the runtime (``answer_inline``, else
+an ``Exchange``), answered by one writer (``_respond``).
+
+The era is decided from the ``MCP-Protocol-Version`` header and the body
+(``anyport.protocol.is_modern_post``): a request whose ``_meta`` names a protocol version (or whose
+header names a 2026-07-28-era version) is served statelessly; everything else follows the legacy
+session rules (T-HTTP-*).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any
+
+from anyport._exceptions import HEADER_MISMATCH, INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND, ParseError
+from anyport.protocol import (
+    META_PROTOCOL_VERSION,
+    REVISIONS,
+    IncomingRequest,
+    ParamHeader,
+    Received,
+    Reply,
+    ServerConnection,
+    carries_request,
+    is_initialize,
+    is_modern_post,
+    loads,
+    meta_version,
+    metadata_mismatch,
+    param_mismatch,
+    readable_id,
+    scan_param_headers,
+)
+from anyport.runtime import answer_inline
+from anyport.runtime._heap import Releaser, trim_heap
+from anyport.transports.http._asgi import Receive, Send, error_body, reject, send_empty, send_json
+from anyport.transports.http._exchange import Exchange, ExchangeOutlet, StreamOptions, resumable
+from anyport.transports.http._gate import NO_SESSION_ID, UNKNOWN_SESSION, Gate, HTTPRequest, send_rejection
+from anyport.transports.http._options import HTTPOptions
+from anyport.transports.http._registry import LiveSessions
+from anyport.transports.http._respond import PostResponse, write_answer
+from anyport.transports.http._sessions import HTTPSession
+
+if TYPE_CHECKING:
+    from anyport.runtime import Application
+
+__all__ = ["ASSUMED_LEGACY_VERSION", "SESSION_HEADER", "PostHandler"]
+
+log = logging.getLogger("anyport.http")
+
+Headers = list[tuple[bytes, bytes]]
+
+#: T-HTTP-44: without a header and without a session that knows better, assume this revision.
+ASSUMED_LEGACY_VERSION = "2025-03-26"
+SESSION_HEADER = b"mcp-session-id"
+
+
+class PostHandler:
+    """Serves the POSTs of one app; owns the tasks of the handlers that could not run inline."""
+
+    def __init__(
+        self, server: Application, options: HTTPOptions, gate: Gate, sessions: LiveSessions, stream: StreamOptions,
+    ) -> None:
+        self.server = server
+        self.options = options
+        self.gate = gate
+        self.sessions = sessions
+        self.stream_options = stream
+        #: tool name -> (its input schema, its x-mcp-header declarations), for T-H26-21.
+        self._param_decls: dict[str, tuple[dict[str, Any], list[ParamHeader] | str]] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        #: After a burst of handlers ended (or the last one), their memory goes back (``anyport.runtime._heap``).
+        self._releaser = Releaser(trim_heap)
+
+    async def aclose(self) -> None:
+        """Cancel every handler still running."""
+        self._releaser.cancel()
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=5)
+
+    def _spawn(self, coro: Coroutine[Any, Any, dict[str, Any]], context: contextvars.Context | None = None) -> asyncio.Task[dict[str, Any]]:
+        task = asyncio.get_running_loop().create_task(coro, context=context)
+        self._tasks.add(task)
+        task.add_done_callback(self._handler_done)
+        return task
+
+    def _handler_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        self._releaser.ended(last=not self._tasks)
+
+    async def handle(self, req: HTTPRequest, receive: Receive, send: Send) -> None:
+        """A POST to the endpoint that passed the Origin/Host check."""
+        # 3. Accept / Content-Type (T-HTTP-06, T-H26-03).
+        rejection = self.gate.media_refusal(req)
+        if rejection is not None:
+            await send_rejection(send, rejection)
+            return
+        body = await self.gate.read_body(req, receive)
+        parsed: Any = None
+        parse_error: ParseError | None = None
+        if body is not None:
+            try:
+                parsed = loads(body)
+            except ParseError as exc:
+                parse_error = exc
+        version = self.gate.version_header(req)
+        if is_modern_post(version, parsed, self.server.modern_versions):
+            await self._post_modern(req, receive, send, body, parsed, parse_error, version)
+        else:
+            await self._post_legacy(req, receive, send, body, parsed, parse_error, version)
+
+    # -- legacy era (2025-03-26 .. 2025-11-25) ---------------------------------------------------
+
+    async def _post_legacy(
+        self, req: HTTPRequest, receive: Receive, send: Send,
+        body: bytes | None, parsed: Any, parse_error: ParseError | None, version: str | None,
+    ) -> None:
+        # 4. Session (T-HTTP-37..39).
+        session: HTTPSession | None = None
+        initialize = is_initialize(parsed)
+        if not self.options.stateless:
+            sid = req.get(b"mcp-session-id")
+            if sid is not None:
+                session = await self.sessions.get(sid.strip())
+                if session is None:
+                    await reject(send, 404, INVALID_REQUEST, UNKNOWN_SESSION)
+                    return
+            elif not initialize and body is not None and parse_error is None:
+                await reject(send, 400, INVALID_REQUEST, NO_SESSION_ID)
+                return
+        # 5. Protocol version header (T-HTTP-43..45), 6. the body.
+        rejection = self.gate.legacy_version_refusal(version) or self.gate.body_refusal(body, parse_error)
+        if rejection is not None:
+            await send_rejection(send, rejection)
+            return
+
+        conn: ServerConnection
+        if session is not None:
+            conn = session.conn
+        elif initialize:
+            conn = self.server.open_connection()
+            conn.max_inflight = self.options.limits.max_inflight  # it becomes the session's connection
+        else:
+            # Stateless: a throwaway connection that is already initialized (T-HTTP-44 decides the revision).
+            conn = self.server.open_connection(assume_initialized=REVISIONS[version or ASSUMED_LEGACY_VERSION])
+        received = conn.receive_obj(parsed)
+        if session is not None:
+            await self.sessions.save(session)  # log level, initialized: the record follows
+        if not carries_request(parsed):
+            # Only notifications and responses: 202 with no body (T-HTTP-08), or 400 for what was refused.
+            exchange = self._exchange(conn, session, modern=False, batch=received.batch)
+            exchange.start(received.events)
+            errors = [ev.message for ev in received.events if isinstance(ev, Reply)]
+            if errors:
+                await send_json(send, 400, errors if received.batch else errors[0])
+            else:
+                await send_empty(send, 202)
+            return
+
+        headers: Headers = []
+        if initialize and session is None and not self.options.stateless:
+            reply = received.events[0] if received.events else None
+            if isinstance(reply, Reply) and "result" in reply.message:
+                session = await self.sessions.create(conn)
+                if session is None:
+                    await reject(send, 503, INVALID_REQUEST, "Service Unavailable: too many sessions", headers=[(b"retry-after", b"5")])
+                    return
+                headers.append((SESSION_HEADER, session.id.encode()))  # T-HTTP-33: on this response only
+                log.debug("session %s opened (%s)", session.id[:8], conn.revision.version if conn.revision else "?")
+        await self._answer(conn, session, received, receive, send, headers, modern=False)
+
+    async def _answer(
+        self, conn: ServerConnection, session: HTTPSession | None, received: Received,
+        receive: Receive, send: Send, headers: Headers, *, modern: bool,
+    ) -> None:
+        """Run the POST's requests and write their response."""
+        events = received.events
+        if len(events) == 1 and not received.batch:
+            req = events[0]
+            if type(req) is IncomingRequest:
+                # The common case (one request, a handler that never waits): no Exchange.
+                answer = answer_inline(self.server, req, ExchangeOutlet(None, session))
+                if answer is not None:
+                    stream = self.stream_options if resumable(session, modern=modern, json_response=self.options.json_response) else None
+                    await write_answer(
+                        conn, req, answer, session, send, headers, modern=modern, json_response=self.options.json_response, stream=stream,
+                    )
+                    return
+        exchange = self._exchange(conn, session, modern=modern, batch=received.batch)
+        exchange.start(events)
+        await PostResponse(exchange, headers).write(receive, send)
+
+    def _exchange(self, conn: ServerConnection, session: HTTPSession | None, *, modern: bool, batch: bool) -> Exchange:
+        return Exchange(
+            self.server, conn, session, modern=modern, batch=batch, json_response=self.options.json_response,
+            request_timeout=self.options.request_timeout, keepalive=self.options.keepalive_interval, spawn=self._spawn,
+            stream=self.stream_options, max_buffered=self.options.limits.max_buffered_events,
+        )
+
+    # -- 2026-07-28 ------------------------------------------------------------------------------
+
+    async def _post_modern(
+        self, req: HTTPRequest, receive: Receive, send: Send,
+        body: bytes | None, parsed: Any, parse_error: ParseError | None, version: str | None,
+    ) -> None:
+        # 4. Session: none on 2026-07-28; Mcp-Session-Id is ignored (T-H26-24).
+        # 5./6. The version header is compared with the body, so the body comes first here.
+        rejection = self.gate.body_refusal(body, parse_error)
+        if rejection is not None:
+            await send_rejection(send, rejection)
+            return
+        if not isinstance(parsed, dict):
+            await reject(send, 400, INVALID_REQUEST, "Invalid Request: 2026-07-28 takes one JSON-RPC message per POST")
+            return
+        conn = self.server.open_connection()
+        if "method" not in parsed or "id" not in parsed:
+            # A notification (202, T-H26-04); clients never send responses on 2026-07-28 (T-H26-03).
+            if "method" not in parsed:
+                await reject(send, 400, INVALID_REQUEST, "Invalid Request: 2026-07-28 clients do not send responses")
+                return
+            received = conn.receive_obj(parsed)
+            errors = [ev.message for ev in received.events if isinstance(ev, Reply)]
+            if errors:
+                await send_json(send, 400, errors[0])
+            else:
+                await send_empty(send, 202)
+            return
+        id_ = readable_id(parsed)
+        if meta_version(parsed) is None:
+            # The body is not a 2026-07-28 request although the header says so: these are the core's
+            # errors, not header mismatches. initialize no longer exists (404 + -32601, T-H26-13);
+            # anything else lacks its required _meta (400 + -32602, M-04).
+            if parsed.get("method") == "initialize":
+                await send_json(send, 404, error_body(METHOD_NOT_FOUND, "Method not found: initialize (removed in 2026-07-28)", id_))
+            else:
+                await send_json(send, 400, error_body(INVALID_PARAMS, f"Missing required _meta field {META_PROTOCOL_VERSION!r}", id_))
+            return
+        mismatch = metadata_mismatch(req.get, parsed, version) or self._param_mismatch(req, parsed)
+        if mismatch is not None:
+            message, data = mismatch
+            await send_json(send, 400, error_body(HEADER_MISMATCH, message, id_, data))
+            return
+        await self._answer(conn, None, conn.receive_obj(parsed), receive, send, [], modern=True)
+
+    def _param_mismatch(self, req: HTTPRequest, body: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+        """T-H26-21 for a ``tools/call`` of a tool with ``x-mcp-header`` arguments."""
+        if body.get("method") != "tools/call":
+            return None
+        params = body.get("params")
+        name = params.get("name") if isinstance(params, dict) else None
+        schema = self.server.tool_input_schema(name) if isinstance(name, str) else None
+        if schema is None or not isinstance(name, str):
+            return None  # unknown tools are the dispatcher's error (-32602)
+        cached = self._param_decls.get(name)
+        if cached is None or cached[0] is not schema:
+            # Scanned once per tool schema, not per request (a tool re-registered gets a new one).
+            cached = self._param_decls[name] = (schema, scan_param_headers(schema))
+        decls = cached[1]
+        if isinstance(decls, str) or not decls:
+            return None
+        return param_mismatch(req.get, params.get("arguments") if isinstance(params, dict) else None, decls)
