@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -147,6 +148,7 @@ def _serve_http(
     import importlib
 
     from anyport.cli._load import load_server
+    from anyport.transports.http._options import HTTPOptions
     from anyport.transports.http._serve import INSTALL_HINT, run_http_server
 
     try:
@@ -158,26 +160,19 @@ def _serve_http(
     if not path.startswith("/"):
         raise click.UsageError("--path must start with '/'")
     server = load_server(target)
-    kw: dict[str, Any] = {}
     if max_message_bytes is not None:
-        kw["max_body_bytes"] = max_message_bytes
-    if trusted_proxies:
-        kw["trusted_proxies"] = list(trusted_proxies)
-    if sse_retry_ms is not None:
-        kw["sse_retry_ms"] = sse_retry_ms
-    if sse_poll_after is not None:
-        kw["sse_poll_after"] = sse_poll_after
-    kw["limits"] = limits
+        limits = dataclasses.replace(limits, max_body_bytes=max_message_bytes)
+    options = HTTPOptions(
+        path=path, stateless=stateless, json_response=json_response, allowed_hosts=list(allowed_hosts) or None,
+        allowed_origins=list(allowed_origins) or None, trusted_proxies=list(trusted_proxies) or None, legacy_sse=legacy_sse,
+        sse_retry_ms=sse_retry_ms, sse_poll_after=sse_poll_after, limits=limits,
+    )
     scheme = "https" if certfile else "http"
     shown = f"[{host}]" if ":" in host else host
     extra = " and HTTP+SSE at /sse" if legacy_sse else ""
     click.echo(f"anyport: serving {server.name!r} at {scheme}://{shown}:{port}{path}{extra}", err=True)
     try:
-        run_http_server(
-            server, host=host, port=port, path=path, stateless=stateless, json_response=json_response,
-            certfile=certfile, keyfile=keyfile, allowed_hosts=list(allowed_hosts) or None,
-            allowed_origins=list(allowed_origins) or None, legacy_sse=legacy_sse, log_level=log_level, **kw,
-        )
+        run_http_server(server, options, host=host, port=port, certfile=certfile, keyfile=keyfile, log_level=log_level)
     except ImportError as exc:  # uvicorn itself present, one of its parts not
         raise click.ClickException(f"{exc}\n{INSTALL_HINT}") from exc
 

@@ -13,11 +13,11 @@ import ipaddress
 import signal
 import socket
 import sys
-from collections.abc import Iterable
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from anyport.transports.http._headers import DEFAULT_LOCAL_HOSTS
+from anyport.transports.http._options import HTTPOptions
 
 if TYPE_CHECKING:
     from anyport.runtime import Application
@@ -82,17 +82,18 @@ def default_allowed_hosts(host: str) -> tuple[list[str] | None, str | None]:
 
 def run_http_server(
     server: Application,
+    options: HTTPOptions | None = None,
+    /,
     *,
     host: str = "127.0.0.1",
     port: int = 8000,
     certfile: str | None = None,
     keyfile: str | None = None,
-    allowed_hosts: Iterable[str] | None = None,
     log_level: str = "info",
     graceful_timeout: int = 10,
-    **app_kw: Any,
+    **changes: Any,
 ) -> None:
-    """Blocking: serve ``create_app(server, **app_kw)`` with uvicorn until SIGTERM/SIGINT.
+    """Blocking: serve ``create_app(server, options, **changes)`` with uvicorn until SIGTERM/SIGINT.
 
     ``certfile``/``keyfile`` turn on TLS. Without ``allowed_hosts``, a non-loopback ``host`` is
     allowed automatically (with a warning on stderr); see ``default_allowed_hosts``.
@@ -105,13 +106,14 @@ def run_http_server(
 
     if keyfile is not None and certfile is None:
         raise ValueError("keyfile needs certfile")
-    hosts: list[str] | None = None if allowed_hosts is None else list(allowed_hosts)
-    if hosts is None:
+    options = HTTPOptions.of(options, **changes)
+    if options.allowed_hosts is None:
         hosts, warning = default_allowed_hosts(host)
         if warning is not None:
             sys.stderr.write(warning + "\n")
             sys.stderr.flush()
-    app = create_app(server, allowed_hosts=hosts, **app_kw)
+        options = HTTPOptions.of(options, allowed_hosts=hosts)
+    app = create_app(server, options)
     config = uvicorn.Config(
         app,
         host=host,
