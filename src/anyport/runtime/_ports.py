@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from anyport.protocol import IncomingRequest, Revision, ServerConnection
+    from anyport.protocol import IncomingRequest, ParamHeader, Revision, ServerConnection
     from anyport.runtime._hub import NotificationHub
 
 __all__ = ["Application", "MessageStream", "Outlet"]
@@ -75,6 +75,6 @@ class Application(Protocol):
         """``reply`` for a request that ``inline_safe`` admits, by a plain call."""
         ...
 
-    def tool_input_schema(self, name: str) -> dict[str, Any] | None:
-        """A tool's published ``inputSchema`` (for its ``x-mcp-header`` declarations), or None."""
+    def param_headers(self, name: str) -> list[ParamHeader] | str | None:
+        """A tool's ``x-mcp-header`` declarations (a str: why they are invalid; None: no such tool)."""
         ...

@@ -19,7 +19,7 @@ import asyncio
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from anyport.protocol import META_SERVER_INFO, KeyRing, Revision, ServerConnection
+from anyport.protocol import META_SERVER_INFO, KeyRing, ParamHeader, Revision, ServerConnection
 from anyport.protocol._revisions import LEGACY_VERSIONS, MODERN_VERSIONS
 from anyport.runtime import MessageStream, NotificationHub, serve_stream
 from anyport.server._dispatch import _Dispatch
@@ -92,6 +92,7 @@ class Server(_Registering, _Dispatch, _Resources, _Prompts):
         self.legacy_versions: tuple[str, ...] = LEGACY_VERSIONS
         self.modern_versions: tuple[str, ...] = MODERN_VERSIONS
         self._tools: dict[str, _Tool] = {}
+        self._param_decls: dict[str, tuple[dict[str, Any], list[ParamHeader] | str]] = {}
         self._resources: dict[str, _Resource] = {}
         self._templates: list[_Resource] = []
         self._prompts: dict[str, _Prompt] = {}

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import pydantic
 
 from anyport._exceptions import InvalidParamsError, JSONRPCError, MethodNotFoundError, ToolError
-from anyport.protocol import IncomingRequest, Revision, brief, dumps
+from anyport.protocol import IncomingRequest, ParamHeader, Revision, brief, dumps, scan_param_headers
 from anyport.server._content import blocks_of, to_content_blocks
 from anyport.server._context import Context, InputRequired, Outlet
 from anyport.server._entries import ToolResult, _page, _Tool, _validation_text
@@ -32,14 +32,30 @@ class _Tools(_Mrtr):
     """Listing and calling tools, with the task modes of a call."""
 
     _tools: dict[str, _Tool]
+    #: tool name -> (its input schema, its x-mcp-header declarations), see ``param_headers``.
+    _param_decls: dict[str, tuple[dict[str, Any], list[ParamHeader] | str]]
     tasks: TaskRunner
     page_size: int | None
 
     def tool_input_schema(self, name: str) -> dict[str, Any] | None:
-        """The published ``inputSchema`` of a tool, or None (transports use it for ``Mcp-Param-*``)."""
+        """The published ``inputSchema`` of a tool, or None."""
         tool = self._tools.get(name)
         schema = tool.meta.get("inputSchema") if tool is not None else None
         return schema if isinstance(schema, dict) else None
+
+    def param_headers(self, name: str) -> list[ParamHeader] | str | None:
+        """The ``x-mcp-header`` declarations of a tool (T-H26-19..21): what an HTTP transport checks
+        against ``Mcp-Param-*`` headers; a str says why the schema's declarations are invalid; None
+        for an unknown tool. Scanned once per schema (a tool registered again gets a new one)."""
+        schema = self.tool_input_schema(name)
+        if schema is None:
+            return None
+        cached = self._param_decls.get(name)
+        if cached is None or cached[0] is not schema:
+            if len(self._param_decls) > len(self._tools):
+                self._param_decls.clear()  # tools were removed: forget their declarations
+            cached = self._param_decls[name] = (schema, scan_param_headers(schema))
+        return cached[1]
 
     async def _list_tools(self, req: IncomingRequest, outlet: Outlet) -> dict[str, Any]:
         rev = req.revision

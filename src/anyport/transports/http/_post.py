@@ -22,7 +22,6 @@ from anyport.protocol import (
     META_PROTOCOL_VERSION,
     REVISIONS,
     IncomingRequest,
-    ParamHeader,
     Received,
     Reply,
     ServerConnection,
@@ -34,7 +33,6 @@ from anyport.protocol import (
     metadata_mismatch,
     param_mismatch,
     readable_id,
-    scan_param_headers,
 )
 from anyport.runtime import answer_inline
 from anyport.runtime._heap import Releaser, trim_heap
@@ -71,8 +69,6 @@ class PostHandler:
         self.gate = gate
         self.sessions = sessions
         self.stream_options = stream
-        #: tool name -> (its input schema, its x-mcp-header declarations), for T-H26-21.
-        self._param_decls: dict[str, tuple[dict[str, Any], list[ParamHeader] | str]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         #: After a burst of handlers ended (or the last one), their memory goes back (``anyport.runtime._heap``).
         self._releaser = Releaser(trim_heap)
@@ -255,14 +251,7 @@ class PostHandler:
             return None
         params = body.get("params")
         name = params.get("name") if isinstance(params, dict) else None
-        schema = self.server.tool_input_schema(name) if isinstance(name, str) else None
-        if schema is None or not isinstance(name, str):
-            return None  # unknown tools are the dispatcher's error (-32602)
-        cached = self._param_decls.get(name)
-        if cached is None or cached[0] is not schema:
-            # Scanned once per tool schema, not per request (a tool re-registered gets a new one).
-            cached = self._param_decls[name] = (schema, scan_param_headers(schema))
-        decls = cached[1]
-        if isinstance(decls, str) or not decls:
-            return None
+        decls = self.server.param_headers(name) if isinstance(name, str) else None
+        if not decls or isinstance(decls, str):
+            return None  # unknown tools and invalid declarations are the dispatcher's business
         return param_mismatch(req.get, params.get("arguments") if isinstance(params, dict) else None, decls)
