@@ -24,6 +24,7 @@ __all__ = [
     "Notification",
     "Request",
     "Response",
+    "cancelled_notification",
     "carries_request",
     "classify",
     "error_message",
@@ -168,6 +169,14 @@ def notification(method: str, params: dict[str, Any] | None = None) -> dict[str,
     if params is not None:
         msg["params"] = params
     return msg
+
+
+def cancelled_notification(request_id: str | int, reason: str | None = None) -> dict[str, Any]:
+    """``notifications/cancelled`` for a request we gave up on (U-02)."""
+    params: dict[str, Any] = {"requestId": request_id}
+    if reason is not None:
+        params["reason"] = reason
+    return notification("notifications/cancelled", params)
 
 
 def result_message(id_: str | int, result: Any) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from anyport.protocol import (
     Reply,
     ResponseReceived,
     ServerConnection,
+    cancelled_notification,
     dumps,
     error_message,
     notification,
@@ -127,7 +128,7 @@ class StreamRuntime:
             self.conn.outgoing.forget(id_)
             if not self._closed:
                 with contextlib.suppress(TransportError):
-                    await self.send(notification("notifications/cancelled", {"requestId": id_, "reason": reason}))
+                    await self.send(cancelled_notification(id_, reason))
 
         try:
             await self.send(request(id_, method, params))

@@ -38,6 +38,7 @@ from anyport.protocol import (
     Reply,
     ResponseReceived,
     ServerConnection,
+    cancelled_notification,
     notification,
     request,
 )
@@ -347,7 +348,7 @@ class Exchange:
 
         def abandon(reason: str) -> None:
             self.conn.outgoing.forget(id_)
-            self.push(notification("notifications/cancelled", {"requestId": id_, "reason": reason}))
+            self.push(cancelled_notification(id_, reason))
 
         try:
             return await await_answer(
