@@ -26,8 +26,8 @@ import pytest
 from anyport import Client, HeaderMismatchError, InvalidRequestError, NotAnSSEEndpointError, SessionTerminatedError
 from anyport.protocol import _param_headers
 from anyport.transports.http import create_app
-from anyport.transports.http_client import HTTPRefusal
-from anyport.transports.sse_client import resolve_endpoint
+from anyport.transports.http.client import HTTPRefusal
+from anyport.transports.http.sse_client import resolve_endpoint
 from tests.interop._report import check_report, fixture_client, run_report
 from tests.interop.fixture_server import app as fixture_app
 from tests.transports._http_helpers import running, scripted_request

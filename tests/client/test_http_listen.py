@@ -31,7 +31,7 @@ from anyport import Client, Context, Server
 from anyport.state import parse_event_id
 from anyport.transports.http import StreamableHTTPApp, create_app
 from anyport.transports.http._sessions import session_key
-from anyport.transports.http_client import StreamableHTTPClientStream
+from anyport.transports.http.client import StreamableHTTPClientStream
 from tests.transports._http_helpers import running, scripted_request, until
 
 LEGACY = "2025-11-25"

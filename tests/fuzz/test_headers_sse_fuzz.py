@@ -5,7 +5,7 @@
   sentinel (T-H26-16..18): any header text gives a verdict, and only ``HeaderValueError`` is raised.
 - ``protocol/_param_headers.py``: ``scan_param_headers`` of any input schema gives the annotations or a reason,
   and ``values`` of any arguments gives visible-ASCII headers that decode back (T-H26-19/20).
-- ``protocol/_sse.py`` ``SSEParser`` (WHATWG event streams) and ``sse_client.resolve_endpoint``
+- ``protocol/_sse.py`` ``SSEParser`` (WHATWG event streams) and ``http/sse_client.py`` ``resolve_endpoint``
   (T-SSE-02, T-SSE-06): any bytes in any chunking give the same events; a hostile ``endpoint``
   event is refused with ``NotAnSSEEndpointError``.
 """
@@ -36,7 +36,7 @@ from anyport.protocol import (
     retry_field,
 )
 from anyport.transports.http._headers import DEFAULT_LOCAL_HOSTS, HostAllowList, OriginAllowList, split_host
-from anyport.transports.sse_client import resolve_endpoint
+from anyport.transports.http.sse_client import resolve_endpoint
 from tests.fuzz._strategies import hostile_values, json_values, materialize, to_json
 
 #: What an ASGI server hands the app: header bytes decoded as latin-1.

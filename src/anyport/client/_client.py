@@ -18,29 +18,26 @@ A legacy session the server forgot (404 to a request carrying its id) is replace
 ``initialize`` without the session id, then the failed request is sent again (T-HTTP-40). A
 ``tools/call`` refused with -32020 re-reads ``tools/list`` (so the ``Mcp-Param-*`` headers follow
 the current schemas) and is sent once more (T-H26-19).
+
+``Client`` holds the request API; connecting (transport, era, handshake, renewal) is its
+``Connector`` (``_connect``), the answers to the server's questions its ``Callbacks`` (``_callbacks``).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import inspect
 from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Any, Literal
 
 from anyport._exceptions import (
     HeaderMismatchError,
-    JSONRPCError,
     LocalProtocolError,
-    NotAnSSEEndpointError,
     RemoteProtocolError,
-    RequestTimeoutError,
     SessionTerminatedError,
     TransportError,
-    UnsupportedProtocolVersionError,
 )
+from anyport.client._callbacks import Callbacks
+from anyport.client._connect import Connector, Servable
 from anyport.client._session import ClientSession, ProgressCallback
 from anyport.client._types import (
     CallToolResult,
@@ -68,13 +65,7 @@ __all__ = ["Client"]
 
 _TRANSPORTS = ("auto", "streamable-http", "sse")
 
-_MODERN_ERROR_CODES = frozenset({-32020, -32021, -32022})
 _MAX_INPUT_ROUNDS = 16
-
-
-@runtime_checkable
-class _Servable(Protocol):
-    async def serve(self, stream: MessageStream) -> None: ...
 
 
 def _version() -> str:
@@ -84,13 +75,6 @@ def _version() -> str:
         return importlib.metadata.version("anyport")
     except importlib.metadata.PackageNotFoundError:  # pragma: no cover
         return "0"
-
-
-async def _call(fn: Callable[..., Any], *args: Any) -> Any:
-    out = fn(*args)
-    if inspect.isawaitable(out):
-        out = await out
-    return out
 
 
 class Client:
@@ -126,7 +110,7 @@ class Client:
 
     def __init__(
         self,
-        target: str | Sequence[str] | _Servable | MessageStream,
+        target: str | Sequence[str] | Servable | MessageStream,
         *,
         era: str = "auto",
         protocol_version: str | None = None,
@@ -159,42 +143,47 @@ class Client:
             raise ValueError(f"unknown log level {log_level!r}")
         if protocol_version is not None and protocol_version not in (*LEGACY_VERSIONS, *MODERN_VERSIONS):
             raise ValueError(f"unknown protocol version {protocol_version!r}")
-        self._target = target
-        self._era_wanted = era
-        self._version_wanted = protocol_version
-        self.timeout = timeout
-        self.probe_timeout = probe_timeout
-        self._env = env
-        self._cwd = cwd
-        self._on_log = on_log
-        self._on_notification = on_notification
-        self._on_elicit = on_elicit
-        self._on_sample = on_sample
-        if roots is not None and on_list_roots is None:
-            fixed = [{"uri": r} if isinstance(r, str) else dict(r) for r in roots]
-            on_list_roots = lambda: fixed  # noqa: E731
-        self._on_list_roots = on_list_roots
-        caps: dict[str, Any] = {}
-        if on_elicit is not None:
-            caps["elicitation"] = {"form": {}}
-        if on_sample is not None:
-            caps["sampling"] = {}
-        if on_list_roots is not None:
-            caps["roots"] = {"listChanged": False}
+        self._callbacks = Callbacks(
+            on_elicit=on_elicit, on_sample=on_sample, on_list_roots=on_list_roots, roots=roots,
+            on_log=on_log, on_notification=on_notification,
+        )
         info = dict(client_info) if client_info else {"name": "anyport", "version": _version()}
-        self._conn = ClientConnection(client_info=info, capabilities=caps, log_level=log_level)
-        self._session: ClientSession | None = None
-        self._server_task: asyncio.Task[None] | None = None
-        self._opened: list[Any] = []
-        self._transport_wanted = transport
-        self._http_headers = dict(headers or {})
-        self._httpx_client = httpx_client
-        self._listen: bool | Literal["auto"] = listen
-        self._renew_lock = asyncio.Lock()
-        #: The transport in use for a URL target: "streamable-http" or "sse" (None otherwise).
-        self.transport: str | None = None
+        self._conn = ClientConnection(client_info=info, capabilities=self._callbacks.capabilities, log_level=log_level)
+        self._link = Connector(
+            target, self._conn, self._callbacks.requests, self._callbacks.notified,
+            era=era, protocol_version=protocol_version, timeout=timeout, probe_timeout=probe_timeout,
+            env=env, cwd=cwd, transport=transport, headers=headers, httpx_client=httpx_client, listen=listen,
+        )
 
     # -- connection -------------------------------------------------------------------------------
+
+    @property
+    def timeout(self) -> float | None:
+        """Default seconds per request (``timeout=`` of the constructor)."""
+        return self._link.timeout
+
+    @timeout.setter
+    def timeout(self, value: float | None) -> None:
+        self._link.timeout = value
+
+    @property
+    def probe_timeout(self) -> float:
+        """Seconds the era probe (``server/discover``) and an HTTP+SSE ``endpoint`` event are waited for."""
+        return self._link.probe_timeout
+
+    @probe_timeout.setter
+    def probe_timeout(self, value: float) -> None:
+        self._link.probe_timeout = value
+
+    @property
+    def transport(self) -> str | None:
+        """The transport in use for a URL target: "streamable-http" or "sse" (None otherwise)."""
+        return self._link.transport
+
+    @property
+    def _session(self) -> ClientSession | None:
+        """The current session (the raw JSON-RPC session, e.g. for tests that play a misbehaving client)."""
+        return self._link.session
 
     @property
     def revision(self) -> Revision:
@@ -231,184 +220,11 @@ class Client:
     ) -> None:
         await self.aclose()
 
-    async def _open_stream(self) -> MessageStream:
-        target = self._target
-        if isinstance(target, _Servable):
-            from anyport.transports.memory import memory_pair
-
-            client_end, server_end = memory_pair()
-            self._server_task = asyncio.get_running_loop().create_task(target.serve(server_end))
-            return client_end
-        if isinstance(target, str):
-            if not target.lower().startswith(("http://", "https://")):
-                raise ValueError(f"not an http:// or https:// URL: {target!r}; pass a command list for stdio")
-            return self._streamable_stream(target)
-        if isinstance(target, Sequence):
-            from anyport.transports.stdio import StdioClientStream
-
-            stream = StdioClientStream([str(p) for p in target], env=self._env, cwd=self._cwd)
-            await stream.start()
-            return stream
-        return target
-
-    def _streamable_stream(self, url: str) -> MessageStream:
-        from anyport.transports.http_client import StreamableHTTPClientStream
-
-        self.transport = "streamable-http"
-        return StreamableHTTPClientStream(
-            url, headers=self._http_headers, httpx_client=self._httpx_client, listen=self._listen
-        )
-
-    async def _sse_stream(self, url: str) -> MessageStream:
-        """GET ``url`` and read its ``endpoint`` event; raises ``NotAnSSEEndpointError`` when it is none."""
-        from anyport.transports.sse_client import LegacySSEClientStream
-
-        stream = LegacySSEClientStream(
-            url, headers=self._http_headers, httpx_client=self._httpx_client, endpoint_timeout=self.probe_timeout
-        )
-        await stream.start()
-        self.transport = "sse"
-        return stream
-
-    def _start_session(self, stream: MessageStream) -> None:
-        handlers = {
-            "elicitation/create": self._handle_elicit,
-            "sampling/createMessage": self._handle_sample,
-            "roots/list": self._handle_roots,
-        }
-        self._session = ClientSession(stream, self._conn, request_handlers=handlers, notification_handler=self._notified)
-        self._session.start()
-
     async def connect(self) -> None:
-        target = self._target
-        try:
-            if isinstance(target, str) and target.lower().startswith(("http://", "https://")):
-                await self._connect_http(target)
-                return
-            self._start_session(await self._open_stream())
-            await self._handshake()
-        except BaseException:
-            await self.aclose()
-            raise
-
-    async def _connect_http(self, url: str) -> None:
-        """Streamable HTTP, or the 2024-11-05 HTTP+SSE transport (T-BC-02..05)."""
-        wanted = self._transport_wanted
-        hinted = wanted == "auto" and self._era_wanted != "modern" and urlsplit(url).path.rstrip("/").endswith("/sse")
-        if wanted == "sse" or hinted:
-            try:
-                self._start_session(await self._sse_stream(url))
-            except NotAnSSEEndpointError:
-                if wanted == "sse":
-                    raise
-            else:
-                await self._initialize()  # HTTP+SSE predates the 2026-07-28 era
-                return
-        self._start_session(self._streamable_stream(url))
-        try:
-            await self._handshake()
-        except (JSONRPCError, TransportError) as exc:
-            if wanted != "auto" or self._era_wanted == "modern" or not self._refused_like_an_old_server():
-                raise
-            try:
-                sse = await self._sse_stream(url)
-            except TransportError:
-                raise exc from None  # not an HTTP+SSE server either: the first answer is the useful one
-            assert self._session is not None
-            await self._session.aclose()
-            self._start_session(sse)
-            await self._initialize()
-
-    def _refused_like_an_old_server(self) -> bool:
-        from anyport.transports.http_client import StreamableHTTPClientStream
-
-        stream = self._session.stream if self._session is not None else None
-        if not isinstance(stream, StreamableHTTPClientStream) or stream.initialize_refusal is None:
-            return False
-        return stream.initialize_refusal.suggests_sse(self._version_wanted or LEGACY_VERSIONS[-1])
-
-    async def _handshake(self) -> None:
-        era = self._era_wanted
-        if era == "legacy" or (self._version_wanted in LEGACY_VERSIONS):
-            await self._initialize()
-            return
-        if era == "modern":
-            await self._discover(strict=True)
-            return
-        if not await self._discover(strict=False):
-            await self._initialize()
-
-    async def _discover(self, *, strict: bool) -> bool:
-        """Probe ``server/discover`` (T-STDIO-15). True when the server is modern."""
-        assert self._session is not None
-        version = self._version_wanted or MODERN_VERSIONS[-1]
-        params = {"_meta": self._conn.modern_meta(version)}
-        try:
-            result = await self._session.request(
-                "server/discover", params, timeout=self.probe_timeout, cancel_on_timeout=False
-            )
-        except UnsupportedProtocolVersionError as exc:
-            usable = [v for v in exc.supported if v in MODERN_VERSIONS]
-            if not usable:
-                if strict:
-                    raise
-                return False
-            # A modern server that speaks another modern version: retry with it, never fall back.
-            self._version_wanted = usable[-1]
-            return await self._discover(strict=True)
-        except JSONRPCError as exc:
-            if strict or exc.code in _MODERN_ERROR_CODES:
-                raise
-            return False
-        except RequestTimeoutError:
-            if strict:
-                raise
-            return False
-        self._conn.accept_discover(result, (version,))
-        return True
-
-    async def _initialize(self) -> None:
-        assert self._session is not None
-        version = self._version_wanted or LEGACY_VERSIONS[-1]
-        result = await self._session.request("initialize", self._conn.initialize_params(version), timeout=self.timeout)
-        self._conn.accept_initialize(result)  # L-06: a version we cannot speak ends the connection
-        await self._session.notify("notifications/initialized")  # L-08
-        if self._conn.log_level is not None:
-            await self._session.request("logging/setLevel", {"level": self._conn.log_level}, timeout=self.timeout)
+        await self._link.connect()
 
     async def aclose(self) -> None:
-        if self._session is not None:
-            await self._session.aclose()
-        if self._server_task is not None:
-            self._server_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._server_task
-
-    # -- server -> client ------------------------------------------------------------------------------
-
-    async def _handle_elicit(self, params: dict[str, Any]) -> Any:
-        if self._on_elicit is None:
-            raise JSONRPCError("this client does not handle elicitation", code=-32601)
-        result = await _call(self._on_elicit, params)
-        return _plain(result)
-
-    async def _handle_sample(self, params: dict[str, Any]) -> Any:
-        if self._on_sample is None:
-            raise JSONRPCError("this client does not handle sampling", code=-32601)
-        return _plain(await _call(self._on_sample, params))
-
-    async def _handle_roots(self, params: dict[str, Any]) -> Any:
-        if self._on_list_roots is None:
-            raise JSONRPCError("this client has no roots", code=-32601)
-        roots = await _call(self._on_list_roots)
-        return {"roots": [{"uri": r} if isinstance(r, str) else dict(r) for r in roots]}
-
-    def _notified(self, method: str, params: dict[str, Any]) -> Any:
-        if method == "notifications/message" and self._on_log is not None:
-            return self._on_log(params)
-        if self._on_notification is not None:
-            return self._on_notification(method, params)
-        return None
+        await self._link.aclose()
 
     # -- requests ------------------------------------------------------------------------------------
 
@@ -421,7 +237,8 @@ class Client:
         on_progress: ProgressCallback | None = None,
     ) -> dict[str, Any]:
         """Send any request; on 2026-07-28 the ``_meta`` is added and MRTR rounds are answered."""
-        session = self._session
+        link = self._link
+        session = link.session
         if session is None:
             raise LocalProtocolError("the client is not connected")
         rev = self.revision
@@ -430,7 +247,7 @@ class Client:
             meta = dict(params.get("_meta") or {})
             meta.update(self._conn.modern_meta())
             params["_meta"] = meta
-        t = self.timeout if timeout is None else timeout
+        t = link.timeout if timeout is None else timeout
         renewed = False
         for _ in range(_MAX_INPUT_ROUNDS):
             try:
@@ -439,12 +256,12 @@ class Client:
                 if renewed:
                     raise
                 renewed = True
-                if self._session is not None and session is not self._session:
-                    session = self._session  # another request already replaced the session
+                if link.session is not None and session is not link.session:
+                    session = link.session  # another request already replaced the session
                     continue
-                if not self._session_forgotten(exc):
+                if not isinstance(exc, SessionTerminatedError):  # T-HTTP-40: the server forgot the session
                     raise
-                session = await self._renew_session(session)
+                session = await link.renew(session)
                 continue
             if not isinstance(result, dict):
                 raise RemoteProtocolError(f"{method}: the result is not an object")
@@ -455,22 +272,6 @@ class Client:
                 raise RemoteProtocolError(f"{method}: unknown resultType {kind!r}")  # J-16
             params = await self._next_round(params, result)
         raise RemoteProtocolError(f"{method}: the server kept asking for input ({_MAX_INPUT_ROUNDS} rounds)")
-
-    @staticmethod
-    def _session_forgotten(exc: BaseException) -> bool:
-        return isinstance(exc, SessionTerminatedError)
-
-    async def _renew_session(self, old: ClientSession) -> ClientSession:
-        """T-HTTP-40: the server forgot our session: ``initialize`` anew (once for all waiters)."""
-        async with self._renew_lock:
-            if self._session is not old and self._session is not None:
-                return self._session  # another request already renewed it
-            assert isinstance(self._target, str)
-            await old.aclose()
-            self._start_session(self._streamable_stream(self._target))
-            await self._initialize()
-            assert self._session is not None
-            return self._session
 
     async def _next_round(self, params: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
         """Answer every input request, then retry with a new id (M-18)."""
@@ -484,14 +285,10 @@ class Client:
             method = req.get("method")
             raw = req.get("params")
             sub: dict[str, Any] = raw if isinstance(raw, dict) else {}
-            if method == "elicitation/create":
-                answers[key] = await self._handle_elicit(sub)
-            elif method == "sampling/createMessage":
-                answers[key] = await self._handle_sample(sub)
-            elif method == "roots/list":
-                answers[key] = await self._handle_roots(sub)
-            else:
+            handler = self._callbacks.requests.get(method) if isinstance(method, str) else None
+            if handler is None:
                 raise RemoteProtocolError(f"unknown input request method {method!r}")
+            answers[key] = await handler(sub)
         retry = {k: v for k, v in params.items() if k not in ("inputResponses", "requestState")}
         retry["inputResponses"] = answers
         if "requestState" in result:
@@ -586,16 +383,3 @@ class Client:
         self._conn.log_level = level
         if not self.revision.modern:
             await self.request("logging/setLevel", {"level": level})
-
-
-def _plain(result: Any) -> Any:
-    """Accept dataclass-like answers (``action``/``content`` attributes) as well as dicts."""
-    if isinstance(result, dict):
-        return result
-    if hasattr(result, "action"):
-        out: dict[str, Any] = {"action": result.action}
-        content = getattr(result, "content", None)
-        if content is not None:
-            out["content"] = content.model_dump() if hasattr(content, "model_dump") else content
-        return out
-    return result

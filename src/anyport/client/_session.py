@@ -24,6 +24,7 @@ from anyport.protocol import (
     Notification,
     Request,
     Response,
+    cancelled_notification,
     classify,
     clip,
     dumps,
@@ -121,7 +122,7 @@ class ClientSession:
             return  # L-12: never cancel initialize
         if self._failure is None and not self._closed:
             with contextlib.suppress(TransportError):
-                await self.notify("notifications/cancelled", {"requestId": id_, "reason": reason})
+                await self.send(cancelled_notification(id_, reason))
 
     async def _read_loop(self) -> None:
         try:

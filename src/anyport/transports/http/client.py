@@ -25,7 +25,7 @@ A stream that ends or breaks is reopened with ``Last-Event-ID`` (T-HTTP-30) afte
 nothing (at most ``max_reconnects`` of those in a row); an event id already delivered is not
 delivered again. ``listen`` switches it: ``"auto"`` (default) opens it when the capabilities
 exchanged say something may come unasked, ``True`` always, ``False`` never. Never on 2026-07-28
-(``subscriptions/listen`` plays that role) and never by the HTTP+SSE transport (``sse_client``).
+(``subscriptions/listen`` plays that role) and never by the HTTP+SSE transport (``http.sse_client``).
 
 2026-07-28: a request whose ``_meta`` names a protocol version gets ``MCP-Protocol-Version``
 equal to it, ``Mcp-Method`` and, for ``tools/call`` / ``prompts/get`` / ``resources/read``,
@@ -44,7 +44,10 @@ HTTP errors never leave a caller waiting: a 4xx/5xx whose body is a JSON-RPC err
 as the answer (with the request's id filled in when the server could not name it); without a
 usable body a JSON-RPC error carrying the HTTP status is made up for each request of that POST.
 
-httpx is imported only when a stream is created, so ``import anyport`` stays light.
+httpx is imported only when a stream is created, so ``import anyport`` stays light; importing
+this module loads none of the server side of ``anyport.transports.http``. The stream's parts:
+``_Post`` here (one POST with requests and the reading of its response), ``_client_listen``
+(the standalone GET stream), ``_client_httpx`` (httpx, shared with ``sse_client``).
 """
 
 from __future__ import annotations
@@ -52,7 +55,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -77,6 +79,8 @@ from anyport.protocol import (
     metadata_headers,
     usable_tools,
 )
+from anyport.transports.http._client_httpx import client_for, load_httpx
+from anyport.transports.http._client_listen import Listener
 
 if TYPE_CHECKING:
     import httpx
@@ -86,15 +90,6 @@ __all__ = ["HTTPRefusal", "StreamableHTTPClientStream"]
 log = logging.getLogger("anyport.http.client")
 
 ACCEPT = "application/json, text/event-stream"
-#: Seconds ``send(notifications/initialized)`` waits for the answer to the listening GET, so what the
-#: server sends unasked right after the handshake is not lost (the GET goes on in the background).
-LISTEN_OPEN_WAIT = 2.0
-#: Upper bound of the backoff between listening GETs that brought nothing (seconds).
-LISTEN_MAX_DELAY = 30.0
-#: How many event ids of the standalone stream are remembered to drop redeliveries.
-_SEEN_EVENT_IDS = 1024
-#: Client capabilities that let the server ask something (elicitation/create, sampling, roots/list, tasks).
-_ASKABLE_CLIENT_CAPS = ("elicitation", "sampling", "roots", "tasks")
 
 
 #: JSON-RPC error codes only a 2026-07-28-aware server sends (T-BC-05).
@@ -124,60 +119,182 @@ class HTTPRefusal:
         return self.status in statuses and not self.modern_error
 
 
-# -- the stream ------------------------------------------------------------------------------------
-
-
-def _httpx() -> Any:
-    try:
-        import httpx
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError("the HTTP client transport needs httpx: pip install httpx") from exc
-    return httpx
-
-
-def client_for(
-    httpx_client: httpx.AsyncClient | None, timeout: float, sse_read_timeout: float | None
-) -> tuple[httpx.AsyncClient, bool]:
-    """The given httpx client (not ours to close), or a new one (ours): ``(client, owned)``."""
-    if httpx_client is not None:
-        return httpx_client, False
-    hx = _httpx()
-    return hx.AsyncClient(timeout=hx.Timeout(timeout, read=sse_read_timeout), follow_redirects=False), True
-
-
-def _may_speak_unasked(server_caps: Mapping[str, Any], client_caps: Mapping[str, Any]) -> bool:
-    """True when the capabilities exchanged allow server messages no request asked for.
-
-    The server may ask the client (it declared elicitation, sampling, roots or tasks), or the server
-    declared logging, tasks, or any ``listChanged`` / ``subscribe`` capability.
-    """
-    if any(key in client_caps for key in _ASKABLE_CLIENT_CAPS):
-        return True
-    if "logging" in server_caps or "tasks" in server_caps:
-        return True
-    return any(
-        isinstance(cap, dict) and (cap.get("listChanged") is True or cap.get("subscribe") is True)
-        for cap in server_caps.values()
-    )
-
-
 def _error_response(id_: str | int, code: int, message: str, data: Any = None) -> bytes:
+    """A JSON-RPC error response to ``id_`` (made up by the client for an answer that cannot come)."""
     err: dict[str, Any] = {"code": code, "message": message}
     if data is not None:
         err["data"] = data
     return dumps({"jsonrpc": "2.0", "id": id_, "error": err})
 
 
+def _error_body(body: bytes) -> bool:
+    """The body is a JSON-RPC error response (or an array of responses)."""
+    try:
+        obj = loads(body)
+    except JSONRPCError:
+        return False
+    items = obj if isinstance(obj, list) else [obj]
+    return bool(items) and all(isinstance(m, dict) and ("error" in m or "result" in m) for m in items)
+
+
+def _modern_error_body(body: bytes) -> bool:
+    try:
+        obj = loads(body)
+    except JSONRPCError:
+        return False
+    err = obj.get("error") if isinstance(obj, dict) else None
+    return isinstance(err, dict) and err.get("code") in _MODERN_CODES
+
+
 class _Post:
-    """What one POST that carries requests still owes: the answers to these ids."""
+    """One POST that carries requests: what it still owes (the answers to ``ids``), the reading of
+    its response and its resumption (T-HTTP-30); the state it works on is its stream's."""
 
-    __slots__ = ("ids", "initialize", "modern", "task")
+    __slots__ = ("ids", "initialize", "modern", "stream", "task")
 
-    def __init__(self, ids: set[str | int], modern: bool, initialize: bool = False) -> None:
+    def __init__(
+        self, stream: StreamableHTTPClientStream, ids: set[str | int], modern: bool, initialize: bool = False
+    ) -> None:
+        self.stream = stream
         self.ids = ids
         self.modern = modern
         self.initialize = initialize
         self.task: asyncio.Task[None] | None = None
+
+    async def run(self, data: bytes, headers: dict[str, str]) -> None:
+        """POST ``data``; read the answers; resume or give up when the response ends without them."""
+        s = self.stream
+        hx = load_httpx()
+        parser = SSEParser()
+        try:
+            try:
+                async with s._client.stream("POST", s.url, content=data, headers=headers) as resp:
+                    if self.initialize:
+                        sid = resp.headers.get("mcp-session-id")
+                        if sid is not None:
+                            s.session_id = sid.strip()
+                    await self._read_response(resp, parser, sent_session="mcp-session-id" in headers)
+            except hx.ConnectError as exc:
+                s._fail(BrokenConnectionError(f"cannot connect to {s.url}: {exc!r}"))
+                return
+            except hx.HTTPError as exc:
+                if not self.ids:
+                    return
+                if self.modern or not parser.last_event_id:
+                    self.give_up(INTERNAL_ERROR, f"the HTTP exchange with {s.url} failed: {exc!r}")
+                    return
+            if self.ids and not self.modern and parser.last_event_id:
+                await self._resume(parser)
+            if self.ids:
+                self.give_up(INTERNAL_ERROR, "the server ended the response stream before the response")
+        finally:
+            for id_ in self.ids:
+                s._posts.pop(id_, None)
+                s._cancelled.discard(id_)
+
+    def give_up(self, code: int, message: str, data: Any = None) -> None:
+        """Answer every request of this POST still waiting with a made-up JSON-RPC error."""
+        s = self.stream
+        for id_ in list(self.ids):
+            self.ids.discard(id_)
+            s._posts.pop(id_, None)
+            s._initialize_ids.discard(id_)
+            if id_ in s._cancelled:
+                s._cancelled.discard(id_)
+                continue
+            s._queue.put_nowait(_error_response(id_, code, message, data))
+
+    async def _read_response(self, resp: httpx.Response, parser: SSEParser, *, sent_session: bool) -> None:
+        s = self.stream
+        status = resp.status_code
+        ctype = resp.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        if status == 202:
+            self.give_up(INTERNAL_ERROR, "the server accepted the request (HTTP 202) but sent no response")
+            return
+        if status >= 300:
+            body = await resp.aread()
+            if status == 404 and sent_session:
+                s._cancelled.update(self.ids)  # the waiters get the connection's failure instead
+                s._session_gone()
+                return
+            if self.initialize:
+                s.initialize_refusal = HTTPRefusal(status, modern_error=_modern_error_body(body))
+            if _error_body(body):
+                s._deliver(body, self, fill_id=True)
+            self.give_up(
+                INVALID_REQUEST if 400 <= status < 500 else INTERNAL_ERROR,
+                f"HTTP {status} {resp.reason_phrase}: {body[:200].decode('utf-8', 'replace')}".rstrip(": "),
+                {"httpStatus": status},
+            )
+            return
+        if ctype == "text/event-stream":
+            await self._read_sse(resp, parser)
+            return
+        body = await resp.aread()
+        if ctype == "application/json" or body[:1] in (b"{", b"["):
+            s._deliver(body, self)
+        self.give_up(INTERNAL_ERROR, f"unexpected response (HTTP {status}, {ctype or 'no content type'})")
+
+    def _endpoint_instead(self) -> None:
+        """T-BC-04: an old HTTP+SSE server answered our ``initialize`` POST with its event stream."""
+        self.stream.initialize_refusal = HTTPRefusal(200, endpoint_event=True)
+        self.give_up(
+            INVALID_REQUEST,
+            "the server answered with an HTTP+SSE endpoint event: it speaks the 2024-11-05 transport",
+            {"httpStatus": 200},
+        )
+
+    async def _read_sse(self, resp: httpx.Response, parser: SSEParser) -> bool:
+        """Queue the stream's messages until our answers arrived; True when any event came."""
+        deliver = self.stream._deliver
+        seen = False
+        async for chunk in resp.aiter_bytes():
+            for ev in parser.feed(chunk):
+                seen = True
+                if ev.event == "endpoint" and self.initialize:
+                    self._endpoint_instead()
+                    return seen
+                if ev.event == "message" and ev.data.strip():  # a priming event has empty data
+                    deliver(ev.data, self)
+            if not self.ids:
+                return seen  # our answers are in: no need to wait for the server to end the stream
+        return seen
+
+    async def _resume(self, parser: SSEParser) -> None:
+        """GET + ``Last-Event-ID`` until the answers arrive (T-HTTP-30), honouring ``retry:`` (T-HTTP-13)."""
+        s = self.stream
+        hx = load_httpx()
+        failures = 0
+        while self.ids and failures < s.max_reconnects and not s._closed:
+            delay = parser.retry / 1000 if parser.retry is not None else s.default_retry
+            await asyncio.sleep(delay)
+            if all(i in s._cancelled for i in self.ids):
+                return
+            headers = s._get_headers(parser.last_event_id)
+            # Keep what the server told us, but start the new connection on a clean line.
+            fresh = SSEParser(parser.last_event_id)
+            fresh.retry = parser.retry
+            try:
+                async with s._client.stream("GET", s.url, headers=headers) as resp:
+                    ctype = resp.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+                    if resp.status_code != 200 or ctype != "text/event-stream":
+                        await resp.aread()
+                        if resp.status_code == 404 and s.session_id is not None:
+                            s._cancelled.update(self.ids)
+                            s._session_gone()
+                            return
+                        self.give_up(
+                            INTERNAL_ERROR,
+                            f"the response stream broke and could not be resumed (GET answered HTTP {resp.status_code})",
+                            {"httpStatus": resp.status_code},
+                        )
+                        return
+                    progressed = await self._read_sse(resp, fresh)
+            except hx.HTTPError:
+                progressed = False
+            parser.last_event_id = fresh.last_event_id  # T-HTTP-30: kept even when nothing new came
+            parser.retry = fresh.retry
+            failures = 0 if progressed else failures + 1
 
 
 class StreamableHTTPClientStream:
@@ -220,8 +337,6 @@ class StreamableHTTPClientStream:
         self.max_reconnects = max_reconnects
         self.default_retry = default_retry
         self.listen: bool | Literal["auto"] = listen
-        self._timeout = timeout
-        self._sse_read_timeout = sse_read_timeout
         self.session_id: str | None = None
         #: The version negotiated by ``initialize`` (sent as ``MCP-Protocol-Version`` afterwards).
         self.protocol_version: str | None = None
@@ -237,12 +352,12 @@ class StreamableHTTPClientStream:
         self.initialize_refusal: HTTPRefusal | None = None
         self._tool_params: dict[str, list[ParamHeader]] = {}
         self._tools_list_ids: set[str | int] = set()
-        # The standalone GET stream (legacy era).
-        self._client_caps: dict[str, Any] = {}
-        self._server_caps: dict[str, Any] = {}
-        self._listener: asyncio.Task[None] | None = None
-        self._seen_order: deque[str] = deque()
-        self._seen: set[str] = set()
+        self._listener = Listener(self, timeout, sse_read_timeout)  # the standalone GET stream (legacy era)
+
+    @property
+    def listening(self) -> bool:
+        """True while the standalone GET stream's task runs (connected or waiting to reconnect)."""
+        return self._listener.listening
 
     # -- MessageStream ----------------------------------------------------------------------------
 
@@ -265,25 +380,25 @@ class StreamableHTTPClientStream:
         if not requests:
             await self._post_oneway(data, headers, str(first.get("method") or "response"))
             if first.get("method") == "notifications/initialized" and not isinstance(obj, list):
-                await self._start_listening()
+                await self._listener.start()
             return
         ids: set[str | int] = {m["id"] for m in requests}
         for m in requests:
             if m.get("method") == "initialize":
                 self._initialize_ids.add(m["id"])
-                self._stop_listening()  # a new handshake: the old session's stream is not ours any more
+                self._listener.stop()  # a new handshake: the old session's stream is not ours any more
                 params = m.get("params")
                 caps = params.get("capabilities") if isinstance(params, dict) else None
-                self._client_caps = dict(caps) if isinstance(caps, dict) else {}
+                self._listener.client_caps = dict(caps) if isinstance(caps, dict) else {}
             elif m.get("method") == "tools/list" and self._is_modern(m):
                 self._tools_list_ids.add(m["id"])
         initialize = any(m.get("method") == "initialize" for m in requests)
         if initialize:
             self.initialize_refusal = None
-        post = _Post(ids, modern=self._is_modern(first), initialize=initialize)
+        post = _Post(self, ids, modern=self._is_modern(first), initialize=initialize)
         for id_ in ids:
             self._posts[id_] = post
-        task = asyncio.get_running_loop().create_task(self._exchange(post, data, headers, initialize=initialize))
+        task = asyncio.get_running_loop().create_task(post.run(data, headers))
         post.task = task
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -396,7 +511,7 @@ class StreamableHTTPClientStream:
     # -- one-way POSTs ----------------------------------------------------------------------------
 
     async def _post_oneway(self, data: bytes, headers: dict[str, str], what: str) -> None:
-        hx = _httpx()
+        hx = load_httpx()
         try:
             r = await self._client.post(self.url, content=data, headers=headers)
         except hx.HTTPError as exc:
@@ -423,10 +538,9 @@ class StreamableHTTPClientStream:
         if self._failure is None:
             self._failure = exc
             self._queue.put_nowait(exc)
-            if self._listener is not None:
-                self._listener.cancel()  # the session is gone: nothing more will come for it
+            self._listener.cancel()  # the session is gone: nothing more will come for it
 
-    # -- exchanges: a POST that carries requests --------------------------------------------------
+    # -- what the server sent (on a POST's response or on the standalone GET stream) ----------------
 
     def _deliver(self, payload: bytes | str, post: _Post | None, *, fill_id: bool = False) -> None:
         """Queue what the server sent; note answers (to ``post``, or to whichever POST awaits
@@ -462,273 +576,5 @@ class StreamableHTTPClientStream:
                     if isinstance(version, str):
                         self.protocol_version = version
                     caps = result.get("capabilities") if isinstance(result, dict) else None
-                    self._server_caps = dict(caps) if isinstance(caps, dict) else {}
+                    self._listener.server_caps = dict(caps) if isinstance(caps, dict) else {}
         self._queue.put_nowait(payload if isinstance(payload, bytes) else payload.encode())
-
-    def _give_up(self, post: _Post, code: int, message: str, data: Any = None) -> None:
-        """Answer every request of ``post`` still waiting with a made-up JSON-RPC error."""
-        for id_ in list(post.ids):
-            post.ids.discard(id_)
-            self._posts.pop(id_, None)
-            self._initialize_ids.discard(id_)
-            if id_ in self._cancelled:
-                self._cancelled.discard(id_)
-                continue
-            self._queue.put_nowait(_error_response(id_, code, message, data))
-
-    async def _exchange(self, post: _Post, data: bytes, headers: dict[str, str], *, initialize: bool) -> None:
-        hx = _httpx()
-        parser = SSEParser()
-        try:
-            try:
-                async with self._client.stream("POST", self.url, content=data, headers=headers) as resp:
-                    if initialize:
-                        sid = resp.headers.get("mcp-session-id")
-                        if sid is not None:
-                            self.session_id = sid.strip()
-                    await self._read_response(resp, post, parser, sent_session="mcp-session-id" in headers)
-            except hx.ConnectError as exc:
-                self._fail(BrokenConnectionError(f"cannot connect to {self.url}: {exc!r}"))
-                return
-            except hx.HTTPError as exc:
-                if not post.ids:
-                    return
-                if post.modern or not parser.last_event_id:
-                    self._give_up(post, INTERNAL_ERROR, f"the HTTP exchange with {self.url} failed: {exc!r}")
-                    return
-            if post.ids and not post.modern and parser.last_event_id:
-                await self._resume(post, parser)
-            if post.ids:
-                self._give_up(post, INTERNAL_ERROR, "the server ended the response stream before the response")
-        finally:
-            for id_ in post.ids:
-                self._posts.pop(id_, None)
-                self._cancelled.discard(id_)
-
-    async def _read_response(self, resp: httpx.Response, post: _Post, parser: SSEParser, *, sent_session: bool) -> None:
-        status = resp.status_code
-        ctype = resp.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-        if status == 202:
-            self._give_up(post, INTERNAL_ERROR, "the server accepted the request (HTTP 202) but sent no response")
-            return
-        if status >= 300:
-            body = await resp.aread()
-            if status == 404 and sent_session:
-                self._cancelled.update(post.ids)  # the waiters get the connection's failure instead
-                self._session_gone()
-                return
-            if post.initialize:
-                self.initialize_refusal = HTTPRefusal(status, modern_error=self._modern_error_body(body))
-            if self._error_body(body):
-                self._deliver(body, post, fill_id=True)
-            self._give_up(
-                post, INVALID_REQUEST if 400 <= status < 500 else INTERNAL_ERROR,
-                f"HTTP {status} {resp.reason_phrase}: {body[:200].decode('utf-8', 'replace')}".rstrip(": "),
-                {"httpStatus": status},
-            )
-            return
-        if ctype == "text/event-stream":
-            await self._read_sse(resp, post, parser)
-            return
-        body = await resp.aread()
-        if ctype == "application/json" or body[:1] in (b"{", b"["):
-            self._deliver(body, post)
-        self._give_up(post, INTERNAL_ERROR, f"unexpected response (HTTP {status}, {ctype or 'no content type'})")
-
-    @staticmethod
-    def _error_body(body: bytes) -> bool:
-        """The body is a JSON-RPC error response (or an array of responses)."""
-        try:
-            obj = loads(body)
-        except JSONRPCError:
-            return False
-        items = obj if isinstance(obj, list) else [obj]
-        return bool(items) and all(isinstance(m, dict) and ("error" in m or "result" in m) for m in items)
-
-    @staticmethod
-    def _modern_error_body(body: bytes) -> bool:
-        try:
-            obj = loads(body)
-        except JSONRPCError:
-            return False
-        err = obj.get("error") if isinstance(obj, dict) else None
-        return isinstance(err, dict) and err.get("code") in _MODERN_CODES
-
-    def _endpoint_instead(self, post: _Post) -> None:
-        """T-BC-04: an old HTTP+SSE server answered our ``initialize`` POST with its event stream."""
-        self.initialize_refusal = HTTPRefusal(200, endpoint_event=True)
-        self._give_up(
-            post, INVALID_REQUEST,
-            "the server answered with an HTTP+SSE endpoint event: it speaks the 2024-11-05 transport",
-            {"httpStatus": 200},
-        )
-
-    async def _read_sse(self, resp: httpx.Response, post: _Post, parser: SSEParser) -> bool:
-        """Queue the stream's messages until our answers arrived; True when any event came."""
-        seen = False
-        async for chunk in resp.aiter_bytes():
-            for ev in parser.feed(chunk):
-                seen = True
-                if ev.event == "endpoint" and post.initialize:
-                    self._endpoint_instead(post)
-                    return seen
-                if ev.event == "message" and ev.data.strip():  # a priming event has empty data
-                    self._deliver(ev.data, post)
-            if not post.ids:
-                return seen  # our answers are in: no need to wait for the server to end the stream
-        return seen
-
-    async def _resume(self, post: _Post, parser: SSEParser) -> None:
-        """GET + ``Last-Event-ID`` until the answers arrive (T-HTTP-30), honouring ``retry:`` (T-HTTP-13)."""
-        hx = _httpx()
-        failures = 0
-        while post.ids and failures < self.max_reconnects and not self._closed:
-            delay = parser.retry / 1000 if parser.retry is not None else self.default_retry
-            await asyncio.sleep(delay)
-            if all(i in self._cancelled for i in post.ids):
-                return
-            headers = self._get_headers(parser.last_event_id)
-            # Keep what the server told us, but start the new connection on a clean line.
-            fresh = SSEParser(parser.last_event_id)
-            fresh.retry = parser.retry
-            try:
-                async with self._client.stream("GET", self.url, headers=headers) as resp:
-                    ctype = resp.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-                    if resp.status_code != 200 or ctype != "text/event-stream":
-                        await resp.aread()
-                        if resp.status_code == 404 and self.session_id is not None:
-                            self._cancelled.update(post.ids)
-                            self._session_gone()
-                            return
-                        self._give_up(
-                            post, INTERNAL_ERROR,
-                            f"the response stream broke and could not be resumed (GET answered HTTP {resp.status_code})",
-                            {"httpStatus": resp.status_code},
-                        )
-                        return
-                    progressed = await self._read_sse(resp, post, fresh)
-            except hx.HTTPError:
-                progressed = False
-            parser.last_event_id = fresh.last_event_id  # T-HTTP-30: kept even when nothing new came
-            parser.retry = fresh.retry
-            failures = 0 if progressed else failures + 1
-
-    # -- the standalone GET stream (legacy era, T-HTTP-19..24) -----------------------------------
-
-    @property
-    def listening(self) -> bool:
-        """True while the standalone GET stream's task runs (connected or waiting to reconnect)."""
-        return self._listener is not None and not self._listener.done()
-
-    def _wants_listener(self) -> bool:
-        if self.listen is False or self._closed or self._failure is not None or self.protocol_version is None:
-            return False
-        rev = REVISIONS.get(self.protocol_version)
-        if rev is not None and rev.modern:
-            return False  # 2026-07-28 has no GET stream: subscriptions/listen plays that role
-        return self.listen is True or _may_speak_unasked(self._server_caps, self._client_caps)
-
-    async def _start_listening(self) -> None:
-        """After ``notifications/initialized``: open the GET stream, wait (bounded) for its answer."""
-        self._stop_listening()
-        if not self._wants_listener():
-            return
-        opened = asyncio.Event()
-        task = asyncio.get_running_loop().create_task(self._listen(opened))
-        self._listener = task
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(opened.wait(), LISTEN_OPEN_WAIT)
-
-    def _stop_listening(self) -> None:
-        if self._listener is not None:
-            self._listener.cancel()
-            self._listener = None
-        self._seen_order.clear()
-        self._seen.clear()
-
-    def _listen_delay(self, retry_ms: int | None, failures: int) -> float:
-        """The server's ``retry:`` (T-HTTP-13) or ``default_retry``; doubled per empty attempt, capped."""
-        base = retry_ms / 1000 if retry_ms is not None else self.default_retry
-        if failures <= 1:
-            return base
-        return max(base, min(base * (1 << (failures - 1)), LISTEN_MAX_DELAY))
-
-    @staticmethod
-    def _listen_refusal(status: int, resumed: bool) -> Literal["stop", "again", "fresh"]:
-        """What a GET answered with something else than an event stream means.
-
-        405 is "no GET stream here" (T-HTTP-21); servers also say it with 404 or 400. A 400 to a
-        ``Last-Event-ID`` is a resumption refused (an expired or unknown id): start a new stream.
-        408, 429 and 5xx are passing troubles: try again later. Anything else (401, 403, 406, a
-        2xx that is no event stream, ...) will not get better by asking again.
-        """
-        if status in (408, 429) or status >= 500:
-            return "again"
-        if status == 400 and resumed:
-            return "fresh"
-        return "stop"
-
-    def _listen_timeout(self) -> Any:
-        hx = _httpx()
-        return hx.Timeout(self._timeout, read=self._sse_read_timeout)
-
-    def _first_time(self, event_id: str) -> bool:
-        """False for an event id of the standalone stream already delivered (a replay overlap)."""
-        if not event_id:
-            return True
-        if event_id in self._seen:
-            return False
-        self._seen.add(event_id)
-        self._seen_order.append(event_id)
-        if len(self._seen_order) > _SEEN_EVENT_IDS:
-            self._seen.discard(self._seen_order.popleft())
-        return True
-
-    async def _listen(self, opened: asyncio.Event) -> None:
-        """Hold the standalone GET stream until close(), a refusal, or too many empty attempts."""
-        hx = _httpx()
-        last_id = ""
-        retry_ms: int | None = None
-        failures = 0
-        try:
-            while not self._closed and self._failure is None:
-                parser = SSEParser(last_id)
-                parser.retry = retry_ms
-                progressed = False
-                try:
-                    async with self._client.stream(
-                        "GET", self.url, headers=self._get_headers(last_id), timeout=self._listen_timeout()
-                    ) as resp:
-                        opened.set()
-                        ctype = resp.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-                        if resp.status_code != 200 or ctype != "text/event-stream":
-                            await resp.aread()
-                            verdict = self._listen_refusal(resp.status_code, bool(last_id))
-                            if verdict == "stop":
-                                log.debug("no standalone GET stream (HTTP %s): not listening", resp.status_code)
-                                return
-                            if verdict == "fresh":
-                                log.debug("resumption with Last-Event-ID refused (HTTP 400): opening a new stream")
-                                parser.last_event_id = ""
-                        else:
-                            async for chunk in resp.aiter_bytes():
-                                progressed = True  # bytes, even a keep-alive comment: the server is there
-                                for ev in parser.feed(chunk):
-                                    if ev.event == "message" and ev.data.strip() and self._first_time(ev.id):
-                                        self._deliver(ev.data, None)  # T-HTTP-22: into the one inbound path
-                except hx.HTTPError as exc:
-                    log.debug("the standalone GET stream broke: %r", exc)
-                opened.set()
-                last_id = parser.last_event_id  # T-HTTP-30: kept even when nothing new came
-                retry_ms = parser.retry
-                failures = 0 if progressed else failures + 1
-                if failures > self.max_reconnects:
-                    log.debug("the standalone GET stream brought nothing %d times in a row: not listening", failures)
-                    return
-                await asyncio.sleep(self._listen_delay(retry_ms, failures))
-        except Exception:  # never let the listener take the connection down
-            log.debug("the standalone GET stream failed", exc_info=True)
-        finally:
-            opened.set()

@@ -16,7 +16,8 @@ stream is queued for ``receive()`` (T-SSE-04). A POST the server refuses answers
 carried with a made-up JSON-RPC error, so no caller waits forever; the stream ending ends the
 connection (T-SSE-07: no resumption, no DELETE).
 
-httpx is imported only when a stream is created.
+httpx is imported only when a stream is created; importing this module loads none of the server
+side of ``anyport.transports.http``.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from anyport._exceptions import (
     NotAnSSEEndpointError,
 )
 from anyport.protocol import SSEParser, brief, dumps, is_request_id, loads
-from anyport.transports.http_client import _httpx, client_for
+from anyport.transports.http._client_httpx import client_for, load_httpx
 
 if TYPE_CHECKING:
     import httpx
@@ -110,7 +111,7 @@ class LegacySSEClientStream:
 
     async def start(self) -> None:
         """GET the SSE URL and read the ``endpoint`` event (T-SSE-02), within ``endpoint_timeout``."""
-        hx = _httpx()
+        hx = load_httpx()
         headers = {**self.headers, "accept": "text/event-stream", "cache-control": "no-cache"}
         request = self._client.build_request("GET", self.url, headers=headers)
         try:
@@ -158,7 +159,7 @@ class LegacySSEClientStream:
         raise NotAnSSEEndpointError(f"GET {self.url}: the stream ended before an endpoint event", status=200)
 
     async def _read(self, chunks: Any, parser: SSEParser, pending: list[bytes]) -> None:
-        hx = _httpx()
+        hx = load_httpx()
         for data in pending:
             self._queue.put_nowait(data)
         try:
@@ -184,7 +185,7 @@ class LegacySSEClientStream:
             raise ConnectionClosedError("the HTTP+SSE client is closed")
         if self.endpoint is None:
             raise ConnectionClosedError("the HTTP+SSE client is not started")
-        hx = _httpx()
+        hx = load_httpx()
         try:
             obj = loads(data)
         except JSONRPCError as exc:
