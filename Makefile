@@ -16,7 +16,8 @@ $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "anyport needs Python >= 3.11"'
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -U pip
-	$(PY) -m pip install -q --disable-pip-version-check -e ".[cli,fast,http,test]"
+	$(PY) -m pip install -q --disable-pip-version-check -e ".[cli,fast,http,redis,test]"
+	@scripts/ensure-redis
 	@touch $@
 
 $(TS_STAMP): $(TS_PEERS)/package.json $(TS_PEERS)/package-lock.json
@@ -39,9 +40,11 @@ typecheck: install
 	$(VENV)/bin/mypy
 
 unit: install $(TS_STAMP) $(CONF_STAMP)
+	@scripts/ensure-redis
 	$(VENV)/bin/pytest -q
 
 test: install $(TS_STAMP) $(CONF_STAMP) lint typecheck
+	@scripts/ensure-redis
 	$(VENV)/bin/pytest -q
 
 conformance: install $(CONF_STAMP)

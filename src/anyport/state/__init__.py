@@ -9,6 +9,9 @@
 - ``TaskStore``: task records (status, result or error, pending input requests) for tasks that
   outlive the request that created them (F-TASK-01/02, SEP-2663).
 
+``RedisState`` (``anyport[redis]``) is the distributed engine: one Redis or Redis Cluster behind
+every seam, so any number of replicas serve the same sessions.
+
 Every method is async (a shared backend does I/O) and every value is plain JSON-able data, so a
 Redis implementation drops in without touching the transport. ``anyport.testing.state_contract``
 holds the contract checks every backend must pass.
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 from anyport.state._bus import Bus, MemoryBus, Subscription
 from anyport.state._events import EventLog, MemoryEventLog, Replay, StoredEvent, format_event_id, parse_event_id
+from anyport.state._redis import RedisBus, RedisEventLog, RedisSessionStore, RedisState
 from anyport.state._sessions import MemorySessionStore, SessionRecord, SessionStore
 from anyport.state._tasks import MemoryTaskStore, TaskChange, TaskRecord, TaskStore
 
@@ -28,6 +32,10 @@ __all__ = [
     "MemoryEventLog",
     "MemorySessionStore",
     "MemoryTaskStore",
+    "RedisBus",
+    "RedisEventLog",
+    "RedisSessionStore",
+    "RedisState",
     "Replay",
     "SessionRecord",
     "SessionStore",

@@ -1,0 +1,332 @@
+"""The Redis engine behind the state seams (DESIGN.md §4): ``RedisState`` and its backends.
+
+``RedisState.from_url("redis://host:6379/0")`` (``rediss://`` for TLS, user and password in the
+URL) connects lazily and hands out a ``SessionStore``, an ``EventLog`` and a ``Bus`` that share one
+connection pool; every replica given the same URL and ``prefix`` serves the same sessions.
+
+Keys (``prefix`` default ``anyport``). Every key of one session carries the session id as a hash
+tag, ``{<id>}``, so a session's keys sit in one slot and the backends work unchanged on Redis
+Cluster (``cluster=True``, or a URL with ``?cluster=1``): the multi-key scripts touch one slot.
+
+- ``<p>:{<sid>}:rec``: the session record (JSON), with a sliding TTL (``GETEX``);
+- ``<p>:{<sid>}:streams``: the session's SSE streams, a sorted set by creation order;
+- ``<p>:{<sid>}:s:<stream>``: one stream's state (``seq``, ``ended``), a hash;
+- ``<p>:{<sid>}:e:<stream>``: its events, a list of ``<seq>:<json>`` trimmed to ``max_events``;
+- ``<p>:bus:<key>``: a pub/sub channel of the ``Bus``.
+Every key expires: a stream ``open_ttl`` after its last event (``ttl`` once ended), a record
+``session_ttl`` after its last use; ``drop_session`` deletes them all at once.
+
+The bus uses one pub/sub connection per subscription, so ``publish`` counts subscribers exactly as
+the in-memory bus does (the GET-stream takeover relies on it). On a cluster, pub/sub goes to one
+node (the first of the URL), the same for every replica, so counts stay exact there too.
+
+redis-py is imported only here, when a ``RedisState`` is made: ``pip install 'anyport[redis]'``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import orjson
+
+from anyport.state._bus import Subscription
+from anyport.state._events import Replay, StoredEvent, format_event_id, parse_event_id
+from anyport.state._sessions import SessionRecord
+
+__all__ = ["INSTALL_HINT", "RedisBus", "RedisEventLog", "RedisSessionStore", "RedisState"]
+
+log = logging.getLogger("anyport.state")
+
+INSTALL_HINT = "the Redis backends need redis-py: pip install 'anyport[redis]'"
+
+# KEYS: meta, events, streams. ARGV: message ("" for a priming event), open_ttl.
+# Returns the seq of the new event, or -1 when the stream is gone.
+_APPEND = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1) - 1
+redis.call('RPUSH', KEYS[2], seq .. ':' .. ARGV[1])
+redis.call('LTRIM', KEYS[2], -tonumber(ARGV[3]), -1)
+local ttl = tonumber(ARGV[2])
+if redis.call('HGET', KEYS[1], 'ended') == '1' then ttl = tonumber(ARGV[4]) end
+redis.call('EXPIRE', KEYS[1], ttl)
+redis.call('EXPIRE', KEYS[2], ttl)
+redis.call('EXPIRE', KEYS[3], tonumber(ARGV[2]))
+return seq
+"""
+
+# KEYS: streams. ARGV: stream name, open_ttl, max_streams, key prefix of the session ("<p>:{sid}:").
+# Returns the names of the streams dropped to stay within max_streams.
+_NEW_STREAM = """
+local n = redis.call('INCR', ARGV[4] .. 'n')
+redis.call('EXPIRE', ARGV[4] .. 'n', tonumber(ARGV[2]))
+redis.call('ZADD', KEYS[1], n, ARGV[1])
+redis.call('HSET', ARGV[4] .. 's:' .. ARGV[1], 'seq', 0, 'ended', 0)
+redis.call('EXPIRE', ARGV[4] .. 's:' .. ARGV[1], tonumber(ARGV[2]))
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[2]))
+local dropped = {}
+local over = redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[3])
+if over > 0 then
+  for _, name in ipairs(redis.call('ZRANGE', KEYS[1], 0, over - 1)) do
+    redis.call('DEL', ARGV[4] .. 's:' .. name, ARGV[4] .. 'e:' .. name)
+    redis.call('ZREM', KEYS[1], name)
+    table.insert(dropped, name)
+  end
+end
+return dropped
+"""
+
+# KEYS: streams. ARGV: key prefix of the session. Deletes every key of the session's streams.
+_DROP = """
+for _, name in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  redis.call('DEL', ARGV[1] .. 's:' .. name, ARGV[1] .. 'e:' .. name)
+end
+redis.call('DEL', KEYS[1], ARGV[1] .. 'n')
+return 1
+"""
+
+
+def _redis_modules() -> tuple[Any, Any]:
+    try:
+        import redis.asyncio as aredis
+        from redis.asyncio.cluster import RedisCluster
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError(INSTALL_HINT) from exc
+    return aredis, RedisCluster
+
+
+class RedisState:
+    """One Redis (or Redis Cluster) deployment, and the backends that keep their state there."""
+
+    def __init__(
+        self, url: str, *, prefix: str = "anyport", cluster: bool | None = None, session_ttl: float = 1800.0,
+        max_events: int = 1000, max_streams: int = 100, event_ttl: float = 600.0, open_ttl: float = 86_400.0,
+    ) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("redis", "rediss", "unix"):
+            raise ValueError(f"not a Redis URL (redis://, rediss:// or unix://): {url!r}")
+        if not prefix or any(c in prefix for c in "{} \n"):
+            raise ValueError(f"invalid Redis key prefix {prefix!r}")
+        query = parse_qs(parts.query)
+        if cluster is None:
+            cluster = query.get("cluster", ["0"])[0].lower() in ("1", "true", "yes")
+        self.url = url
+        self.prefix = prefix
+        self.cluster = cluster
+        aredis, cluster_cls = _redis_modules()
+        plain_url = _without_param(url, "cluster")
+        # Commands: the whole deployment (a cluster client routes by slot). Pub/sub: one node.
+        self.client: Any = cluster_cls.from_url(plain_url) if cluster else aredis.from_url(plain_url)
+        self.pubsub_client: Any = aredis.from_url(plain_url) if cluster else self.client
+        self.sessions = RedisSessionStore(self, ttl=session_ttl)
+        self.events = RedisEventLog(self, max_events=max_events, max_streams=max_streams, ttl=event_ttl, open_ttl=open_ttl)
+        self.bus = RedisBus(self)
+        self._append = self.client.register_script(_APPEND)
+        self._new_stream = self.client.register_script(_NEW_STREAM)
+        self._drop = self.client.register_script(_DROP)
+
+    @classmethod
+    def from_url(cls, url: str, **kw: Any) -> RedisState:
+        return cls(url, **kw)
+
+    def key(self, session_id: str, *parts: str) -> str:
+        """A key of session ``session_id``: ``<prefix>:{<id>}:<parts...>`` (one slot per session)."""
+        return ":".join((self.prefix, "{" + session_id + "}", *parts))
+
+    async def ping(self) -> None:
+        """Raises when Redis cannot be reached (``redis.exceptions.ConnectionError``)."""
+        await self.client.ping()
+
+    async def aclose(self) -> None:
+        await self.bus.aclose()
+        if self.pubsub_client is not self.client:
+            await self.pubsub_client.aclose()
+        await self.client.aclose()
+
+
+def _without_param(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    if not parts.query:
+        return url
+    kept = "&".join(p for p in parts.query.split("&") if p.split("=", 1)[0] != name)
+    return parts._replace(query=kept).geturl()
+
+
+class RedisSessionStore:
+    """Session records with a sliding TTL (``GETEX`` refreshes it on every read)."""
+
+    def __init__(self, state: RedisState, *, ttl: float = 1800.0) -> None:
+        self._state = state
+        self.ttl = max(1, int(ttl))
+
+    async def create(self, record: SessionRecord) -> bool:
+        created = await self._state.client.set(self._state.key(record.id, "rec"), record.to_json(), nx=True, ex=self.ttl)
+        if not created:
+            raise ValueError(f"session {record.id!r} exists already")
+        return True
+
+    async def get(self, session_id: str) -> SessionRecord | None:
+        raw = await self._state.client.getex(self._state.key(session_id, "rec"), ex=self.ttl)
+        return None if raw is None else SessionRecord.from_json(raw)
+
+    async def put(self, record: SessionRecord) -> bool:
+        done = await self._state.client.set(self._state.key(record.id, "rec"), record.to_json(), xx=True, ex=self.ttl)
+        return bool(done)
+
+    async def delete(self, session_id: str) -> bool:
+        return bool(await self._state.client.delete(self._state.key(session_id, "rec")))
+
+    async def count(self) -> int:
+        """Records stored now (a keyspace scan: for tests and operators, not for every request)."""
+        n = 0
+        async for _ in self._state.client.scan_iter(match=f"{self._state.prefix}:{{*}}:rec", count=1000):
+            n += 1
+        return n
+
+    async def aclose(self) -> None:
+        return None  # the connections belong to the RedisState
+
+
+class RedisEventLog:
+    """SSE events per session and stream, for ``Last-Event-ID`` on any replica (see the module doc)."""
+
+    def __init__(
+        self, state: RedisState, *, max_events: int = 1000, max_streams: int = 100, ttl: float = 600.0,
+        open_ttl: float = 86_400.0,
+    ) -> None:
+        self._state = state
+        self.max_events = max_events
+        self.max_streams = max_streams
+        self.ttl = max(1, int(ttl))
+        self.open_ttl = max(self.ttl, int(open_ttl))
+
+    async def new_stream(self, session_id: str, *, prefix: str = "") -> str:
+        st = self._state
+        # Random, so that two replicas never mint the same id (no ':' in token_urlsafe's alphabet).
+        name = prefix + secrets.token_urlsafe(9)
+        await st._new_stream(
+            keys=[st.key(session_id, "streams")],
+            args=[name, self.open_ttl, self.max_streams, st.key(session_id, "")],
+        )
+        return name
+
+    async def append(self, session_id: str, stream_id: str, message: dict[str, Any] | None) -> str:
+        st = self._state
+        payload = b"" if message is None else orjson.dumps(message, option=orjson.OPT_NON_STR_KEYS)
+        seq = await st._append(
+            keys=[st.key(session_id, "s", stream_id), st.key(session_id, "e", stream_id), st.key(session_id, "streams")],
+            args=[payload, self.open_ttl, self.max_events, self.ttl],
+        )
+        if int(seq) < 0:
+            raise KeyError(f"no stream {stream_id!r} in session {session_id[:8]!r}")
+        return format_event_id(stream_id, int(seq))
+
+    async def replay(self, session_id: str, last_event_id: str) -> Replay | None:
+        parsed = parse_event_id(last_event_id)
+        if parsed is None:
+            return None
+        stream_id, seq = parsed
+        st = self._state
+        async with st.client.pipeline(transaction=False) as pipe:
+            pipe.hmget(st.key(session_id, "s", stream_id), "seq", "ended")
+            pipe.lrange(st.key(session_id, "e", stream_id), 0, -1)
+            (count, ended), raw_events = await pipe.execute()
+        if count is None or seq >= int(count):
+            return None
+        events: list[StoredEvent] = []
+        for raw in raw_events:
+            n, _, payload = bytes(raw).partition(b":")
+            if int(n) > seq:
+                events.append(StoredEvent(format_event_id(stream_id, int(n)), orjson.loads(payload) if payload else None))
+        return Replay(stream_id, events, ended == b"1")
+
+    async def end_stream(self, session_id: str, stream_id: str) -> None:
+        st = self._state
+        meta = st.key(session_id, "s", stream_id)
+        async with st.client.pipeline(transaction=True) as pipe:
+            pipe.hset(meta, "ended", 1)
+            pipe.expire(meta, self.ttl)
+            pipe.expire(st.key(session_id, "e", stream_id), self.ttl)
+            results = await pipe.execute()
+        if results[0] == 1:  # the stream was gone: HSET made a new hash, which must not stay
+            await st.client.delete(meta)
+
+    async def drop_session(self, session_id: str) -> None:
+        st = self._state
+        await st._drop(keys=[st.key(session_id, "streams")], args=[st.key(session_id, "")])
+
+    async def aclose(self) -> None:
+        return None
+
+
+class _RedisSubscription:
+    """One pub/sub connection listening on the channels of some bus keys."""
+
+    def __init__(self, bus: RedisBus, pubsub: Any, channels: dict[bytes, str]) -> None:
+        self._bus = bus
+        self._pubsub = pubsub
+        self._channels = channels
+        self.closed = False
+
+    async def get(self) -> tuple[str, dict[str, Any]]:
+        while not self.closed:
+            try:
+                msg = await self._pubsub.get_message(ignore_subscribe_messages=True, timeout=None)
+            except (asyncio.CancelledError, GeneratorExit):
+                raise
+            except Exception as exc:
+                if self.closed:
+                    break
+                raise EOFError(f"the bus connection failed: {exc!r}") from exc
+            if msg is None or msg.get("type") != "message":
+                continue
+            key = self._channels.get(msg["channel"])
+            if key is None:
+                continue
+            return key, orjson.loads(msg["data"])
+        raise EOFError("the subscription is closed")
+
+    async def aclose(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self._bus._subs.discard(self)
+        with contextlib.suppress(Exception):
+            await self._pubsub.aclose()
+
+
+class RedisBus:
+    """Pub/sub by key across every replica sharing the Redis deployment (see the module doc)."""
+
+    def __init__(self, state: RedisState) -> None:
+        self._state = state
+        self._subs: set[_RedisSubscription] = set()
+
+    def _channel(self, key: str) -> str:
+        return f"{self._state.prefix}:bus:{key}"
+
+    async def publish(self, key: str, message: dict[str, Any]) -> int:
+        return int(await self._state.pubsub_client.publish(self._channel(key), orjson.dumps(message)))
+
+    async def subscribe(self, *keys: str) -> Subscription:
+        if not keys:
+            raise ValueError("subscribe needs at least one key")
+        channels = {self._channel(k).encode(): k for k in keys}
+        pubsub = self._state.pubsub_client.pubsub()
+        try:
+            await pubsub.subscribe(*channels)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await pubsub.aclose()
+            raise
+        sub = _RedisSubscription(self, pubsub, channels)
+        self._subs.add(sub)
+        return sub
+
+    async def aclose(self) -> None:
+        for sub in list(self._subs):
+            await sub.aclose()
