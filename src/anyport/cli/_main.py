@@ -34,7 +34,7 @@ _LIMIT_OPTIONS = (*_HTTP_LIMIT_OPTIONS, "max_inflight")
 _HTTP_OPTIONS = (
     "host", "port", "path", "stateless", "json_response", "certfile", "keyfile",
     "allowed_hosts", "allowed_origins", "legacy_sse", "log_level", "trusted_proxies", "sse_retry_ms", "sse_poll_after",
-    *_HTTP_LIMIT_OPTIONS,
+    "redis", "redis_prefix", "workers", *_HTTP_LIMIT_OPTIONS,
 )
 
 
@@ -105,6 +105,19 @@ _HTTP_OPTIONS = (
     help="HTTP: resumable SSE streams kept per session (default 100).",
 )
 @click.option(
+    "--redis", default=None, envvar="ANYPORT_REDIS_URL", metavar="URL",
+    help="HTTP: keep sessions, events and the bus in Redis (redis://, rediss://; ?cluster=1 for a cluster): "
+    "every process given the same URL serves every session, no sticky load balancer needed.",
+)
+@click.option(
+    "--redis-prefix", default="anyport", show_default=True, envvar="ANYPORT_REDIS_PREFIX",
+    help="HTTP: prefix of every Redis key (several services may share one Redis).",
+)
+@click.option(
+    "--workers", type=click.IntRange(1), default=1, show_default=True, envvar="ANYPORT_WORKERS",
+    help="HTTP: processes serving one port; more than 1 needs --redis (or --stateless).",
+)
+@click.option(
     "--legacy-sse/--no-legacy-sse", default=True, show_default=True, envvar="ANYPORT_LEGACY_SSE",
     help="HTTP: also serve the 2024-11-05 HTTP+SSE transport at /sse and /messages/.",
 )
@@ -143,7 +156,7 @@ def _serve_http(
     target: str, max_message_bytes: int | None, *, host: str, port: int, path: str, stateless: bool, json_response: bool,
     certfile: str | None, keyfile: str | None, allowed_hosts: tuple[str, ...], allowed_origins: tuple[str, ...],
     legacy_sse: bool, log_level: str, trusted_proxies: tuple[str, ...], sse_retry_ms: int | None,
-    sse_poll_after: float | None, limits: Limits,
+    sse_poll_after: float | None, limits: Limits, redis: str | None, redis_prefix: str, workers: int,
 ) -> None:
     import importlib
 
@@ -159,22 +172,54 @@ def _serve_http(
         raise click.UsageError("--keyfile needs --certfile")
     if not path.startswith("/"):
         raise click.UsageError("--path must start with '/'")
+    if workers > 1 and redis is None and not stateless:
+        raise click.UsageError(
+            f"--workers {workers} needs shared state: give --redis URL (ANYPORT_REDIS_URL), or --stateless; "
+            "with in-memory state each worker would keep sessions of its own"
+        )
+    if redis is not None:
+        _check_redis(redis, redis_prefix)
     server = load_server(target)
     if max_message_bytes is not None:
         limits = dataclasses.replace(limits, max_body_bytes=max_message_bytes)
     options = HTTPOptions(
         path=path, stateless=stateless, json_response=json_response, allowed_hosts=list(allowed_hosts) or None,
         allowed_origins=list(allowed_origins) or None, trusted_proxies=list(trusted_proxies) or None, legacy_sse=legacy_sse,
-        sse_retry_ms=sse_retry_ms, sse_poll_after=sse_poll_after, limits=limits,
+        sse_retry_ms=sse_retry_ms, sse_poll_after=sse_poll_after, limits=limits, redis=redis, redis_prefix=redis_prefix,
     )
     scheme = "https" if certfile else "http"
     shown = f"[{host}]" if ":" in host else host
     extra = " and HTTP+SSE at /sse" if legacy_sse else ""
     click.echo(f"anyport: serving {server.name!r} at {scheme}://{shown}:{port}{path}{extra}", err=True)
     try:
-        run_http_server(server, options, host=host, port=port, certfile=certfile, keyfile=keyfile, log_level=log_level)
+        run_http_server(
+            server, options, host=host, port=port, certfile=certfile, keyfile=keyfile, log_level=log_level, workers=workers,
+        )
     except ImportError as exc:  # uvicorn itself present, one of its parts not
         raise click.ClickException(f"{exc}\n{INSTALL_HINT}") from exc
+
+
+def _check_redis(url: str, prefix: str) -> None:
+    """A one-line error (exit 1) when Redis is unusable, before anything is served."""
+    try:
+        from anyport.state import RedisState
+
+        async def ping() -> None:
+            state = RedisState.from_url(url, prefix=prefix)
+            try:
+                async with asyncio.timeout(5):
+                    await state.ping()
+            finally:
+                await state.aclose()
+
+        asyncio.run(ping())
+    except ImportError as exc:
+        raise click.ClickException(str(exc)) from None
+    except ValueError as exc:
+        raise click.UsageError(f"--redis: {exc}") from None
+    except Exception as exc:
+        shown = url.split("@")[-1] if "@" in url else url  # no password in messages
+        raise click.ClickException(f"Redis at {shown} is unreachable: {type(exc).__name__}: {exc}".splitlines()[0]) from None
 
 
 def _split(argv: Sequence[str], args: Sequence[str]) -> tuple[list[str], list[str]]:

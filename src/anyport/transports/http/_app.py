@@ -22,10 +22,11 @@ import asyncio
 import contextlib
 import logging
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from anyport._exceptions import INTERNAL_ERROR, INVALID_REQUEST
 from anyport.protocol import REVISIONS, ServerConnection, accepts_sse, notification
-from anyport.state import Bus, EventLog, MemoryBus, MemoryEventLog, SessionRecord
+from anyport.state import Bus, EventLog, MemoryBus, MemoryEventLog, RedisState, SessionRecord
 from anyport.transports.http._asgi import ASGIMessage, Receive, Send, reject, send_empty, send_json
 from anyport.transports.http._exchange import StreamOptions
 from anyport.transports.http._gate import (
@@ -73,16 +74,26 @@ class StreamableHTTPApp:
                 max_inflight=limits.max_inflight, max_buffered=limits.max_buffered_events,
             )
         self.gate = Gate(options, server.legacy_versions)
-        self.events: EventLog = options.event_log if options.event_log is not None else MemoryEventLog(
-            max_events=limits.max_events_per_stream, max_streams=limits.max_streams_per_session,
+        #: The shared state of every replica (``options.redis``), made and closed by this app.
+        self.redis: RedisState | None = None
+        if options.redis is not None:
+            self.redis = RedisState.from_url(
+                options.redis, prefix=options.redis_prefix, session_ttl=limits.session_idle_timeout,
+                max_events=limits.max_events_per_stream, max_streams=limits.max_streams_per_session,
+            )
+        self.events: EventLog = (
+            options.event_log if options.event_log is not None
+            else self.redis.events if self.redis is not None
+            else MemoryEventLog(max_events=limits.max_events_per_stream, max_streams=limits.max_streams_per_session)
         )
-        self.bus: Bus = options.bus if options.bus is not None else MemoryBus()
+        self.bus: Bus = options.bus if options.bus is not None else self.redis.bus if self.redis is not None else MemoryBus()
+        records = options.session_store if options.session_store is not None else self.redis.sessions if self.redis is not None else None
         self.stream_options = StreamOptions(self.events, self.bus, retry_ms=options.sse_retry_ms, poll_after=options.sse_poll_after)
         # Legacy sessions are peers of server.hub; list_changed and resources/updated reach them all
         # through one fanout on the Bus (every GET stream of every replica sharing it), see _sessions.
         self.fanout: BusFanout | None = None if options.stateless else BusFanout(self.bus)
         self.sessions = LiveSessions(
-            idle_timeout=limits.session_idle_timeout, max_sessions=limits.max_sessions, records=options.session_store,
+            idle_timeout=limits.session_idle_timeout, max_sessions=limits.max_sessions, records=records,
             restore=self._restore, bus=self.bus, events=self.events, hub=server.hub, fanout=self.fanout,
             sweep_every=min(limits.session_idle_timeout, 60.0),
         )
@@ -122,7 +133,7 @@ class StreamableHTTPApp:
             await send_json(send, 200, {"status": "ok"})
             return
         if path == "/readyz":
-            await send_json(send, 200 if self.ready else 503, {"status": "ready" if self.ready else "shutting down"})
+            await self._readyz(send)
             return
         try:
             if path == self.path:
@@ -148,6 +159,11 @@ class StreamableHTTPApp:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                failure = await self._redis_failure()
+                if failure is not None:
+                    log.error("anyport: %s", failure)
+                    await send({"type": "lifespan.startup.failed", "message": failure})
+                    return
                 self.ready = True
                 self._start_reaper()
                 if self.fanout is not None:
@@ -157,6 +173,27 @@ class StreamableHTTPApp:
                 await self.aclose()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+    async def _readyz(self, send: Send) -> None:
+        if not self.ready:
+            await send_json(send, 503, {"status": "shutting down"})
+            return
+        failure = await self._redis_failure()
+        if failure is not None:
+            await send_json(send, 503, {"status": "unavailable", "reason": failure}, [(b"retry-after", b"5")])
+            return
+        await send_json(send, 200, {"status": "ready"})
+
+    async def _redis_failure(self) -> str | None:
+        """Why the shared state cannot be used (one line), or None when it answers (or is not Redis)."""
+        if self.redis is None:
+            return None
+        try:
+            async with asyncio.timeout(2.0):
+                await self.redis.ping()
+        except Exception as exc:
+            return f"Redis at {_redacted(self.redis.url)} is unreachable: {type(exc).__name__}: {exc}".splitlines()[0]
+        return None
 
     def begin_shutdown(self) -> None:
         """Not ready any more, and end the long-lived HTTP+SSE streams so the ASGI server can drain.
@@ -182,6 +219,9 @@ class StreamableHTTPApp:
             await self.legacy.aclose()
         await self.sessions.aclose()
         await self.post.aclose()
+        if self.redis is not None:
+            with contextlib.suppress(Exception):
+                await self.redis.aclose()
 
     def _start_reaper(self) -> None:
         if self._reaper is None and not self.options.stateless:
@@ -322,3 +362,12 @@ class StreamableHTTPApp:
             return
         await self.sessions.delete(session.id)  # T-HTTP-42: 2xx now, 404 afterwards
         await send_empty(send, 204)
+
+
+def _redacted(url: str) -> str:
+    """``url`` without its password, for messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(":" + parts.password + "@", ":***@")
+    return parts._replace(netloc=netloc).geturl()

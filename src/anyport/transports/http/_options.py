@@ -60,6 +60,11 @@ class HTTPOptions:
       seconds after it opened (``0``: right after the priming event); the stream stays open and the
       client resumes it with GET + ``Last-Event-ID`` (polling, T-HTTP-12). Both only on revisions
       with priming events (2025-11-25); off by default.
+    - ``redis``: a Redis URL (``redis://``, ``rediss://`` for TLS, user and password in the URL;
+      ``?cluster=1`` for Redis Cluster): the sessions, their events and the bus live there, so any
+      number of replicas given the same URL and ``redis_prefix`` serve the same sessions with no
+      sticky load balancer (DESIGN.md §4). ``session_store`` / ``event_log`` / ``bus`` given
+      explicitly take precedence. The app checks Redis at start-up (lifespan) and in ``/readyz``.
     - ``legacy_sse``: also serve the 2024-11-05 HTTP+SSE transport: ``GET sse_path`` opens an event
       stream whose first ``endpoint`` event names ``messages_path?session_id=...``, where the client
       POSTs its messages (202; answers arrive on the stream). One connection per stream, closed
@@ -81,6 +86,8 @@ class HTTPOptions:
     get_stream_linger: float = 300.0
     sse_retry_ms: int | None = None
     sse_poll_after: float | None = None
+    redis: str | None = None
+    redis_prefix: str = "anyport"
     legacy_sse: bool = True
     sse_path: str = "/sse"
     messages_path: str = "/messages/"

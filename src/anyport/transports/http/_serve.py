@@ -9,10 +9,13 @@ the process exits with status 0 once the shutdown completed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
+import os
 import signal
 import socket
 import sys
+import time
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
@@ -91,13 +94,18 @@ def run_http_server(
     keyfile: str | None = None,
     log_level: str = "info",
     graceful_timeout: int = 10,
+    workers: int = 1,
     **changes: Any,
 ) -> None:
     """Blocking: serve ``create_app(server, options, **changes)`` with uvicorn until SIGTERM/SIGINT.
 
     ``certfile``/``keyfile`` turn on TLS. Without ``allowed_hosts``, a non-loopback ``host`` is
     allowed automatically (with a warning on stderr); see ``default_allowed_hosts``.
+    ``workers`` > 1 forks that many processes sharing the listening socket; they need shared state
+    (``redis``): with in-memory state each would have sessions of its own, so it is refused.
     """
+    if workers < 1:
+        raise ValueError("workers must be >= 1")
     try:
         import uvicorn
     except ImportError as exc:
@@ -113,22 +121,97 @@ def run_http_server(
             sys.stderr.write(warning + "\n")
             sys.stderr.flush()
         options = HTTPOptions.of(options, allowed_hosts=hosts)
-    app = create_app(server, options)
-    config = uvicorn.Config(
-        app,
-        host=host,
-        port=port,
-        ssl_certfile=certfile,
-        ssl_keyfile=keyfile,
-        log_level=log_level,
-        lifespan="on",
-        ws="none",  # MCP has no websocket transport; upgrades are refused
-        # The app decides itself which peers may speak for clients (trusted_proxies); uvicorn must
-        # not rewrite the peer address from X-Forwarded-For behind its back.
-        proxy_headers=False,
-        timeout_graceful_shutdown=graceful_timeout,
-    )
-    _uvicorn_server(config, app).run()
+    if workers > 1 and options.redis is None and options.session_store is None and not options.stateless:
+        raise ValueError(
+            f"{workers} workers need shared state: give a Redis URL (--redis / ANYPORT_REDIS_URL), or serve --stateless; "
+            "with in-memory state each worker would keep sessions of its own"
+        )
+
+    def build() -> Any:
+        app = create_app(server, options)
+        config = uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            ssl_certfile=certfile,
+            ssl_keyfile=keyfile,
+            log_level=log_level,
+            lifespan="on",
+            ws="none",  # MCP has no websocket transport; upgrades are refused
+            # The app decides itself which peers may speak for clients (trusted_proxies); uvicorn must
+            # not rewrite the peer address from X-Forwarded-For behind its back.
+            proxy_headers=False,
+            timeout_graceful_shutdown=graceful_timeout,
+        )
+        return _uvicorn_server(config, app)
+
+    if workers == 1:
+        build().run()
+        return
+    _run_workers(build, host, port, workers)
+
+
+def _run_workers(build: Any, host: str, port: int, workers: int) -> None:
+    """Fork ``workers`` processes serving one listening socket; stop them all on SIGTERM/SIGINT.
+
+    Each worker builds its own app after the fork (its own event loop and Redis connections). A
+    worker that dies is started again (at most once a second), so one crash costs its connections only.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host.strip("[]"), port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    children: dict[int, int] = {}  # pid -> worker number
+    stopping = False
+
+    def spawn(number: int) -> None:
+        pid = os.fork()
+        if pid == 0:  # the worker
+            code = 0
+            try:
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                signal.signal(signal.SIGINT, signal.SIG_DFL)
+                build().run(sockets=[sock])
+            except BaseException:
+                code = 1
+            finally:
+                os._exit(code)
+        children[pid] = number
+
+    def stop(sig: int, _frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+        for pid in list(children):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    for number in range(workers):
+        spawn(number)
+    sys.stderr.write(f"anyport: {workers} workers serving on {host}:{sock.getsockname()[1]}\n")
+    sys.stderr.flush()
+    last_restart = 0.0
+    while children:
+        try:
+            pid, status = os.wait()
+        except ChildProcessError:
+            break
+        except InterruptedError:
+            continue
+        if pid not in children:
+            continue
+        number = children.pop(pid)
+        if stopping:
+            continue
+        sys.stderr.write(f"anyport: worker {number} (pid {pid}) exited with status {status}; starting it again\n")
+        sys.stderr.flush()
+        time.sleep(max(0.0, 1.0 - (time.monotonic() - last_restart)))
+        last_restart = time.monotonic()
+        spawn(number)
+    sock.close()
 
 
 def _uvicorn_server(config: Any, app: StreamableHTTPApp) -> Any:
