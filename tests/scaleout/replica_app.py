@@ -37,3 +37,19 @@ async def ask(ctx: Context) -> str:
     """Ask the client for a name (elicitation); the answer arrives as a POST on any replica."""
     answer = await ctx.elicit("What is your name?", Name)
     return f"{answer.action}:{answer.content.name if answer.content else ''}:{os.getpid()}"
+
+
+@app.tool()
+async def announce() -> str:
+    """Tell every session the tool list changed (their GET streams, on whichever replica holds them)."""
+    await app.notify_list_changed("tools")
+    return str(os.getpid())
+
+
+@app.tool()
+async def slow_count(n: int, delay: float, ctx: Context) -> str:
+    """Report progress n times, ``delay`` seconds apart (a stream to cut and resume)."""
+    for i in range(1, n + 1):
+        await ctx.report_progress(i, n)
+        await asyncio.sleep(delay)
+    return str(os.getpid())
