@@ -18,6 +18,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --disable-pip-version-check -U pip
 	$(PY) -m pip install -q --disable-pip-version-check -e ".[cli,fast,http,redis,test]"
 	@scripts/ensure-redis
+	@scripts/ensure-nginx
 	@touch $@
 
 $(TS_STAMP): $(TS_PEERS)/package.json $(TS_PEERS)/package-lock.json
@@ -41,10 +42,12 @@ typecheck: install
 
 unit: install $(TS_STAMP) $(CONF_STAMP)
 	@scripts/ensure-redis
+	@scripts/ensure-nginx
 	$(VENV)/bin/pytest -q
 
 test: install $(TS_STAMP) $(CONF_STAMP) lint typecheck
 	@scripts/ensure-redis
+	@scripts/ensure-nginx
 	$(VENV)/bin/pytest -q
 
 conformance: install $(CONF_STAMP)

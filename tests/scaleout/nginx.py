@@ -148,17 +148,18 @@ def _config(folder: Path, port: int, upstreams: list[int], keepalive: int) -> st
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM (fast shutdown: the master stops its worker and closes open SSE streams), then SIGKILL
-    to the process group nginx was started in: its master and worker, nothing else."""
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)  # a worker left behind by a killed master
+    """SIGTERM: a fast shutdown, the master stops its worker and closes the open SSE streams. If it
+    hangs, SIGKILL to the process group nginx was started in (its master and worker, nothing else),
+    sent while the master is not yet reaped so the group id cannot belong to anyone else."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(5)
 
 
 def _wait_ready(port: int, proc: subprocess.Popen[bytes], folder: Path, timeout: float) -> None:

@@ -115,7 +115,7 @@ async def test_a_legacy_session_is_served_by_every_replica_in_turn(redis: RedisS
         async with Client(
             f"http://127.0.0.1:{ports[0]}/mcp", era="legacy", httpx_client=http, on_elicit=lambda p: NAME, listen=False,
         ) as client:
-            assert [t.name for t in await client.list_tools()] == ["whoami", "count", "ask"]
+            assert {"whoami", "count", "ask"} <= {t.name for t in await client.list_tools()}
             pids = [(await client.call_tool("whoami")).text for _ in range(6)]
             assert len(set(pids)) == 3, pids  # every replica served the same session
             result = await client.call_tool("count", {"n": 5}, on_progress=lambda p, total, msg: progress.append(p))

@@ -140,3 +140,27 @@ def test_a_notification_reaches_the_get_stream_once_from_any_replica_M_05(redis:
                     text += chunk  # until nothing more comes for 1.5 s
         notes = [e["data"] for e in _events(text) if e.get("data") and e["data"].get("method") == "notifications/tools/list_changed"]
         assert len(notes) == 1, text
+
+
+def test_a_listen_stream_gets_what_another_replica_sends_once_M_20(redis: RedisServer) -> None:
+    """2026-07-28: ``subscriptions/listen`` open on one replica; ``notify_list_changed`` runs on
+    another (a tool call); the listener gets it once, tagged with its subscription id (M-22)."""
+    from tests.transports._http_helpers import modern_body, modern_headers
+
+    with replicas(redis, "listen") as ports, httpx.Client(timeout=30) as c:
+        listen = modern_body(1, "subscriptions/listen", {"notifications": {"toolsListChanged": True}})
+        with c.stream(
+            "POST", f"http://127.0.0.1:{ports[0]}/mcp", headers=modern_headers("subscriptions/listen"), json=listen,
+            timeout=httpx.Timeout(30, read=1.5),
+        ) as s:
+            assert s.status_code == 200
+            time.sleep(0.3)
+            call = modern_body(2, "tools/call", {"name": "announce", "arguments": {}})
+            r = c.post(f"http://127.0.0.1:{ports[1]}/mcp", headers=modern_headers("tools/call", "announce"), json=call)
+            assert r.status_code == 200, r.text
+            text = ""
+            with contextlib.suppress(httpx.ReadTimeout):
+                for chunk in s.iter_text():
+                    text += chunk
+        methods = [e["data"]["method"] for e in _events(text) if e.get("data") and "method" in e["data"]]
+        assert methods == ["notifications/subscriptions/acknowledged", "notifications/tools/list_changed"], text

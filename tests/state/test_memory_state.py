@@ -6,8 +6,16 @@ import asyncio
 
 import pytest
 
-from anyport.state import MemoryBus, MemoryEventLog, MemorySessionStore, SessionRecord, format_event_id, parse_event_id
-from anyport.testing.state_contract import check_bus, check_event_log, check_session_store
+from anyport.state import (
+    MemoryBus,
+    MemoryEventLog,
+    MemorySessionStore,
+    MemoryTaskStore,
+    SessionRecord,
+    format_event_id,
+    parse_event_id,
+)
+from anyport.testing.state_contract import check_bus, check_event_log, check_session_store, check_task_store
 
 
 class _Clock:
@@ -28,6 +36,14 @@ async def test_memory_event_log_contract() -> None:
 
 async def test_memory_bus_contract() -> None:
     await check_bus(MemoryBus())
+
+
+async def test_memory_task_store_contract() -> None:
+    store = MemoryTaskStore()
+    try:
+        await check_task_store(store)
+    finally:
+        await store.aclose()
 
 
 def test_event_ids() -> None:

@@ -34,7 +34,7 @@ from anyport.protocol import REVISIONS, CancelRequested, ResponseReceived, Serve
 from anyport.state import MemoryBus, MemoryEventLog, MemorySessionStore, SessionRecord
 from anyport.transports.http import StreamableHTTPApp
 from anyport.transports.http._registry import LiveSessions
-from anyport.transports.http._sessions import ASKED_ELSEWHERE, SessionRequests, inbox_key
+from anyport.transports.http._sessions import ASKED_ELSEWHERE, LISTEN_KEY, SessionRequests, inbox_key
 from tests.transports._http_helpers import POST_HEADERS, running, wait_for
 
 LEGACY = "2025-11-25"
@@ -43,6 +43,11 @@ NAME_SCHEMA = {"type": "object", "properties": {"name": {"type": "string"}}}
 server = Server("replicas-test", version="1.0.0")
 #: What happened to the handlers, by tag (written on the server's thread).
 OUTCOMES: dict[str, str] = {}
+
+
+def _session_keys(bus: MemoryBus) -> int:
+    """Bus keys with a subscriber, but the replicas' own listen relay (one per app, not per session)."""
+    return len([key for key in bus._subs if key != LISTEN_KEY])
 
 
 def _name(answer: Any) -> str:
@@ -316,7 +321,7 @@ def test_delete_on_another_replica_ends_the_waiting_tool_and_leaves_no_subscript
         assert rr.delete().status_code == 204  # b
         _assert_ended(list(messages))
     assert wait_for(lambda: OUTCOMES.get("deleted") in ("session closed", "cancelled"))
-    assert wait_for(lambda: reps.listeners(sid) == 0 and len(reps.bus) == 0)
+    assert wait_for(lambda: reps.listeners(sid) == 0 and _session_keys(reps.bus) == 0)
     assert sid not in reps.a.sessions and sid not in reps.b.sessions
     assert server.hub.peer(sid) is None
     for path in ("/a", "/b"):
@@ -337,7 +342,7 @@ def test_delete_on_the_replica_running_the_tool_leaves_no_subscription(replicas:
         assert c.delete("/a", headers=rr.headers).status_code == 204
         _assert_ended(list(messages))
     assert wait_for(lambda: OUTCOMES.get("deleted-here") in ("session closed", "cancelled"))
-    assert wait_for(lambda: reps.listeners(sid) == 0 and len(reps.bus) == 0)
+    assert wait_for(lambda: reps.listeners(sid) == 0 and _session_keys(reps.bus) == 0)
     assert sid not in reps.a.sessions
     # b's live part was idle: it held no subscription and learns of the end at its next lookup.
     assert not reps.b.sessions._sessions[sid].listening
@@ -434,12 +439,12 @@ async def test_answers_and_cancellations_cross_the_bus_exactly_once() -> None:
         await asyncio.wait_for(task, 2)
     assert a.conn.finish("r1") is False  # marked cancelled: nothing is sent for it (U-04)
     await _settle()
-    assert not a.listening and len(pair.bus) == 0
+    assert not a.listening and _session_keys(pair.bus) == 0
 
     # Shutdown of both registries leaves nothing behind.
     await pair.a.aclose()
     await pair.b.aclose()
-    assert len(pair.bus) == 0 and not pair.a.background and not pair.b.background
+    assert _session_keys(pair.bus) == 0 and not pair.a.background and not pair.b.background
 
 
 async def test_a_session_ended_elsewhere_closes_the_busy_live_part() -> None:
@@ -461,4 +466,4 @@ async def test_a_session_ended_elsewhere_closes_the_busy_live_part() -> None:
         await asyncio.wait_for(task, 2)
     assert a.closed and a.id not in pair.a
     await _settle()
-    assert len(pair.bus) == 0
+    assert _session_keys(pair.bus) == 0

@@ -16,17 +16,21 @@ Three kinds of receivers:
 - **Listeners** (2026-07-28): one per open ``subscriptions/listen`` request; it receives only
   the kinds its filter named, tagged with its subscription id (M-20..M-22). The dispatcher
   manages them; transports only stream what the request's outlet sends.
+- **Relays**: carry what listeners get to the hubs of other processes (replicas sharing a Bus),
+  whose listeners take it with ``deliver_to_listeners``; each hub skips what it sent itself
+  (``origin``), so a listener gets each notification once, whichever replica sent it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["LIST_KINDS", "Fanout", "Listener", "NotificationHub", "Peer"]
+__all__ = ["LIST_KINDS", "Fanout", "Listener", "NotificationHub", "Peer", "Relay"]
 
 log = logging.getLogger("anyport.server")
 
@@ -68,6 +72,16 @@ class Fanout(Protocol):
     async def publish(self, method: str, params: dict[str, Any], *, uri: str | None = None) -> object: ...
 
 
+@runtime_checkable
+class Relay(Protocol):
+    """Carries listener notifications to other processes (relays with equal ``key`` are one path)."""
+
+    @property
+    def key(self) -> Hashable: ...
+
+    async def publish(self, origin: str, method: str, params: dict[str, Any]) -> object: ...
+
+
 @dataclass(eq=False, slots=True)
 class Listener:
     """One open ``subscriptions/listen``: its honoured filter and its queue of notifications."""
@@ -106,6 +120,9 @@ class NotificationHub:
         self._subscriptions: dict[str, set[str]] = {}
         self._fanouts: list[Fanout] = []
         self._listeners: set[Listener] = set()
+        self._relays: dict[Hashable, Relay] = {}
+        #: Names this hub in what its relays carry, so it never takes back its own notifications.
+        self.origin = secrets.token_hex(8)
 
     # -- peers (legacy) ------------------------------------------------------------------------
 
@@ -210,6 +227,29 @@ class NotificationHub:
                 fanouts.setdefault(fanout.key, fanout)
         return direct, fanouts
 
+    # -- relays (listeners of other processes) -------------------------------------------------
+
+    def add_relay(self, relay: Relay) -> Relay:
+        """Carry listener notifications through ``relay`` too; returns the relay in use for its key
+        (an equal one added earlier wins: one path per key)."""
+        return self._relays.setdefault(relay.key, relay)
+
+    def remove_relay(self, relay: Relay) -> None:
+        if self._relays.get(relay.key) is relay:
+            del self._relays[relay.key]
+
+    def deliver_to_listeners(self, origin: str, method: str, params: dict[str, Any]) -> None:
+        """A notification another process's hub sent to its listeners: ours get it too (not our own)."""
+        if origin != self.origin:
+            self._to_listeners(method, params)
+
+    async def _relay(self, method: str, params: dict[str, Any]) -> None:
+        for key, relay in list(self._relays.items()):
+            try:
+                await relay.publish(self.origin, method, dict(params))
+            except Exception:
+                log.debug("dropping %s for relay %r", method, key, exc_info=True)
+
     # -- listeners (modern) --------------------------------------------------------------------
 
     def add_listener(self, filter_: dict[str, Any]) -> Listener:
@@ -227,7 +267,7 @@ class NotificationHub:
 
     @property
     def active(self) -> bool:
-        return bool(self._peers or self._listeners or self._fanouts)
+        return bool(self._peers or self._listeners or self._fanouts or self._relays)
 
     # -- delivery ------------------------------------------------------------------------------
 
@@ -235,6 +275,8 @@ class NotificationHub:
         """Send to listeners whose filter asks for it and to ``peers`` (default: every peer, those
         with a fanout through it, once per fanout). Named ``peers`` are notified one by one."""
         self._to_listeners(method, params)
+        if self._relays:
+            await self._relay(method, params)
         if peers is not None:
             await self._notify(list(peers), method, params)
             return
@@ -246,6 +288,8 @@ class NotificationHub:
         """``notifications/resources/updated`` to listeners and peers subscribed to ``uri``."""
         method, params = "notifications/resources/updated", {"uri": uri}
         self._to_listeners(method, params)
+        if self._relays:
+            await self._relay(method, params)
         subscribed = [pid for pid, uris in self._subscriptions.items() if uri in uris]
         direct, fanouts = self._split(subscribed)
         await self._notify(direct, method, params)

@@ -21,21 +21,29 @@ from __future__ import annotations
 
 from anyport.state._bus import Bus, MemoryBus, Subscription
 from anyport.state._events import EventLog, MemoryEventLog, Replay, StoredEvent, format_event_id, parse_event_id
+from anyport.state._ratelimit import Decision, MemoryRateLimiter, Rate, RateLimiter, RedisRateLimiter
 from anyport.state._redis import RedisBus, RedisEventLog, RedisSessionStore, RedisState
+from anyport.state._redis_tasks import RedisTaskStore
 from anyport.state._sessions import MemorySessionStore, SessionRecord, SessionStore
 from anyport.state._tasks import MemoryTaskStore, TaskChange, TaskRecord, TaskStore
 
 __all__ = [
     "Bus",
+    "Decision",
     "EventLog",
     "MemoryBus",
     "MemoryEventLog",
+    "MemoryRateLimiter",
     "MemorySessionStore",
     "MemoryTaskStore",
+    "Rate",
+    "RateLimiter",
     "RedisBus",
     "RedisEventLog",
+    "RedisRateLimiter",
     "RedisSessionStore",
     "RedisState",
+    "RedisTaskStore",
     "Replay",
     "SessionRecord",
     "SessionStore",

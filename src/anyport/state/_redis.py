@@ -36,6 +36,8 @@ import orjson
 
 from anyport.state._bus import Subscription
 from anyport.state._events import Replay, StoredEvent, format_event_id, parse_event_id
+from anyport.state._ratelimit import RedisRateLimiter
+from anyport.state._redis_tasks import RedisTaskStore
 from anyport.state._sessions import SessionRecord
 
 __all__ = ["INSTALL_HINT", "RedisBus", "RedisEventLog", "RedisSessionStore", "RedisState"]
@@ -125,9 +127,11 @@ class RedisState:
         self.sessions = RedisSessionStore(self, ttl=session_ttl)
         self.events = RedisEventLog(self, max_events=max_events, max_streams=max_streams, ttl=event_ttl, open_ttl=open_ttl)
         self.bus = RedisBus(self)
+        self.tasks = RedisTaskStore(self)
         self._append = self.client.register_script(_APPEND)
         self._new_stream = self.client.register_script(_NEW_STREAM)
         self._drop = self.client.register_script(_DROP)
+        self.limiter = RedisRateLimiter(self)
 
     @classmethod
     def from_url(cls, url: str, **kw: Any) -> RedisState:

@@ -15,11 +15,22 @@ uses only the Protocol (no backend internals), so a Redis backend runs the very 
 from __future__ import annotations
 
 import asyncio
+import secrets
+import time
 from typing import Any
 
-from anyport.state import Bus, EventLog, SessionRecord, SessionStore, parse_event_id
+from anyport.state import (
+    Bus,
+    EventLog,
+    SessionRecord,
+    SessionStore,
+    TaskChange,
+    TaskRecord,
+    TaskStore,
+    parse_event_id,
+)
 
-__all__ = ["check_bus", "check_event_log", "check_session_store"]
+__all__ = ["check_bus", "check_event_log", "check_session_store", "check_task_store"]
 
 
 def _check(condition: object, message: str) -> None:
@@ -132,3 +143,201 @@ async def check_bus(bus: Bus) -> None:
     _check(await get(both) == ("k", {"x": 4}), "the other subscription still receives")
     await both.aclose()
     _check(await bus.publish("k", {}) == 0 and await bus.publish("other", {}) == 0, "every subscription closed")
+
+
+async def check_task_store(store: TaskStore) -> None:
+    """The ``TaskStore`` rules (F-TASK-01/02, SEP-2663): durable create, copies in and out, atomic
+    updates that bump the version only on a change, terminal statuses final, answers only for
+    outstanding keys, ``wait`` woken by another coroutine or returning the record as-is at its
+    timeout, ``list`` per owner oldest first with a paging cursor, delete, unknown ids, TTL expiry.
+    Takes about one second (short timeouts and TTLs)."""
+    run = secrets.token_hex(4)  # ids and owners of this run only
+
+    def tid(name: str) -> str:
+        return f"{name}-{run}"
+
+    async def got(task_id: str) -> TaskRecord:
+        rec = await store.get(task_id)
+        _check(rec is not None, f"task {task_id!r} must exist")
+        assert rec is not None
+        return rec
+
+    # Started first, checked last: lives ttl_ms after creation (not less), then is gone.
+    short = TaskRecord(task_id=tid("short"), method="tools/call", owner=tid("ttl-owner"), ttl_ms=300)
+    short_created = time.monotonic()
+    await store.create(short)
+    _check(await store.get(short.task_id) is not None, "a record must not expire before its ttl_ms")
+    page, _ = await store.list(short.owner, None, 10)
+    _check([p.task_id for p in page] == [short.task_id], "a record is listed within its ttl_ms")
+
+    # -- create, get, copies ----------------------------------------------------------------------------
+    rec = TaskRecord(
+        task_id=tid("t1"), method="tools/call", status_message="starting", ttl_ms=60_000, poll_interval_ms=250,
+        owner=tid("alice"),
+    )
+    await store.create(rec)
+    first = await got(rec.task_id)  # durable create: readable right away
+    _check(first == rec, f"the record did not round-trip: {first!r} != {rec!r}")
+    _check(first.version == 0 and first.status == "working", "a new record is working at version 0")
+    try:
+        await store.create(TaskRecord(task_id=rec.task_id, method="tools/call"))
+    except ValueError:
+        pass
+    else:
+        raise AssertionError("creating a task id that exists must raise ValueError")
+    _check(await got(rec.task_id) == rec, "a refused create must leave the record alone")
+    rec.status_message = "changed after create"
+    rec.input_requests["x"] = {"method": "m"}
+    first.responses["y"] = 1
+    first.status = "failed"
+    again = await got(rec.task_id)
+    _check(
+        again.status == "working" and again.status_message == "starting" and not again.input_requests
+        and not again.responses, "create and get must copy the record, never keep or hand out a live reference",
+    )
+
+    # -- update: atomic, version bumps only on a change, answers only for outstanding keys ----------------
+    t = rec.task_id
+    r = await store.update(t, TaskChange(status="input_required", add_requests={"a": {"method": "m"}, "b": {"method": "m"}}))
+    _check(r is not None and r.version == 1 and r.status == "input_required", f"update must apply and bump: {r!r}")
+    assert r is not None
+    _check(r.last_updated_at >= r.created_at, "last_updated_at must not precede created_at")
+    r.input_requests.clear()
+    _check(set((await got(t)).input_requests) == {"a", "b"}, "update must return a copy")
+    r = await store.update(t, TaskChange(answers={"zzz": 1}, consume=("nothing",)))
+    _check(r is not None and r.version == 1, "an update that changes nothing must not bump the version")
+    r = await store.update(t, TaskChange(answers={"a": {"x": 1}, "zzz": 2}))
+    _check(
+        r is not None and r.version == 2 and set(r.input_requests) == {"b"} and r.responses == {"a": {"x": 1}},
+        f"only answers for outstanding keys are taken: {r!r}",
+    )
+    r = await store.update(t, TaskChange(answers={"a": "again"}))
+    _check(r is not None and r.version == 2 and r.responses == {"a": {"x": 1}}, "an answered key is no longer outstanding")
+    r = await store.update(t, TaskChange(consume=("a",), resume=True))
+    _check(
+        r is not None and r.version == 3 and r.responses == {} and r.status == "input_required",
+        "consume takes the answer; resume waits while a request is outstanding",
+    )
+    await store.update(t, TaskChange(answers={"b": 2}))
+    r = await store.update(t, TaskChange(consume=("b",), resume=True))
+    _check(r is not None and r.version == 5 and r.status == "working" and not r.responses, f"resume -> working: {r!r}")
+    try:
+        await store.update(t, TaskChange(status="bogus"))
+    except ValueError:
+        pass
+    else:
+        raise AssertionError("an unknown status must raise ValueError")
+    _check((await got(t)).version == 5, "a refused update must change nothing")
+
+    n = 20  # concurrent writers: no update may be lost
+    results = await asyncio.gather(*(store.update(t, TaskChange(add_requests={f"k{i}": {"method": "m"}})) for i in range(n)))
+    _check(all(x is not None for x in results), "concurrent updates must all apply")
+    after = await got(t)
+    _check(
+        set(after.input_requests) == {f"k{i}" for i in range(n)} and after.version == 5 + n,
+        f"concurrent updates must each apply atomically (version {after.version}, {len(after.input_requests)} keys)",
+    )
+    _check(sorted(x.version for x in results if x is not None) == list(range(6, 6 + n)), "each update sees its own version")
+
+    # -- terminal statuses are final ------------------------------------------------------------------------
+    r = await store.update(t, TaskChange(status="completed", result={"content": [{"type": "text", "text": "ok"}]}))
+    _check(r is not None and r.status == "completed" and r.terminal and not r.input_requests, "completion clears requests")
+    assert r is not None
+    done = r.version
+    for change in (
+        TaskChange(status="working"), TaskChange(status="failed", error={"code": 1}), TaskChange(result={"other": 1}),
+        TaskChange(add_requests={"late": {"method": "m"}}), TaskChange(answers={"k1": 1}), TaskChange(status="bogus"),
+    ):
+        r = await store.update(t, change)
+        _check(
+            r is not None and r.status == "completed" and r.version == done and r.result == {"content": [{"type": "text", "text": "ok"}]}
+            and r.error is None and not r.input_requests, f"a terminal status is final: {change!r} gave {r!r}",
+        )
+
+    # -- wait -----------------------------------------------------------------------------------------------
+    w = tid("w")
+    await store.create(TaskRecord(task_id=w, method="tools/call", ttl_ms=60_000))
+    started = time.monotonic()
+    r = await asyncio.wait_for(store.wait(w, -1, timeout=5), 2)
+    _check(r is not None and r.version == 0 and time.monotonic() - started < 0.5, "wait returns at once when the version is past")
+    started = time.monotonic()
+    timed = asyncio.ensure_future(store.wait(w, 0, timeout=0.3))
+    await asyncio.sleep(0.05)
+    await store.update(w, TaskChange(answers={"nothing": 1}))  # no change: must not end the wait
+    r = await asyncio.wait_for(timed, 3)
+    elapsed = time.monotonic() - started
+    _check(r is not None and r.version == 0 and r.task_id == w, f"at its timeout wait returns the record as it is: {r!r}")
+    _check(0.25 <= elapsed < 1.5, f"wait(timeout=0.3) took {elapsed:.2f} s")
+    started = time.monotonic()
+    woken = asyncio.ensure_future(store.wait(w, 0, timeout=10))
+    await asyncio.sleep(0.1)
+    _check(not woken.done(), "wait must block while the version has not passed")
+    await store.update(w, TaskChange(status_message="progress"))
+    r = await asyncio.wait_for(woken, 3)
+    elapsed = time.monotonic() - started
+    _check(r is not None and r.version == 1 and r.status_message == "progress", f"wait must return the updated record: {r!r}")
+    _check(elapsed < 0.8, f"an update must wake wait early (took {elapsed:.2f} s)")
+    gone = asyncio.ensure_future(store.wait(w, 1, timeout=10))
+    await asyncio.sleep(0.05)
+    started = time.monotonic()
+    _check(await store.delete(w), "delete of an existing record must be True")
+    r = await asyncio.wait_for(gone, 3)
+    _check(r is None and time.monotonic() - started < 0.8, "a delete must end a wait with None")
+
+    # -- list by owner ----------------------------------------------------------------------------------------
+    owner_a, owner_b = tid("owner-a"), tid("owner-b")
+    mine: list[str] = []
+    for i in range(7):
+        task_id = tid(f"l{i}")
+        owner = owner_a if i % 3 != 1 else owner_b
+        await store.create(TaskRecord(task_id=task_id, method="tools/call", owner=owner, ttl_ms=60_000))
+        if owner == owner_a:
+            mine.append(task_id)
+    await store.create(TaskRecord(task_id=tid("nobody"), method="tools/call", ttl_ms=60_000))
+    _check(await store.delete(mine[2]), "delete of a listed record must be True")
+    listed = mine[:2] + mine[3:]
+    seen: list[str] = []
+    cursor: str | None = None
+    for _ in range(10):
+        page, cursor = await store.list(owner_a, cursor, 2)
+        _check(len(page) <= 2, "a page holds at most limit records")
+        _check(all(p.owner == owner_a for p in page), "list returns the owner's records only")
+        seen += [p.task_id for p in page]
+        if page:
+            page[0].status = "failed"  # copies
+        if cursor is None:
+            break
+        _check(isinstance(cursor, str) and len(page) == 2, "a cursor only after a full page")
+    _check(seen == listed, f"list pages through the owner's records oldest first: {seen} != {listed}")
+    _check([(await got(x)).status for x in listed] == ["working"] * len(listed), "list must return copies")
+    page, cursor = await store.list(owner_a, None, 100)
+    _check([p.task_id for p in page] == listed and cursor is None, "one page when limit covers all, and no cursor")
+    page, cursor = await store.list(owner_b, None, 100)
+    _check([p.task_id for p in page] == [tid("l1"), tid("l4")] and cursor is None, "list separates owners")
+    page, cursor = await store.list(None, None, 100)
+    _check([p.task_id for p in page] == [tid("nobody")] and cursor is None, f"owner None lists unowned records: {page}")
+    page, cursor = await store.list(tid("stranger"), None, 10)
+    _check(page == [] and cursor is None, "an owner without records lists nothing")
+    for bad in ("garbage!", "", "eDE", "dC0x", "dHg", "%%%"):
+        try:
+            await store.list(owner_a, bad, 2)
+        except ValueError:
+            pass
+        else:
+            raise AssertionError(f"a bad cursor {bad!r} must raise ValueError")
+
+    # -- delete and unknown ids ------------------------------------------------------------------------------
+    _check(await store.get(mine[2]) is None, "a deleted record is gone")
+    _check(not await store.delete(mine[2]), "a second delete must be False")
+    for unknown in (mine[2], tid("never")):
+        _check(await store.get(unknown) is None, "get of an unknown id must be None")
+        _check(await store.update(unknown, TaskChange(status="completed")) is None, "update of an unknown id must be None")
+        _check(await store.wait(unknown, 0, timeout=1) is None, "wait on an unknown id must be None")
+        _check(not await store.delete(unknown), "delete of an unknown id must be False")
+
+    # -- TTL ---------------------------------------------------------------------------------------------------
+    await asyncio.sleep(max(0.0, short_created + 0.3 + 0.15 - time.monotonic()))
+    _check(await store.get(short.task_id) is None, "a record must be gone after its ttl_ms")
+    _check(await store.update(short.task_id, TaskChange(status="completed")) is None, "an expired record cannot be updated")
+    page, _ = await store.list(short.owner, None, 10)
+    _check(page == [], "an expired record is not listed")

@@ -42,7 +42,7 @@ from anyport.transports.http._legacy_sse import LegacySSE
 from anyport.transports.http._options import HTTPOptions
 from anyport.transports.http._post import PostHandler
 from anyport.transports.http._registry import LiveSessions
-from anyport.transports.http._sessions import BROADCAST_KEY, BusFanout, HTTPSession, session_key
+from anyport.transports.http._sessions import BROADCAST_KEY, BusFanout, BusRelay, HTTPSession, session_key
 from anyport.transports.http._streams import GetStreams
 
 if TYPE_CHECKING:
@@ -99,6 +99,11 @@ class StreamableHTTPApp:
         )
         if self.fanout is not None:
             server.hub.add_fanout(self.fanout)
+        #: Shared state: this hub's listeners also get what other replicas' hubs send, and theirs ours
+        #: (registered with the hub from the first request or the lifespan start-up on).
+        self._shared_bus = options.bus is not None or self.redis is not None
+        self.relay: BusRelay | None = None
+        self._relaying = False
         self.get_streams = GetStreams(
             self.stream_options, keepalive_interval=options.keepalive_interval, linger=options.get_stream_linger,
             max_buffered=limits.max_buffered_events,
@@ -125,7 +130,7 @@ class StreamableHTTPApp:
             return
         if kind != "http":
             return  # websockets are not part of MCP; the server closes the handshake
-        if self._reaper is None:
+        if self._reaper is None and not self._relaying:
             self._start_reaper()
         req = HTTPRequest(scope)
         path = req.path.rstrip("/") or "/"
@@ -214,6 +219,10 @@ class StreamableHTTPApp:
             reaper.cancel()
         if self.fanout is not None:
             self.server.hub.remove_fanout(self.fanout)
+        if self.relay is not None and self._relaying:
+            self._relaying = False
+            if self.relay.release():
+                self.server.hub.remove_relay(self.relay)
         await self.get_streams.aclose()
         if self.legacy is not None:
             await self.legacy.aclose()
@@ -224,6 +233,12 @@ class StreamableHTTPApp:
                 await self.redis.aclose()
 
     def _start_reaper(self) -> None:
+        if self._shared_bus and not self._relaying:
+            self._relaying = True
+            relay = self.server.hub.add_relay(BusRelay(self.bus, self.server.hub))  # one per hub and bus
+            self.relay = relay if isinstance(relay, BusRelay) else None
+            if self.relay is not None:
+                self.relay.acquire()
         if self._reaper is None and not self.options.stateless:
             self._reaper = asyncio.get_running_loop().create_task(self._reap())
 

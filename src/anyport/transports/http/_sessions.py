@@ -38,6 +38,7 @@ numbers them 1, 2, ...; a replica that restored it uses its own random block (``
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import secrets
@@ -51,11 +52,14 @@ from anyport.protocol import OutgoingRequests, ResponseReceived, ServerConnectio
 from anyport.state import Bus, SessionRecord, SessionStore
 
 if TYPE_CHECKING:
+    from anyport.runtime._hub import NotificationHub
     from anyport.transports.http._registry import LiveSessions
 
 __all__ = [
     "BROADCAST_KEY",
     "HUB_KEY",
+    "LISTEN_KEY",
+    "BusRelay",
     "BusFanout",
     "HTTPSession",
     "SessionRequests",
@@ -249,6 +253,72 @@ class BusFanout:
         if uri is not None:
             msg["to"], msg["uri"] = TO_SUBSCRIBED, uri
         return await self.bus.publish(HUB_KEY, msg)
+
+
+#: Bus key on which the hubs of every replica relay what their listeners get (2026-07-28
+#: ``subscriptions/listen``), see ``BusRelay``.
+LISTEN_KEY = "listen"
+
+
+class BusRelay:
+    """The hub's relay over a Bus (``anyport.runtime._hub.Relay``), and the one subscription that
+    brings other replicas' listener notifications to this hub: a ``subscriptions/listen`` stream on
+    any replica gets what any replica sends (list changes, resource updates, task status).
+
+    One per hub and Bus (``hub.add_relay`` keeps the first); the apps using it ``acquire`` and
+    ``release`` it, and it listens while one does. A subscription that breaks (Redis restarted) is
+    made again after a short pause.
+    """
+
+    __slots__ = ("_task", "_users", "bus", "hub")
+
+    def __init__(self, bus: Bus, hub: NotificationHub) -> None:
+        self.bus = bus
+        self.hub = hub
+        self._users = 0
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def key(self) -> Hashable:
+        return ("anyport.http.relay", id(self.bus))
+
+    async def publish(self, origin: str, method: str, params: dict[str, Any]) -> int:
+        return await self.bus.publish(LISTEN_KEY, {"origin": origin, "method": method, "params": params})
+
+    def acquire(self) -> None:
+        self._users += 1
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._listen())
+
+    def release(self) -> bool:
+        """One app stopped using the relay; True when it was the last (the relay stops listening)."""
+        self._users -= 1
+        if self._users > 0:
+            return False
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+        return True
+
+    async def _listen(self) -> None:
+        while True:
+            try:
+                sub = await self.bus.subscribe(LISTEN_KEY)
+            except Exception:
+                log.warning("cannot relay listener notifications from other replicas yet", exc_info=True)
+                await asyncio.sleep(1.0)
+                continue
+            try:
+                while True:
+                    _key, msg = await sub.get()
+                    origin, method, params = msg.get("origin"), msg.get("method"), msg.get("params")
+                    if isinstance(origin, str) and isinstance(method, str) and isinstance(params, dict):
+                        self.hub.deliver_to_listeners(origin, method, params)
+            except EOFError:
+                await asyncio.sleep(0.5)  # the bus connection broke: subscribe again
+            finally:
+                with contextlib.suppress(Exception):
+                    await sub.aclose()
 
 
 class HTTPSession:
