@@ -5,6 +5,9 @@
 2. A 2026-07-28 tools/call whose arguments nest deeper than orjson writes (254 levels) and whose tool
    asks a question: binding the MRTR requestState to the arguments raised TypeError, answered as an
    internal error (-32603) caused by client input; now -32602 (M-14..M-18).
+3. (make fuzz, seed 206920, failing at 01cdce8) add(-2**63, -2**63) of a tool with an int result:
+   the sum has no 64-bit JSON form, orjson refused the structured result and the call was answered
+   -32603; now an isError result saying why (F-TOOL-05: a tool's failure is a result).
 """
 
 from __future__ import annotations
@@ -60,3 +63,11 @@ async def test_too_deep_arguments_of_a_tool_that_asks_are_32602_not_an_internal_
         reply, _ = await _answer(frame)
         assert reply["id"] == 3 and reply["error"]["code"] == -32602, reply
         assert "nested too deeply" in reply["error"]["message"]
+
+
+async def test_a_result_beyond_64_bits_is_a_tool_error_not_an_internal_error() -> None:
+    frame = b'{"jsonrpc":"2.0","id":10621123,"method":"tools/call","params":{"name":"add","arguments":{"a":-9223372036854775808,"b":-9223372036854775808}}}'
+    reply, _ = await _answer(frame)
+    assert reply["id"] == 10621123 and "error" not in reply
+    assert reply["result"]["isError"] is True
+    assert "cannot be sent as JSON" in reply["result"]["content"][0]["text"]

@@ -197,7 +197,11 @@ class _Tools(_Mrtr):
             return out
         if tool.output.schema is not None:
             structured = tool.output.structured(value)
-            result: dict[str, Any] = {"content": [{"type": "text", "text": dumps(structured).decode()}], "isError": False}
+            try:
+                text = dumps(structured).decode()
+            except TypeError as exc:  # e.g. an integer beyond 64 bits, coerced from a client's 1e20
+                return _error_result(f"{tool.name}: the result cannot be sent as JSON: {exc}")
+            result: dict[str, Any] = {"content": [{"type": "text", "text": text}], "isError": False}
             if rev.structured_output:
                 result["structuredContent"] = structured
             return result
