@@ -73,6 +73,8 @@ MISSING_CAPABILITY = -32021
 UNSUPPORTED_PROTOCOL_VERSION = -32022
 #: Implementation-defined (JSON-RPC reserves -32000..-32099 for servers): too many requests in flight.
 SERVER_BUSY = -32000
+#: Implementation-defined: a rate limit refused the request (HTTP 429; ``data.retryAfter`` in seconds).
+RATE_LIMITED = -32029
 
 
 class MCPError(Exception):

@@ -34,7 +34,7 @@ _LIMIT_OPTIONS = (*_HTTP_LIMIT_OPTIONS, "max_inflight")
 _HTTP_OPTIONS = (
     "host", "port", "path", "stateless", "json_response", "certfile", "keyfile",
     "allowed_hosts", "allowed_origins", "legacy_sse", "log_level", "trusted_proxies", "sse_retry_ms", "sse_poll_after",
-    "redis", "redis_prefix", "workers", *_HTTP_LIMIT_OPTIONS,
+    "redis", "redis_prefix", "workers", "rate_limit", "tool_rate_limits", *_HTTP_LIMIT_OPTIONS,
 )
 
 
@@ -118,6 +118,14 @@ _HTTP_OPTIONS = (
     help="HTTP: processes serving one port; more than 1 needs --redis (or --stateless).",
 )
 @click.option(
+    "--rate-limit", default=None, envvar="ANYPORT_RATE_LIMIT", metavar="RATE",
+    help="HTTP: requests per client, e.g. 100/minute or 5/10s (shared by replicas with --redis); more get 429.",
+)
+@click.option(
+    "--tool-rate-limit", "tool_rate_limits", multiple=True, envvar="ANYPORT_TOOL_RATE_LIMITS", metavar="TOOL=RATE",
+    help="HTTP: calls of one tool per client, e.g. search=10/minute (repeatable; env: space-separated).",
+)
+@click.option(
     "--legacy-sse/--no-legacy-sse", default=True, show_default=True, envvar="ANYPORT_LEGACY_SSE",
     help="HTTP: also serve the 2024-11-05 HTTP+SSE transport at /sse and /messages/.",
 )
@@ -157,6 +165,7 @@ def _serve_http(
     certfile: str | None, keyfile: str | None, allowed_hosts: tuple[str, ...], allowed_origins: tuple[str, ...],
     legacy_sse: bool, log_level: str, trusted_proxies: tuple[str, ...], sse_retry_ms: int | None,
     sse_poll_after: float | None, limits: Limits, redis: str | None, redis_prefix: str, workers: int,
+    rate_limit: str | None, tool_rate_limits: tuple[str, ...],
 ) -> None:
     import importlib
 
@@ -177,6 +186,7 @@ def _serve_http(
             f"--workers {workers} needs shared state: give --redis URL (ANYPORT_REDIS_URL), or --stateless; "
             "with in-memory state each worker would keep sessions of its own"
         )
+    rates = _rates(rate_limit, tool_rate_limits)
     if redis is not None:
         _check_redis(redis, redis_prefix)
     server = load_server(target)
@@ -186,6 +196,7 @@ def _serve_http(
         path=path, stateless=stateless, json_response=json_response, allowed_hosts=list(allowed_hosts) or None,
         allowed_origins=list(allowed_origins) or None, trusted_proxies=list(trusted_proxies) or None, legacy_sse=legacy_sse,
         sse_retry_ms=sse_retry_ms, sse_poll_after=sse_poll_after, limits=limits, redis=redis, redis_prefix=redis_prefix,
+        rate_limit=rates[0], tool_rate_limits=rates[1],
     )
     scheme = "https" if certfile else "http"
     shown = f"[{host}]" if ":" in host else host
@@ -197,6 +208,23 @@ def _serve_http(
         )
     except ImportError as exc:  # uvicorn itself present, one of its parts not
         raise click.ClickException(f"{exc}\n{INSTALL_HINT}") from exc
+
+
+def _rates(rate_limit: str | None, tool_rate_limits: tuple[str, ...]) -> tuple[Any, dict[str, Any]]:
+    """--rate-limit and --tool-rate-limit TOOL=RATE, parsed (a usage error names the bad one)."""
+    from anyport.state import Rate
+
+    try:
+        rate = Rate.parse(rate_limit) if rate_limit else None
+        tools: dict[str, Any] = {}
+        for item in tool_rate_limits:
+            name, sep, text = item.partition("=")
+            if not sep or not name.strip():
+                raise ValueError(f"{item!r}: give TOOL=RATE, e.g. search=10/minute")
+            tools[name.strip()] = Rate.parse(text)
+    except ValueError as exc:
+        raise click.UsageError(f"rate limit: {exc}") from None
+    return rate, tools
 
 
 def _check_redis(url: str, prefix: str) -> None:

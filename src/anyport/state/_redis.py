@@ -141,6 +141,17 @@ class RedisState:
         """A key of session ``session_id``: ``<prefix>:{<id>}:<parts...>`` (one slot per session)."""
         return ":".join((self.prefix, "{" + session_id + "}", *parts))
 
+    @staticmethod
+    def unavailable(exc: BaseException) -> bool:
+        """Whether ``exc`` says Redis cannot be reached now (down, restarting, loading): worth a retry."""
+        from redis.exceptions import (
+            BusyLoadingError,
+            ConnectionError as RedisConnectionError,
+            TimeoutError as RedisTimeout,
+        )
+
+        return isinstance(exc, (RedisConnectionError, RedisTimeout, BusyLoadingError, ConnectionRefusedError))
+
     async def ping(self) -> None:
         """Raises when Redis cannot be reached (``redis.exceptions.ConnectionError``)."""
         await self.client.ping()

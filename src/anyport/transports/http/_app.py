@@ -24,9 +24,18 @@ import logging
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from anyport._exceptions import INTERNAL_ERROR, INVALID_REQUEST
+from anyport._exceptions import INTERNAL_ERROR, INVALID_REQUEST, SERVER_BUSY
 from anyport.protocol import REVISIONS, ServerConnection, accepts_sse, notification
-from anyport.state import Bus, EventLog, MemoryBus, MemoryEventLog, RedisState, SessionRecord
+from anyport.state import (
+    Bus,
+    EventLog,
+    MemoryBus,
+    MemoryEventLog,
+    MemoryRateLimiter,
+    RateLimiter,
+    RedisState,
+    SessionRecord,
+)
 from anyport.transports.http._asgi import ASGIMessage, Receive, Send, reject, send_empty, send_json
 from anyport.transports.http._exchange import StreamOptions
 from anyport.transports.http._gate import (
@@ -108,7 +117,10 @@ class StreamableHTTPApp:
             self.stream_options, keepalive_interval=options.keepalive_interval, linger=options.get_stream_linger,
             max_buffered=limits.max_buffered_events,
         )
-        self.post = PostHandler(server, options, self.gate, self.sessions, self.stream_options)
+        limiter: RateLimiter | None = None
+        if options.rate_limit is not None or options.tool_rate_limits:
+            limiter = self.redis.limiter if self.redis is not None else MemoryRateLimiter()
+        self.post = PostHandler(server, options, self.gate, self.sessions, self.stream_options, limiter)
         self.ready = True
         #: Ends idle sessions on a timer (``_reap``): started with the app's first request or lifespan.
         self._reaper: asyncio.Task[None] | None = None
@@ -153,7 +165,16 @@ class StreamableHTTPApp:
             return
         except SlowClient:
             await reject(send, 408, INVALID_REQUEST, f"Request Timeout: the body did not arrive within {self.gate.body_timeout:g} s")
-        except Exception:
+        except Exception as exc:
+            if self.redis is not None and self.redis.unavailable(exc):
+                # The shared state is down (Redis restarting): a clean refusal the client may retry.
+                log.warning("Redis unavailable while serving %s %s: %s", req.method, req.path, exc)
+                with contextlib.suppress(Exception):
+                    await reject(
+                        send, 503, SERVER_BUSY, "Service Unavailable: the shared state (Redis) is unreachable",
+                        headers=[(b"retry-after", b"1")],
+                    )
+                return
             # A bug of ours, never the client's input (the fuzzers check that no input gets here):
             # a JSON-RPC error rather than the ASGI server's plain-text 500, when nothing was sent yet.
             log.exception("internal error while serving %s %s", req.method, req.path)

@@ -124,6 +124,15 @@ class Gate:
                 return fwd_host.split(",")[0].strip(), fwd_proto.split(",")[0].strip().lower() if fwd_proto else None
         return req.get(b"host"), None
 
+    def client_key(self, req: HTTPRequest) -> str:
+        """Who sends the request, for rate limits: the first ``X-Forwarded-For`` entry when a trusted
+        proxy passed it on, else the peer address."""
+        if self.trusted_proxies and ("*" in self.trusted_proxies or req.client in self.trusted_proxies):
+            forwarded = req.get(b"x-forwarded-for")
+            if forwarded:
+                return forwarded.split(",")[0].strip()
+        return req.client or "unknown"
+
     def refusal(self, req: HTTPRequest) -> Rejection | None:
         """1. Origin / Host: DNS-rebinding defence before anything else (T-HTTP-01, T-HTTP-02, T-H26-02,
         T-SSE-05): a 403, or None when the request may go on.

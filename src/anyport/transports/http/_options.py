@@ -7,12 +7,12 @@ the same options: an ``HTTPOptions`` and/or its fields as keywords (``HTTPOption
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from anyport.limits import Limits
-from anyport.state import Bus, EventLog, SessionStore
+from anyport.state import Bus, EventLog, Rate, SessionStore
 
 __all__ = ["LIMIT_KEYWORDS", "HTTPOptions"]
 
@@ -65,6 +65,12 @@ class HTTPOptions:
       number of replicas given the same URL and ``redis_prefix`` serve the same sessions with no
       sticky load balancer (DESIGN.md §4). ``session_store`` / ``event_log`` / ``bus`` given
       explicitly take precedence. The app checks Redis at start-up (lifespan) and in ``/readyz``.
+    - ``rate_limit`` (``"100/minute"``, ``"5/10s"`` or an ``anyport.state.Rate``): requests each
+      client may POST to the endpoint; ``tool_rate_limits`` (tool name -> rate): ``tools/call`` of
+      that tool per client. A client is its address (the first ``X-Forwarded-For`` entry from a
+      ``trusted_proxies`` peer). With ``redis`` the limits are shared by every replica. A refused
+      request gets HTTP 429 with ``Retry-After`` and a JSON-RPC error -32029 whose ``data`` has
+      ``retryAfter`` (seconds) and ``limit``. stdio is never limited.
     - ``legacy_sse``: also serve the 2024-11-05 HTTP+SSE transport: ``GET sse_path`` opens an event
       stream whose first ``endpoint`` event names ``messages_path?session_id=...``, where the client
       POSTs its messages (202; answers arrive on the stream). One connection per stream, closed
@@ -88,6 +94,8 @@ class HTTPOptions:
     sse_poll_after: float | None = None
     redis: str | None = None
     redis_prefix: str = "anyport"
+    rate_limit: Rate | str | None = None
+    tool_rate_limits: Mapping[str, Rate | str] = field(default_factory=dict)
     legacy_sse: bool = True
     sse_path: str = "/sse"
     messages_path: str = "/messages/"
@@ -99,6 +107,10 @@ class HTTPOptions:
             raise ValueError("sse_retry_ms must be >= 0")
         if self.legacy_sse and len({_route(self.path), _route(self.sse_path), _route(self.messages_path)}) != 3:
             raise ValueError("path, sse_path and messages_path must differ")
+        if isinstance(self.rate_limit, str):
+            object.__setattr__(self, "rate_limit", Rate.parse(self.rate_limit))
+        tools = {name: Rate.parse(r) if isinstance(r, str) else r for name, r in dict(self.tool_rate_limits).items()}
+        object.__setattr__(self, "tool_rate_limits", tools)
 
     @classmethod
     def of(cls, options: HTTPOptions | None = None, /, **changes: Any) -> HTTPOptions:
@@ -113,6 +125,16 @@ class HTTPOptions:
         elif changes.get("limits", base.limits) is None:
             changes["limits"] = Limits()
         return dataclasses.replace(base, **changes) if changes else base
+
+    @property
+    def request_rate(self) -> Rate | None:
+        """``rate_limit`` as a ``Rate`` (a string was parsed when the options were made)."""
+        return self.rate_limit if isinstance(self.rate_limit, Rate) else None
+
+    @property
+    def tool_rates(self) -> Mapping[str, Rate]:
+        """``tool_rate_limits`` with every rate a ``Rate``."""
+        return {name: rate for name, rate in self.tool_rate_limits.items() if isinstance(rate, Rate)}
 
     @property
     def route(self) -> str:

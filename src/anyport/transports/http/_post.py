@@ -14,10 +14,18 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
+import math
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
-from anyport._exceptions import HEADER_MISMATCH, INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND, ParseError
+from anyport._exceptions import (
+    HEADER_MISMATCH,
+    INVALID_PARAMS,
+    INVALID_REQUEST,
+    METHOD_NOT_FOUND,
+    RATE_LIMITED,
+    ParseError,
+)
 from anyport.protocol import (
     META_PROTOCOL_VERSION,
     REVISIONS,
@@ -36,6 +44,7 @@ from anyport.protocol import (
 )
 from anyport.runtime import answer_inline
 from anyport.runtime._heap import Releaser, trim_heap
+from anyport.state import Rate, RateLimiter
 from anyport.transports.http._asgi import Receive, Send, error_body, reject, send_empty, send_json
 from anyport.transports.http._exchange import Exchange, ExchangeOutlet, StreamOptions, resumable
 from anyport.transports.http._gate import NO_SESSION_ID, UNKNOWN_SESSION, Gate, HTTPRequest, send_rejection
@@ -63,8 +72,13 @@ class PostHandler:
 
     def __init__(
         self, server: Application, options: HTTPOptions, gate: Gate, sessions: LiveSessions, stream: StreamOptions,
+        limiter: RateLimiter | None = None,
     ) -> None:
         self.server = server
+        #: Decides the rate limits of ``options`` (None: no limit is configured).
+        self.limiter = limiter
+        self.rate = options.request_rate
+        self.tool_rates = options.tool_rates
         self.options = options
         self.gate = gate
         self.sessions = sessions
@@ -98,6 +112,9 @@ class PostHandler:
         if rejection is not None:
             await send_rejection(send, rejection)
             return
+        client = self.gate.client_key(req) if self.limiter is not None else ""
+        if self.rate is not None and await self._limited(send, "c:" + client, self.rate, None):
+            return
         body = await self.gate.read_body(req, receive)
         parsed: Any = None
         parse_error: ParseError | None = None
@@ -106,11 +123,41 @@ class PostHandler:
                 parsed = loads(body)
             except ParseError as exc:
                 parse_error = exc
+        if self.tool_rates and await self._tool_limited(send, client, parsed):
+            return
         version = self.gate.version_header(req)
         if is_modern_post(version, parsed, self.server.modern_versions):
             await self._post_modern(req, receive, send, body, parsed, parse_error, version)
         else:
             await self._post_legacy(req, receive, send, body, parsed, parse_error, version)
+
+    # -- rate limits ---------------------------------------------------------------------------
+
+    async def _limited(self, send: Send, key: str, rate: Rate, id_: str | int | None) -> bool:
+        """Answers 429 + Retry-After + -32029 when ``rate`` refuses one more request for ``key``."""
+        assert self.limiter is not None
+        decision = await self.limiter.hit(key, rate)
+        if decision.allowed:
+            return False
+        wait = max(1, math.ceil(decision.retry_after))
+        await reject(
+            send, 429, RATE_LIMITED, f"Too Many Requests: the limit is {rate}; retry in {decision.retry_after:.3g} s",
+            id_=id_, data={"retryAfter": decision.retry_after, "limit": str(rate)},
+            headers=[(b"retry-after", str(wait).encode())],
+        )
+        return True
+
+    async def _tool_limited(self, send: Send, client: str, parsed: Any) -> bool:
+        """Per tool: every ``tools/call`` of the body counts against its tool's rate."""
+        for message in parsed if isinstance(parsed, list) else (parsed,):
+            if not isinstance(message, dict) or message.get("method") != "tools/call":
+                continue
+            params = message.get("params")
+            name = params.get("name") if isinstance(params, dict) else None
+            rate = self.tool_rates.get(name) if isinstance(name, str) else None
+            if rate is not None and await self._limited(send, f"t:{client}:{name}", rate, readable_id(message)):
+                return True
+        return False
 
     # -- legacy era (2025-03-26 .. 2025-11-25) ---------------------------------------------------
 

@@ -1,0 +1,128 @@
+"""Rate limits (one process, and shared by replicas through Redis) and Redis faults (issue 12).
+
+A limited request gets HTTP 429 with Retry-After and a JSON-RPC error -32029 (data: retryAfter,
+limit); the official Python SDK client surfaces it as an error instead of hanging. With Redis
+stopped, requests get 503 + Retry-After; once it is back, the same replicas serve again.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from anyport.transports.http import create_app
+from tests.redis_servers import RedisServer, free_port, redis_server
+from tests.scaleout.replica_app import app
+from tests.scaleout.test_redis_replicas import _serve, _stop, _wait_ready, replicas
+from tests.transports._http_helpers import running
+
+POST = {"accept": "application/json, text/event-stream", "content-type": "application/json", "mcp-protocol-version": "2025-06-18"}
+PEERS = Path(__file__).with_name("peers")
+
+
+@pytest.fixture(scope="module")
+def redis() -> Iterator[RedisServer]:
+    with redis_server() as server:
+        yield server
+
+
+def _call(id_: int, name: str) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": id_, "method": "tools/call", "params": {"name": name, "arguments": {}}}
+
+
+def _assert_limited(r: httpx.Response, id_: int | None) -> None:
+    assert r.status_code == 429, r.text
+    assert int(r.headers["retry-after"]) >= 1
+    body = r.json()
+    assert body["error"]["code"] == -32029 and body["error"]["data"]["retryAfter"] > 0
+    assert body.get("id") == id_
+
+
+def test_a_client_over_its_rate_gets_429_retry_after_and_32029() -> None:
+    http_app = create_app(app, stateless=True, json_response=True, rate_limit="3/10s", tool_rate_limits={"ask": "1/10s"})
+    with running(http_app) as base, httpx.Client(base_url=base, timeout=10) as c:
+        for i in range(3):
+            r = c.post("/mcp", headers=POST, json=_call(i, "whoami"))
+            assert r.status_code == 200 and "result" in r.json(), r.text
+        _assert_limited(c.post("/mcp", headers=POST, json=_call(9, "whoami")), None)  # refused before the body is read
+        assert c.get("/healthz").status_code == 200  # only the endpoint is limited
+
+
+def test_a_tool_limit_counts_calls_of_that_tool_only() -> None:
+    http_app = create_app(app, stateless=True, json_response=True, tool_rate_limits={"whoami": "2/10s"})
+    with running(http_app) as base, httpx.Client(base_url=base, timeout=10) as c:
+        assert all(c.post("/mcp", headers=POST, json=_call(i, "whoami")).status_code == 200 for i in range(2))
+        _assert_limited(c.post("/mcp", headers=POST, json=_call(7, "whoami")), 7)  # the refused call's id
+        r = c.post("/mcp", headers=POST, json={"jsonrpc": "2.0", "id": 8, "method": "tools/list"})
+        assert r.status_code == 200
+
+
+def test_bad_rates_are_refused_when_the_app_is_made() -> None:
+    with pytest.raises(ValueError, match="rate"):
+        create_app(app, rate_limit="lots")
+
+
+def test_replicas_share_one_limit_through_redis(redis: RedisServer) -> None:
+    ports = [free_port(), free_port()]
+    procs = [_serve("--port", str(p), "--redis", redis.url, "--redis-prefix", "rl", "--stateless", "--rate-limit", "4/60s") for p in ports]
+    try:
+        for port, proc in zip(ports, procs, strict=True):
+            _wait_ready(port, proc)
+        with httpx.Client(timeout=10) as c:
+            statuses = [c.post(f"http://127.0.0.1:{ports[i % 2]}/mcp", headers=POST, json=_call(i, "whoami")).status_code for i in range(6)]
+        assert statuses == [200, 200, 200, 200, 429, 429]
+    finally:
+        _stop(procs)
+
+
+def test_the_official_sdk_client_surfaces_a_429_as_an_error_not_a_hang(redis: RedisServer) -> None:
+    port = free_port()
+    proc = _serve("--port", str(port), "--redis", redis.url, "--redis-prefix", "rlsdk", "--rate-limit", "5/60s")
+    try:
+        _wait_ready(port, proc)
+        started = time.monotonic()
+        out = subprocess.run(
+            [sys.executable, str(PEERS / "sdk_session.py"), "--url", f"http://127.0.0.1:{port}/mcp", "--calls", "8", "--timeout", "30"],
+            capture_output=True, text=True, timeout=60, check=False,
+        )
+        report = json.loads(out.stdout)
+        assert time.monotonic() - started < 25  # an error, long before the 30 s the session may take
+        # mcp 2.3.0 does not read the body of a 4xx: it raises its own "Server returned an error
+        # response" (-32603) for the call; what matters is that the caller gets an error at once.
+        assert report["error"] is not None and report["error"].startswith("MCPError"), report
+        assert ["POST", 429] in report["http"] and len(report["pids"]) == 2, report
+    finally:
+        _stop([proc])
+
+
+def test_redis_down_gives_503_and_the_replicas_recover_when_it_returns(redis: RedisServer) -> None:
+    """Stop redis-server under the replicas: requests fail cleanly (503 + Retry-After, nothing
+    hangs); start it again on the same port: the same processes serve new sessions within 5 s."""
+    with replicas(redis, "fault", n=2) as ports, httpx.Client(timeout=10) as c:
+        init = {"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}
+        assert c.post(f"http://127.0.0.1:{ports[0]}/mcp", headers=POST, json=init).status_code == 200
+        redis.stop()
+        try:
+            for port in ports:
+                started = time.monotonic()
+                r = c.post(f"http://127.0.0.1:{port}/mcp", headers=POST, json=init)
+                assert r.status_code == 503 and "retry-after" in r.headers and r.json()["error"]["code"] == -32000, r.text
+                assert time.monotonic() - started < 5
+                assert c.get(f"http://127.0.0.1:{port}/readyz").status_code == 503
+        finally:
+            redis.start()
+        deadline = time.monotonic() + 5
+        recovered = False
+        while time.monotonic() < deadline and not recovered:
+            recovered = all(c.post(f"http://127.0.0.1:{p}/mcp", headers=POST, json=init).status_code == 200 for p in ports)
+            time.sleep(0.1)
+        assert recovered
+        assert all(c.get(f"http://127.0.0.1:{p}/readyz").status_code == 200 for p in ports)
