@@ -53,3 +53,10 @@ async def slow_count(n: int, delay: float, ctx: Context) -> str:
         await ctx.report_progress(i, n)
         await asyncio.sleep(delay)
     return str(os.getpid())
+
+
+@app.tool(task_support="optional")
+async def slow_job(seconds: float) -> str:
+    """Work for a while (as a task when asked); answers with the pid of the replica that ran it."""
+    await asyncio.sleep(seconds)
+    return str(os.getpid())

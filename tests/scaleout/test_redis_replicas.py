@@ -172,3 +172,22 @@ def test_redis_unreachable_at_start_is_one_line_and_a_failure() -> None:
     assert proc.returncode == 1
     lines = [line for line in err.decode().splitlines() if line.strip()]
     assert len(lines) == 1 and "is unreachable" in lines[0] and "Traceback" not in err.decode(), err
+
+
+async def test_a_task_made_on_one_replica_is_read_and_awaited_on_the_others(redis: RedisServer) -> None:
+    """Durable tasks (F-TASK-01/02): the task record lives in Redis; tasks/get and tasks/result
+    work from replicas that did not create it, and tasks/list shows it to its session anywhere."""
+    with replicas(redis, "tasks") as ports:
+        balancer = RoundRobin(ports)
+        http = httpx.AsyncClient(transport=balancer, timeout=30)
+        async with Client(f"http://127.0.0.1:{ports[0]}/mcp", era="legacy", protocol_version="2025-11-25", httpx_client=http, listen=False) as client:
+            created = await client.request("tools/call", {"name": "slow_job", "arguments": {"seconds": 0.5}, "task": {"ttl": 60_000}})
+            task_id = created["task"]["taskId"]
+            seen = {(await client.request("tasks/get", {"taskId": task_id}))["status"] for _ in range(3)}
+            assert seen <= {"working", "completed"}
+            result = await client.request("tasks/result", {"taskId": task_id})
+            assert result["content"][0]["text"].isdigit()
+            assert (await client.request("tasks/get", {"taskId": task_id}))["status"] == "completed"
+            listed = await client.request("tasks/list", {})
+            assert [t["taskId"] for t in listed["tasks"]] == [task_id]
+        await http.aclose()

@@ -190,6 +190,8 @@ def _serve_http(
     if redis is not None:
         _check_redis(redis, redis_prefix)
     server = load_server(target)
+    if redis is not None:
+        _share_tasks(server, redis, redis_prefix)
     if max_message_bytes is not None:
         limits = dataclasses.replace(limits, max_body_bytes=max_message_bytes)
     options = HTTPOptions(
@@ -225,6 +227,16 @@ def _rates(rate_limit: str | None, tool_rate_limits: tuple[str, ...]) -> tuple[A
     except ValueError as exc:
         raise click.UsageError(f"rate limit: {exc}") from None
     return rate, tools
+
+
+def _share_tasks(server: Any, url: str, prefix: str) -> None:
+    """With --redis, task records live in Redis too (tasks/get, tasks/result, tasks/cancel from any
+    replica), unless the server was given a task store of its own."""
+    from anyport.state import MemoryTaskStore, RedisState
+
+    if isinstance(server.tasks.store, MemoryTaskStore):
+        # No connection is made here: each worker process opens its own on first use.
+        server.tasks.store = RedisState.from_url(url, prefix=prefix).tasks
 
 
 def _check_redis(url: str, prefix: str) -> None:

@@ -86,9 +86,12 @@ class StreamableHTTPApp:
         #: The shared state of every replica (``options.redis``), made and closed by this app.
         self.redis: RedisState | None = None
         if options.redis is not None:
+            # A stream of a session idle past its timeout cannot be resumed (the session is gone):
+            # its events expire with it, so Redis holds nothing of expired sessions for long.
+            idle = limits.session_idle_timeout
             self.redis = RedisState.from_url(
-                options.redis, prefix=options.redis_prefix, session_ttl=limits.session_idle_timeout,
-                max_events=limits.max_events_per_stream, max_streams=limits.max_streams_per_session,
+                options.redis, prefix=options.redis_prefix, session_ttl=idle, max_events=limits.max_events_per_stream,
+                max_streams=limits.max_streams_per_session, event_ttl=min(600.0, idle), open_ttl=idle + 60.0,
             )
         self.events: EventLog = (
             options.event_log if options.event_log is not None
