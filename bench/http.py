@@ -34,6 +34,7 @@ import contextlib
 import dataclasses
 import datetime as dt
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -64,11 +65,13 @@ from anyport.bench._report import markdown_table, num, ratio, status_text
 from anyport.bench._stdio import rotated
 from anyport.bench._system import Pinning, file_tail, free_port
 
-SERVER_KEYS = ("anyport", "pysdk", "fastmcp", "ts", "floor")
+SERVER_KEYS = ("anyport", "anyport-redis", "pysdk", "fastmcp", "ts", "floor")
 LABELS = {
-    "anyport": "anyport", "pysdk": "official Python SDK", "fastmcp": "FastMCP", "ts": "TypeScript SDK",
-    "floor": "raw ASGI floor",
+    "anyport": "anyport", "anyport-redis": "anyport + Redis", "pysdk": "official Python SDK", "fastmcp": "FastMCP",
+    "ts": "TypeScript SDK", "floor": "raw ASGI floor",
 }
+#: The redis-server the "anyport-redis" rows share state through (started by ``main`` on a free port).
+REDIS: dict[str, str] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,10 +135,15 @@ def command(server: str, config: str, port: int, pythons: dict[str, str]) -> lis
     python = pythons.get(server, "")
     stateless = config.startswith("stateless")
     json_reply = config.endswith("-json")
-    if server == "anyport":
+    if server in ("anyport", "anyport-redis"):
         # uvicorn at log level "warning" like the SDK's (MCPServer(log_level="WARNING")): no access log.
         cmd = [python, "-m", "anyport", "serve", "tests/interop/fixture_server.py", "--http", "--port", p,
                "--log-level", "warning"]
+        if server == "anyport-redis":
+            if "url" not in REDIS:
+                return None
+            # Sessions, events and the bus in Redis, as one replica of many would keep them.
+            cmd += ["--redis", REDIS["url"], "--redis-prefix", f"bench-{config}"]
         if config == "sse-transport":
             return cmd  # the HTTP+SSE transport is on by default, next to Streamable HTTP
         return cmd + (["--stateless"] if stateless else []) + (["--json-response"] if json_reply else [])
@@ -259,7 +267,7 @@ class Bench:
         self.cfg = cfg
         self.python: str = args.python
         self.peers = peers
-        self.pythons = {"anyport": args.python, "floor": args.python}
+        self.pythons = {"anyport": args.python, "anyport-redis": args.python, "floor": args.python}
         self.fastmcp_missing: str | None = None
         if peers is not None:
             self.pythons["pysdk"] = peers.sdk_python
@@ -276,6 +284,8 @@ class Bench:
         self.ts_missing = ts_unavailable()
 
     def unavailable(self, server: str) -> str | None:
+        if server == "anyport-redis" and "url" not in REDIS:
+            return REDIS.get("missing", "no redis-server")
         return self.ts_missing if server == "ts" else self.fastmcp_missing if server == "fastmcp" else None
 
     def concurrencies(self, mode: str) -> tuple[int, ...]:
@@ -584,6 +594,31 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
+def _start_redis() -> subprocess.Popen[bytes] | None:
+    """A redis-server of our own on a free loopback port (never one that may run on 6379), with no
+    persistence; its URL goes to ``REDIS``. None (and the rows say why) when it cannot start."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        REDIS["missing"] = "redis-server is not installed (make test installs it)"
+        return None
+    port = free_port()
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", tempfile.gettempdir()],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
+            s.sendall(b"PING\r\n")
+            if s.recv(16).startswith(b"+PONG"):
+                REDIS["url"] = f"redis://127.0.0.1:{port}/0"
+                return proc
+        time.sleep(0.05)
+    proc.kill()
+    REDIS["missing"] = "redis-server did not start"
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     base = QUICK if args.quick else FULL
@@ -598,6 +633,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     log(f"CPU placement: {describe(bench.pinning)}")
     memory: list[dict[str, Any]] = []
     profile: dict[str, Any] | None = None
+    redis = _start_redis() if "anyport-redis" in bench.servers else None
     try:
         bench.plan()
         log(f"starting {len(bench.procs)} server processes ...")
@@ -617,6 +653,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             profile = bench.pyspy(args.pyspy, args.pyspy_seconds)
     finally:
         bench.close()
+        if redis is not None:
+            redis.terminate()
+            redis.wait(10)
 
     report = table(bench)
     print(report)

@@ -153,3 +153,18 @@ async def test_an_unreachable_redis_is_a_clear_error() -> None:
             await st.ping()
     finally:
         await st.aclose()
+
+
+async def test_a_whole_stream_logged_at_once_replays_like_one_logged_event_by_event(state: RedisState) -> None:
+    """log_stream (one round trip for an answer written in one piece) leaves what new_stream +
+    append + end_stream leave: the same ids, replays and end flag (T-HTTP-27..31)."""
+    messages = [{"jsonrpc": "2.0", "method": "n", "params": {"i": i}} for i in range(3)]
+    stream, priming, ids = await state.events.log_stream("S", messages, prefix="p", priming=True)
+    assert stream.startswith("p") and priming == f"{stream}:0" and ids == [f"{stream}:{i}" for i in (1, 2, 3)]
+    replay = await state.events.replay("S", priming)
+    assert replay is not None and replay.ended and [e.id for e in replay.events] == ids
+    assert [e.message for e in replay.events] == messages
+    plain, none, plain_ids = await state.events.log_stream("S", messages[:1], prefix="p")
+    assert none is None and plain_ids == [f"{plain}:0"]
+    replay = await state.events.replay("S", f"{stream}:1")
+    assert replay is not None and [e.id for e in replay.events] == ids[1:]

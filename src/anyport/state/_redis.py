@@ -82,6 +82,37 @@ end
 return dropped
 """
 
+# A whole stream at once (an answer written in one piece): new stream, priming event, messages, ended.
+# KEYS: streams. ARGV: name, open_ttl, max_streams, session key prefix, ended ttl, priming (0/1), messages...
+_WHOLE = """
+local p = ARGV[4]
+local meta, events = p .. 's:' .. ARGV[1], p .. 'e:' .. ARGV[1]
+local n = redis.call('INCR', p .. 'n')
+redis.call('EXPIRE', p .. 'n', tonumber(ARGV[2]))
+redis.call('ZADD', KEYS[1], n, ARGV[1])
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[2]))
+local over = redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[3])
+if over > 0 then
+  for _, name in ipairs(redis.call('ZRANGE', KEYS[1], 0, over - 1)) do
+    redis.call('DEL', p .. 's:' .. name, p .. 'e:' .. name)
+    redis.call('ZREM', KEYS[1], name)
+  end
+end
+local seq = 0
+if ARGV[6] == '1' then
+  redis.call('RPUSH', events, '0:')
+  seq = 1
+end
+for i = 7, #ARGV do
+  redis.call('RPUSH', events, seq .. ':' .. ARGV[i])
+  seq = seq + 1
+end
+redis.call('HSET', meta, 'seq', seq, 'ended', 1)
+redis.call('EXPIRE', meta, tonumber(ARGV[5]))
+if seq > 0 then redis.call('EXPIRE', events, tonumber(ARGV[5])) end
+return seq
+"""
+
 # KEYS: streams. ARGV: key prefix of the session. Deletes every key of the session's streams.
 _DROP = """
 for _, name in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
@@ -131,6 +162,7 @@ class RedisState:
         self._append = self.client.register_script(_APPEND)
         self._new_stream = self.client.register_script(_NEW_STREAM)
         self._drop = self.client.register_script(_DROP)
+        self._whole = self.client.register_script(_WHOLE)
         self.limiter = RedisRateLimiter(self)
 
     @classmethod
@@ -228,6 +260,22 @@ class RedisEventLog:
             args=[name, self.open_ttl, self.max_streams, st.key(session_id, "")],
         )
         return name
+
+    async def log_stream(
+        self, session_id: str, messages: list[dict[str, Any]], *, prefix: str = "", priming: bool = False,
+    ) -> tuple[str, str | None, list[str]]:
+        """A complete stream in one round trip (``new_stream``, a priming event when asked, every
+        message, ``end_stream``): its id, the priming event's id (or None) and the messages' ids."""
+        st = self._state
+        name = prefix + secrets.token_urlsafe(9)
+        payloads = [orjson.dumps(m, option=orjson.OPT_NON_STR_KEYS) for m in messages]
+        await st._whole(
+            keys=[st.key(session_id, "streams")],
+            args=[name, self.open_ttl, self.max_streams, st.key(session_id, ""), self.ttl, 1 if priming else 0, *payloads],
+        )
+        first = 1 if priming else 0
+        ids = [format_event_id(name, first + i) for i in range(len(messages))]
+        return name, format_event_id(name, 0) if priming else None, ids
 
     async def append(self, session_id: str, stream_id: str, message: dict[str, Any] | None) -> str:
         st = self._state

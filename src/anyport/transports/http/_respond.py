@@ -97,10 +97,19 @@ async def _logged_stream(
     stream: StreamOptions, sid: str, conn: ServerConnection, messages: Iterable[dict[str, Any]]
 ) -> tuple[str, bytes]:
     """A complete resumable stream: a new stream in the event log, its priming event (T-HTTP-11)
-    and every message logged (T-HTTP-27..31), the stream ended; its id and its SSE bytes."""
+    and every message logged (T-HTTP-27..31), the stream ended; its id and its SSE bytes. A log
+    that can store a whole stream at once (``log_stream``: Redis, one round trip) is asked to."""
+    rev = conn.revision
+    log_stream = getattr(stream.events, "log_stream", None)
+    if log_stream is not None:
+        messages = list(messages)
+        stream_id, priming_id, ids = await log_stream(
+            sid, messages, prefix=POST_STREAM, priming=rev is not None and rev.priming_event,
+        )
+        head = [priming_event(priming_id, retry_ms=stream.retry_ms)] if priming_id is not None else []
+        return stream_id, b"".join([*head, *(message_event(m, event_id=i) for m, i in zip(messages, ids, strict=True))])
     stream_id = await stream.events.new_stream(sid, prefix=POST_STREAM)
     parts: list[bytes] = []
-    rev = conn.revision
     if rev is not None and rev.priming_event:
         event_id = await _append(stream, sid, stream_id, None)
         if event_id is not None:
