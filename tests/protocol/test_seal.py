@@ -150,3 +150,128 @@ def test_empty_key_list_is_refused_M16() -> None:
     """M-16: a ring needs a key to seal with."""
     with pytest.raises(ValueError):
         KeyRing([])
+
+
+# ANYPORT_STATE_KEYS formats (issue 12): base64url or hex, one-line errors that never echo a key.
+
+K1_B64 = _enc(K1)
+K1_HEX = K1.hex()
+K2_B64 = _enc(K2)
+K2_HEX = K2.hex().upper()  # hex digits in either case
+
+
+def test_hex_and_base64_keys_are_the_same_key_M16() -> None:
+    """M-16: a key given as hex and as base64url (padded or not, or standard base64) is one key."""
+    for a, b in [(K1_B64, K1_HEX), (K1_HEX, K1_B64), (K1_B64 + "=", K1_HEX), (K1, K1_HEX)]:
+        sealed = KeyRing([a]).seal({"x": 1}, binding=BIND)
+        assert KeyRing([b]).open(sealed, binding=BIND) == {"x": 1}
+    std = base64.b64encode(K2).decode()  # '+' and '/', with '=' padding: `openssl rand -base64 32`
+    assert KeyRing([std]).open(KeyRing([K2_HEX]).seal({"y": 2}, binding=BIND), binding=BIND) == {"y": 2}
+
+
+@pytest.mark.parametrize("value", [f"{K2_HEX},{K1_B64}", f"{K2_B64} {K1_HEX}", f"\n {K2_HEX} ,\t{K1_HEX}, ", f"{K2_B64},,{K1_B64}"])
+def test_from_env_rotation_with_mixed_formats_M16(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    """M-16: keys are separated by commas and/or whitespace, in any format; the first seals, all open."""
+    monkeypatch.setenv("ANYPORT_STATE_KEYS", value)
+    ring = KeyRing.from_env()
+    old = KeyRing([K1]).seal({"round": 1}, binding=BIND)
+    assert ring.open(old, binding=BIND) == {"round": 1}
+    new = ring.seal({"round": 2}, binding=BIND)
+    assert KeyRing([K2]).open(new, binding=BIND) == {"round": 2}  # sealed with the first key
+    with pytest.raises(InvalidParamsError):
+        KeyRing([K1]).open(new, binding=BIND)
+
+
+@pytest.mark.parametrize("value", ["", "   ", "\n"])
+def test_from_env_unset_or_blank_is_a_random_key_M16(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    """M-16: no keys configured: a key of this process (replicas then cannot open each other's state)."""
+    monkeypatch.setenv("ANYPORT_STATE_KEYS", value)
+    a, b = KeyRing.from_env(), KeyRing.from_env()
+    with pytest.raises(InvalidParamsError):
+        b.open(a.seal({"x": 1}, binding=BIND), binding=BIND)
+    ring = KeyRing.from_env()
+    assert ring.open(ring.seal({"x": 1}, binding=BIND), binding=BIND) == {"x": 1}
+    monkeypatch.delenv("ANYPORT_STATE_KEYS")
+    ring = KeyRing.from_env()
+    assert ring.open(ring.seal({"x": 1}, binding=BIND), binding=BIND) == {"x": 1}
+
+
+SECRETISH = "Zm9vYmFyYmF6cXV4cXV1eGNvcmdlZ3JhdWx0Z2FycGx5"  # 44 base64 characters: 33 bytes
+
+
+@pytest.mark.parametrize(
+    ("value", "which", "why"),
+    [
+        (SECRETISH, "the key", "44 characters long"),
+        (SECRETISH[:40], "the key", "40 characters long"),
+        (f"{K1_B64},{SECRETISH[:30]}", "the 2nd of 2 keys", "30 characters long"),
+        (f"{K1_B64} {K2_B64} {K1_HEX[:62]}", "the 3rd of 3 keys", "62 characters long"),
+        (K1_HEX[:63] + "g", "the key", "position 64 is not a hex digit"),
+        (K1_B64[:20] + "!" + K1_B64[21:], "the key", "neither base64url nor hex (position 21 of 43)"),
+        (K1_B64[:20] + "é" + K1_B64[21:], "the key", "neither base64url nor hex (position 21 of 43)"),
+        (K1_B64[:20] + "=" + K1_B64[21:], "the key", "'=' before its end"),
+        (f"{K2_HEX},\"{K1_B64}\"", "the 2nd of 2 keys", "in quotes"),
+        (f"'{K1_HEX}'", "the key", "in quotes"),
+        (K1_HEX + K1_HEX, "the key", "128 characters long"),
+        (", ,", "", "lists no key"),
+    ],
+)
+def test_malformed_env_is_one_line_without_key_material_M16(
+    monkeypatch: pytest.MonkeyPatch, value: str, which: str, why: str
+) -> None:
+    """Issue 12: a malformed ANYPORT_STATE_KEYS is one ValueError line naming the variable, the key and
+    the reason, and never the key text itself (it ends up in logs)."""
+    monkeypatch.setenv("ANYPORT_STATE_KEYS", value)
+    with pytest.raises(ValueError) as info:
+        KeyRing.from_env()
+    msg = str(info.value)
+    assert "\n" not in msg and msg.startswith("ANYPORT_STATE_KEYS")
+    assert which in msg and why in msg
+    exc = info.value  # no chained decoder error in the traceback
+    assert exc.__cause__ is None and (exc.__context__ is None or exc.__suppress_context__)
+    for part in [p.strip("'\"") for p in value.replace(",", " ").split()]:
+        for i in range(max(len(part) - 7, 1)):
+            assert part[i : i + 8] not in msg, "key material in the message"
+
+
+def test_wrong_length_says_what_is_expected_M16(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 12: the message says what a key looks like and where to get one."""
+    monkeypatch.setenv("ANYPORT_STATE_KEYS", "abc")
+    with pytest.raises(ValueError, match=r"32 bytes: 43 base64url characters .* or 64 hex characters .*anyport keygen"):
+        KeyRing.from_env()
+
+
+def test_server_construction_reports_a_malformed_env_M16(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 12: ``Server(...)`` reads the ring at construction: code gets the same clear ValueError."""
+    from anyport import Server
+
+    monkeypatch.setenv("ANYPORT_STATE_KEYS", f"{K1_HEX},nope")
+    with pytest.raises(ValueError, match=r"^ANYPORT_STATE_KEYS: the 2nd of 2 keys is 4 characters long"):
+        Server("s")
+    monkeypatch.setenv("ANYPORT_STATE_KEYS", f"{K1_HEX},{K2_B64}")
+    assert Server("s").key_ring.open(KeyRing([K1]).seal({"x": 1}, binding=BIND), binding=BIND) == {"x": 1}
+
+
+@pytest.mark.parametrize(("n", "text"), [(1, "1st"), (2, "2nd"), (3, "3rd"), (4, "4th"), (11, "11th"), (12, "12th"), (13, "13th"), (21, "21st"), (22, "22nd"), (101, "101st"), (111, "111th")])
+def test_ordinals(n: int, text: str) -> None:
+    from anyport.protocol._seal import _ordinal
+
+    assert _ordinal(n) == text
+
+
+def test_constructor_names_the_wrong_key_M16() -> None:
+    """M-16: KeyRing([...]) from code says which key is wrong, too."""
+    with pytest.raises(ValueError, match=r"^the 2nd of 3 keys is 31 bytes"):
+        KeyRing([K1, b"x" * 31, K2])
+    with pytest.raises(ValueError, match=r"^the 3rd of 3 keys is 5 characters long"):
+        KeyRing([K1, K2_HEX, "short"])
+
+
+def test_generate_key_formats_M16() -> None:
+    """M-16: fresh keys, base64url (43 characters) or hex (64), each parsed back to 32 bytes."""
+    from anyport.protocol._seal import _parse_key
+
+    b64, hx = KeyRing.generate_key(), KeyRing.generate_key("hex")
+    assert len(b64) == 43 and len(_parse_key(b64)) == 32
+    assert len(hx) == 64 and bytes.fromhex(hx) == _parse_key(hx)
+    assert KeyRing.generate_key() != b64

@@ -415,3 +415,19 @@ def bench(ctx: click.Context, /, target: tuple[str, ...], tool: str | None, args
     except OSError as exc:
         raise click.ClickException(f"cannot write the results: {exc}") from exc
     raise SystemExit(0 if result.ok else 1)
+
+
+@cli.command()
+@click.option("--hex", "as_hex", is_flag=True, help="Print the key as 64 hex characters instead of base64url.")
+def keygen(as_hex: bool) -> None:
+    """Print a fresh 32-byte key for ANYPORT_STATE_KEYS (the key ring that seals MRTR requestState)."""
+    from anyport.protocol import KeyRing
+
+    click.echo(KeyRing.generate_key("hex" if as_hex else "base64url"))
+    click.echo(
+        "anyport: set ANYPORT_STATE_KEYS=<key> on every replica (the same value everywhere).\n"
+        "anyport: to rotate: ANYPORT_STATE_KEYS=<new>,<old> (the first key seals, every key opens); "
+        "drop <old> once rounds sealed with it have expired (input_ttl, 10 minutes by default).\n"
+        "anyport: in a rolling restart, deploy <old>,<new> first, so every replica opens <new> before any seals with it.",
+        err=True,
+    )

@@ -15,9 +15,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import re
+import secrets
 import time
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from anyport._exceptions import InvalidParamsError
 from anyport.protocol import _codec
@@ -35,11 +37,58 @@ def _key_id(key: bytes) -> bytes:
     return hashlib.sha256(b"anyport-keyring" + key).digest()[:8]
 
 
-def _as_key(k: bytes | str) -> bytes:
-    raw = k if isinstance(k, bytes) else base64.urlsafe_b64decode(k + "=" * (-len(k) % 4))
-    if len(raw) != 32:
-        raise ValueError("requestState keys are 32 bytes (base64url for strings)")
-    return raw
+#: What a key looks like, for error messages (never the key itself).
+_EXPECTED = (
+    "a key is 32 bytes: 43 base64url characters (44 with '=' padding) or 64 hex characters "
+    "(`anyport keygen` prints one)"
+)
+_HEX = re.compile(r"[0-9a-fA-F]*")
+_B64 = re.compile(r"[A-Za-z0-9_+/-]*={0,2}")
+_B64_CHAR = re.compile(r"[A-Za-z0-9_+/=-]")
+_SEPARATORS = re.compile(r"[,\s]+")
+
+
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def _parse_key(text: str) -> bytes:
+    """One key from its text: 64 hex characters, or base64url (standard base64 and '=' padding
+    accepted, as before). A ``ValueError`` says what is wrong in words that never quote the key.
+    """
+    if len(text) == 64 and _HEX.fullmatch(text):
+        return bytes.fromhex(text)
+    if len(text) >= 2 and text[0] in "\"'" and text[-1] == text[0]:
+        raise ValueError("is in quotes; give the key without them")
+    if not _B64.fullmatch(text):
+        bad = next((i for i, c in enumerate(text) if not _B64_CHAR.fullmatch(c)), None)
+        if bad is None:
+            raise ValueError(f"has '=' before its end ('=' is only padding, at most 2 at the end); {_EXPECTED}")
+        raise ValueError(f"has a character that is neither base64url nor hex (position {bad + 1} of {len(text)}); {_EXPECTED}")
+    if len(text) == 64 and "=" not in text:
+        bad = next(i for i, c in enumerate(text) if not _HEX.fullmatch(c))
+        raise ValueError(f"is 64 characters long like a hex key, but position {bad + 1} is not a hex digit; {_EXPECTED}")
+    body = text.rstrip("=")
+    if len(body) != 43:
+        raise ValueError(f"is {len(text)} characters long; {_EXPECTED}")
+    # 43 characters of the alphabet plus one '=' always decode, to 32 bytes.
+    return base64.b64decode(body.replace("-", "+").replace("_", "/") + "=", validate=True)
+
+
+def _as_key(k: bytes | str, n: int = 1, of: int = 1) -> bytes:
+    """Key ``n`` (1-based) of ``of`` as 32 raw bytes; a ``ValueError`` names which one is wrong and why."""
+    which = f"the {_ordinal(n)} of {of} keys" if of > 1 else "the key"
+    if isinstance(k, bytes):
+        if len(k) != 32:
+            raise ValueError(f"{which} is {len(k)} bytes; requestState keys are 32 bytes (AES-256-GCM)")
+        return k
+    if not isinstance(k, str):
+        raise TypeError(f"{which} is a {type(k).__name__}; give bytes or a base64url/hex string")
+    try:
+        return _parse_key(k.strip())
+    except ValueError as exc:
+        raise ValueError(f"{which} {exc}") from None
 
 
 class KeyRing:
@@ -47,11 +96,16 @@ class KeyRing:
 
     ``KeyRing()`` makes a random key for this process. Replicas that must finish each
     other's rounds share keys: ``KeyRing.from_env()`` reads ``ANYPORT_STATE_KEYS``
-    (comma-separated base64url 32-byte keys, newest first).
+    (32-byte keys, each as base64url or as 64 hex characters, separated by commas and/or
+    whitespace, newest first). ``anyport keygen`` prints a fresh key.
     """
 
     def __init__(self, keys: Iterable[bytes | str] | None = None) -> None:
-        raw = [_as_key(k) for k in keys] if keys is not None else [os.urandom(32)]
+        if keys is None:
+            raw = [secrets.token_bytes(32)]
+        else:
+            given = list(keys)
+            raw = [_as_key(k, n, len(given)) for n, k in enumerate(given, 1)]
         if not raw:
             raise ValueError("a key ring needs at least one key")
         self._raw = {_key_id(k): k for k in raw}
@@ -72,12 +126,30 @@ class KeyRing:
 
     @classmethod
     def from_env(cls, var: str = "ANYPORT_STATE_KEYS") -> KeyRing:
+        """The ring in ``var``, or a random key for this process when it is unset or empty.
+
+        Keys are separated by commas and/or whitespace, newest (the one that seals) first. A
+        malformed value raises ``ValueError`` with one line naming ``var``, which key is wrong
+        and why; the message never contains key material.
+        """
         value = os.environ.get(var, "").strip()
-        return cls([p.strip() for p in value.split(",") if p.strip()] if value else None)
+        if not value:
+            return cls()
+        keys = [k for k in _SEPARATORS.split(value) if k]
+        if not keys:
+            raise ValueError(f"{var} lists no key (only separators); unset it, or give keys made by `anyport keygen`")
+        try:
+            return cls(keys)
+        except ValueError as exc:
+            raise ValueError(f"{var}: {exc}") from None
 
     @staticmethod
-    def generate_key() -> str:
-        return base64.urlsafe_b64encode(os.urandom(32)).decode().rstrip("=")
+    def generate_key(encoding: Literal["base64url", "hex"] = "base64url") -> str:
+        """A fresh random 32-byte key, as unpadded base64url (the default) or as 64 hex characters."""
+        raw = secrets.token_bytes(32)
+        if encoding == "hex":
+            return raw.hex()
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
     def seal(self, payload: dict[str, Any], *, binding: bytes, ttl: float = 600.0, now: float | None = None) -> str:
         body = dict(payload)

@@ -18,7 +18,10 @@ Keys (``<p>`` is the state's prefix):
 
 ``update`` is optimistic: it reads the record, applies ``apply_change`` in Python and writes the
 result with a script that succeeds only if the record is still the one read (same SHA-1), with
-``KEEPTTL``; on a conflict it reads again. Every key involved sits in one slot, so it runs
+``KEEPTTL``; on a conflict it reads again. A lease renewal alone (``TaskChange.lease_until``) is
+written the same way but bumps no version and publishes nothing; the conditional change that
+fails a task whose lease ran out (``if_lease_expired_at``) is checked against the record as read,
+so a renewal that lands in between makes the write conflict, and the re-read finds the new lease. Every key involved sits in one slot, so it runs
 unchanged on a cluster.
 
 ``wait`` registers the waiter, makes sure the store's one listener (a ``PSUBSCRIBE`` on
@@ -180,12 +183,16 @@ class RedisTaskStore:
             if raw is None:
                 return None
             rec = _loads(raw)
-            if not apply_change(rec, change, self._clock()):
+            lease = rec.lease_until
+            changed = apply_change(rec, change, self._clock())
+            if not changed and rec.lease_until == lease:
                 return rec
-            rec.version += 1
+            if changed:
+                rec.version += 1  # a lease renewal alone is written without a bump or a message
             done = int(await self._cas(keys=[key], args=[hashlib.sha1(raw).hexdigest(), _dumps(rec)]))
             if done == 1:
-                await self._notify(task_id, rec.version)
+                if changed:
+                    await self._notify(task_id, rec.version)
                 return rec
             if done < 0:
                 return None

@@ -9,8 +9,21 @@ Rules every backend keeps (``anyport.testing`` holds the contract checks):
 - ``create`` stores the record before returning: a ``get`` right after it resolves (SEP-2663
   "durable create").
 - A terminal status (completed, failed, cancelled) is final: ``update`` never leaves it.
-- Every change bumps ``version``; ``wait`` returns once the version passes the one given.
+- Every change bumps ``version``; ``wait`` returns once the version passes the one given. A lease
+  renewal (``TaskChange.lease_until`` alone) is stored but is not a change in that sense: it
+  bumps no version, moves no ``last_updated_at`` and wakes no waiter.
 - A record is kept at least ``ttl_ms`` after creation (never expired early), then may vanish.
+
+Leases: the process running a task's coroutine holds a lease on the record (``lease_until``, epoch
+seconds) and renews it every third of the lease (``anyport.server._tasks.TaskRunner``). A record
+that is not terminal and whose lease ran out belongs to a process that stopped without writing an
+outcome (killed, crashed, cut off from the store); whoever reads it marks it failed with a
+conditional change (``TaskChange.if_lease_expired_at``), applied only while the lease is still out
+when the store applies it, so a renewal that lands first wins. Renewals do not bump the version
+on purpose: one every few seconds per running task would otherwise wake every ``wait`` (and, in
+Redis, publish a message) for nothing; a waiter that cares about the lease waits with a timeout
+that ends when the lease would run out, and looks again then. Lease times compare the clocks of
+different replicas: keep them in sync (NTP) to well within the lease.
 """
 
 from __future__ import annotations
@@ -70,6 +83,9 @@ class TaskRecord:
     #: Answers received for keys that were outstanding, not yet consumed by the runner.
     responses: dict[str, Any] = field(default_factory=dict)
     version: int = 0
+    #: Until when (epoch s) the process running the task vouches for it; None = no lease (a record
+    #: written before leases existed, or a terminal one). See the module doc.
+    lease_until: float | None = None
 
     def __post_init__(self) -> None:
         if not self.last_updated_at:
@@ -90,6 +106,10 @@ class TaskRecord:
     def expired(self, now: float) -> bool:
         return self.ttl_ms is not None and now > self.created_at + self.ttl_ms / 1000.0
 
+    def lease_ran_out(self, now: float) -> bool:
+        """Not terminal, and the lease of the process running it ended before ``now``."""
+        return self.lease_until is not None and now > self.lease_until and not self.terminal
+
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = clone({
             "task_id": self.task_id, "method": self.method, "status": self.status,
@@ -97,7 +117,7 @@ class TaskRecord:
             "last_updated_at": self.last_updated_at, "ttl_ms": self.ttl_ms,
             "poll_interval_ms": self.poll_interval_ms, "owner": self.owner, "result": self.result,
             "error": self.error, "input_requests": self.input_requests, "responses": self.responses,
-            "version": self.version,
+            "version": self.version, "lease_until": self.lease_until,
         })
         return data
 
@@ -111,6 +131,7 @@ class TaskRecord:
             poll_interval_ms=d.get("poll_interval_ms"), owner=d.get("owner"), result=d.get("result"),
             error=d.get("error"), input_requests=dict(d.get("input_requests") or {}),
             responses=dict(d.get("responses") or {}), version=int(d.get("version", 0)),
+            lease_until=None if d.get("lease_until") is None else float(d["lease_until"]),
         )
 
 
@@ -130,10 +151,21 @@ class TaskChange:
     consume: tuple[str, ...] = ()
     #: Back to ``working`` when no request is outstanding any more (after ``consume``).
     resume: bool = False
+    #: Lease renewal: the new end of the lease (epoch s). Ignored on a terminal record. Alone it is
+    #: not a change for ``version`` (no bump, no wake-up, ``last_updated_at`` kept): see the module doc.
+    lease_until: float | None = None
+    #: A condition: apply the whole change only if the record is not terminal and its lease ran
+    #: out before this time (epoch s); otherwise change nothing. How a reader fails a task whose
+    #: process stopped, without racing a renewal.
+    if_lease_expired_at: float | None = None
 
 
 def apply_change(rec: TaskRecord, change: TaskChange, now: float) -> bool:
-    """Apply ``change`` to ``rec`` in place (shared by backends). False when nothing changed."""
+    """Apply ``change`` to ``rec`` in place (shared by backends). False when nothing changed that
+    bumps the version; a lease renewal alone still sets ``rec.lease_until`` (a backend that writes
+    the record back compares ``lease_until`` before and after to see it)."""
+    if change.if_lease_expired_at is not None and not rec.lease_ran_out(change.if_lease_expired_at):
+        return False
     changed = False
     if change.answers:
         for key, value in change.answers.items():
@@ -146,6 +178,8 @@ def apply_change(rec: TaskRecord, change: TaskChange, now: float) -> bool:
             changed = True
     if rec.terminal:
         return changed  # terminal states are final (F-TASK-02)
+    if change.lease_until is not None:
+        rec.lease_until = change.lease_until  # not a versioned change
     if change.add_requests:
         rec.input_requests.update(change.add_requests)
         changed = True
@@ -160,6 +194,7 @@ def apply_change(rec: TaskRecord, change: TaskChange, now: float) -> bool:
             changed = True
         if rec.terminal:
             rec.input_requests.clear()
+            rec.lease_until = None  # nobody runs it any more
     if change.status_message is not None:
         rec.status_message = change.status_message
         changed = True
