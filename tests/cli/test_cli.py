@@ -8,8 +8,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 FIXTURE = str(Path(__file__).parents[1] / "interop" / "fixture_server.py")
 ANYPORT = [sys.executable, "-m", "anyport"]
 
@@ -86,11 +84,6 @@ def test_keygen_prints_a_key_the_ring_parses() -> None:
     assert ring.open(KeyRing([key]).seal({"x": 1}, binding=b"b"), binding=b"b") == {"x": 1}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs `anyport serve` to read the key ring up front (KeyRing.from_env() -> click.ClickException); "
-    "until then the ValueError from Server() is a traceback",
-)
 def test_serve_with_malformed_state_keys_is_one_line(tmp_path: Path) -> None:
     """Issue 12/16: a malformed ANYPORT_STATE_KEYS is one line on stderr and a non-zero exit, no traceback."""
     (tmp_path / "mymod.py").write_text("from anyport import Server\nsrv = Server('m')\n")

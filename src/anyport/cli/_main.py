@@ -136,6 +136,12 @@ _HTTP_OPTIONS = (
 @click.pass_context
 def serve(ctx: click.Context, /, target: str, transport: str, http_flag: bool, max_message_bytes: int | None, **http: Any) -> None:
     """Serve TARGET: path/to/file.py[:attr] or package.module[:attr] (default attr: app)."""
+    from anyport.protocol import KeyRing
+
+    try:  # a malformed ANYPORT_STATE_KEYS: one line and exit 1, before the app is loaded or served
+        KeyRing.from_env()
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
     if http_flag:
         if ctx.get_parameter_source("transport") == click.core.ParameterSource.COMMANDLINE and transport != "http":
             raise click.UsageError("--http contradicts --transport stdio")

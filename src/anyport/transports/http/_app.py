@@ -22,7 +22,6 @@ import asyncio
 import contextlib
 import logging
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from anyport._exceptions import INTERNAL_ERROR, INVALID_REQUEST, SERVER_BUSY
 from anyport.protocol import REVISIONS, ServerConnection, accepts_sse, notification
@@ -52,6 +51,7 @@ from anyport.transports.http._options import HTTPOptions
 from anyport.transports.http._post import PostHandler
 from anyport.transports.http._registry import LiveSessions
 from anyport.transports.http._sessions import BROADCAST_KEY, BusFanout, BusRelay, HTTPSession, session_key
+from anyport.transports.http._shared import close_redis, redis_failure, redis_of
 from anyport.transports.http._streams import GetStreams
 
 if TYPE_CHECKING:
@@ -84,15 +84,7 @@ class StreamableHTTPApp:
             )
         self.gate = Gate(options, server.legacy_versions)
         #: The shared state of every replica (``options.redis``), made and closed by this app.
-        self.redis: RedisState | None = None
-        if options.redis is not None:
-            # A stream of a session idle past its timeout cannot be resumed (the session is gone):
-            # its events expire with it, so Redis holds nothing of expired sessions for long.
-            idle = limits.session_idle_timeout
-            self.redis = RedisState.from_url(
-                options.redis, prefix=options.redis_prefix, session_ttl=idle, max_events=limits.max_events_per_stream,
-                max_streams=limits.max_streams_per_session, event_ttl=min(600.0, idle), open_ttl=idle + 60.0,
-            )
+        self.redis: RedisState | None = redis_of(options, limits)
         self.events: EventLog = (
             options.event_log if options.event_log is not None
             else self.redis.events if self.redis is not None
@@ -188,7 +180,7 @@ class StreamableHTTPApp:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
-                failure = await self._redis_failure()
+                failure = await redis_failure(self.redis)
                 if failure is not None:
                     log.error("anyport: %s", failure)
                     await send({"type": "lifespan.startup.failed", "message": failure})
@@ -207,22 +199,11 @@ class StreamableHTTPApp:
         if not self.ready:
             await send_json(send, 503, {"status": "shutting down"})
             return
-        failure = await self._redis_failure()
+        failure = await redis_failure(self.redis)
         if failure is not None:
             await send_json(send, 503, {"status": "unavailable", "reason": failure}, [(b"retry-after", b"5")])
             return
         await send_json(send, 200, {"status": "ready"})
-
-    async def _redis_failure(self) -> str | None:
-        """Why the shared state cannot be used (one line), or None when it answers (or is not Redis)."""
-        if self.redis is None:
-            return None
-        try:
-            async with asyncio.timeout(2.0):
-                await self.redis.ping()
-        except Exception as exc:
-            return f"Redis at {_redacted(self.redis.url)} is unreachable: {type(exc).__name__}: {exc}".splitlines()[0]
-        return None
 
     def begin_shutdown(self) -> None:
         """Not ready any more, and end the long-lived HTTP+SSE streams so the ASGI server can drain.
@@ -252,9 +233,7 @@ class StreamableHTTPApp:
             await self.legacy.aclose()
         await self.sessions.aclose()
         await self.post.aclose()
-        if self.redis is not None:
-            with contextlib.suppress(Exception):
-                await self.redis.aclose()
+        await close_redis(self.redis)
 
     def _start_reaper(self) -> None:
         if self._shared_bus and not self._relaying:
@@ -401,12 +380,3 @@ class StreamableHTTPApp:
             return
         await self.sessions.delete(session.id)  # T-HTTP-42: 2xx now, 404 afterwards
         await send_empty(send, 204)
-
-
-def _redacted(url: str) -> str:
-    """``url`` without its password, for messages."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(":" + parts.password + "@", ":***@")
-    return parts._replace(netloc=netloc).geturl()
