@@ -34,7 +34,7 @@ from anyport.protocol import REVISIONS, CancelRequested, ResponseReceived, Serve
 from anyport.state import MemoryBus, MemoryEventLog, MemorySessionStore, SessionRecord
 from anyport.transports.http import StreamableHTTPApp
 from anyport.transports.http._registry import LiveSessions
-from anyport.transports.http._sessions import ASKED_ELSEWHERE, LISTEN_KEY, SessionRequests, inbox_key
+from anyport.transports.http._sessions import ASKED_ELSEWHERE, LISTEN_KEY, SESSIONS_KEY, SessionRequests, inbox_key
 from tests.transports._http_helpers import POST_HEADERS, running, wait_for
 
 LEGACY = "2025-11-25"
@@ -46,8 +46,9 @@ OUTCOMES: dict[str, str] = {}
 
 
 def _session_keys(bus: MemoryBus) -> int:
-    """Bus keys with a subscriber, but the replicas' own listen relay (one per app, not per session)."""
-    return len([key for key in bus._subs if key != LISTEN_KEY])
+    """Bus keys with a subscriber, but the replicas' own (one per app, not per session): the listen
+    relay and the session announcements."""
+    return len([key for key in bus._subs if key not in (LISTEN_KEY, SESSIONS_KEY)])
 
 
 def _name(answer: Any) -> str:
@@ -344,8 +345,8 @@ def test_delete_on_the_replica_running_the_tool_leaves_no_subscription(replicas:
     assert wait_for(lambda: OUTCOMES.get("deleted-here") in ("session closed", "cancelled"))
     assert wait_for(lambda: reps.listeners(sid) == 0 and _session_keys(reps.bus) == 0)
     assert sid not in reps.a.sessions
-    # b's live part was idle: it held no subscription and learns of the end at its next lookup.
-    assert not reps.b.sessions._sessions[sid].listening
+    # b's live part was idle: it held no subscription, and the DELETE's announcement drops it at once.
+    assert wait_for(lambda: sid not in reps.b.sessions)
     assert c.post("/b", headers=rr.headers, json={"jsonrpc": "2.0", "id": 6, "method": "ping"}).status_code == 404
     assert sid not in reps.b.sessions
 

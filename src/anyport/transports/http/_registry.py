@@ -9,7 +9,9 @@ sessions survive without sticky routing (DESIGN.md §4). See ``_sessions`` for t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import secrets
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -22,6 +24,7 @@ from anyport.state import Bus, EventLog, SessionRecord, SessionStore
 from anyport.transports.http._sessions import (
     _EMPTY_TABLE_BYTES,
     _NO_URIS,
+    SESSIONS_KEY,
     BusFanout,
     HTTPSession,
     _one_copy,
@@ -56,6 +59,13 @@ class LiveSessions:
     up, all at once when the cap is reached, on ``sweep()`` (``StreamableHTTPApp`` runs it on a
     timer, so no traffic is needed) and, with ``sweep_every``, every so often when sessions are
     created or looked up.
+
+    With a shared store and a bus, a live session's record is read again (sliding its TTL, taking
+    other replicas' changes) at most every ``recheck`` seconds, not on every request: every replica
+    listens on ``SESSIONS_KEY``, where a DELETE anywhere and every record change are announced, and
+    drops the live part, or re-reads the record, as the announcement arrives. A request racing the
+    announcement of a DELETE it follows (within a millisecond, on another replica) may still be
+    served; every later one gets 404. ``recheck=0`` reads the record on every request.
     """
 
     def __init__(
@@ -71,6 +81,7 @@ class LiveSessions:
         hub: NotificationHub | None = None,
         fanout: BusFanout | None = None,
         sweep_every: float | None = None,
+        recheck: float = 1.0,
     ) -> None:
         if max_sessions < 1:
             raise ValueError("max_sessions must be >= 1")
@@ -93,6 +104,11 @@ class LiveSessions:
         self.background: set[asyncio.Task[Any]] = set()
         #: Sessions ended since memory was last given back, and the timer that will (``_release``).
         self._releaser = Releaser(self._release)
+        self.recheck = recheck
+        #: Listens on ``SESSIONS_KEY`` (shared store and bus only); ``_announced``: subscribed now.
+        self._announcements: asyncio.Task[None] | None = None
+        self._announced = False
+        self._origin = secrets.token_hex(8)  # not id(self): forked workers may share addresses
 
     @property
     def local_only(self) -> bool:
@@ -167,6 +183,7 @@ class LiveSessions:
         if self.events is not None:
             await self.events.drop_session(session_id)
         if self.bus is not None:
+            await self._announce(session_id, "closed")
             await self.bus.publish(session_key(session_id), {"control": "closed"})
             await self.bus.publish(inbox_key(session_id), {"type": "closed"})
 
@@ -218,6 +235,12 @@ class LiveSessions:
             if session is not None:
                 session.touch()
             return session
+        if self._announcements is None:
+            self._listen_for_announcements()
+        now = self.clock()
+        if session is not None and self._announced and now - session.checked < self.recheck:
+            session.last_seen = now  # a DELETE or a change elsewhere would have been announced
+            return session
         record = await self.records.get(session_id)  # also slides a shared store's TTL
         if record is None:
             if session is not None:  # deleted elsewhere (another replica answered a DELETE)
@@ -230,7 +253,44 @@ class LiveSessions:
         elif record != session._saved:
             self._sync(session, record)  # another replica changed it (initialized, log level, subscriptions)
         session.touch()
+        session.checked = session.last_seen
         return session
+
+    def _listen_for_announcements(self) -> None:
+        if self.bus is not None and self.recheck > 0:
+            self._announcements = asyncio.get_running_loop().create_task(self._announced_sessions(self.bus))
+
+    async def _announced_sessions(self, bus: Bus) -> None:
+        """Drop the live part of a session DELETEd elsewhere; re-read a record changed elsewhere."""
+        while True:
+            try:
+                sub = await bus.subscribe(SESSIONS_KEY)
+            except Exception:
+                log.warning("cannot hear other replicas' session announcements yet", exc_info=True)
+                await asyncio.sleep(1.0)
+                continue
+            self._announced = True
+            try:
+                while True:
+                    _key, msg = await sub.get()
+                    session = self._sessions.get(msg.get("id"))  # type: ignore[arg-type]
+                    if session is None:
+                        continue
+                    if msg.get("event") == "closed":
+                        self._drop(session)
+                    elif msg.get("origin") != self._origin:
+                        session.checked = float("-inf")  # read the record on its next request
+            except EOFError:
+                pass  # the bus connection broke: until subscribed again, read the record every time
+            finally:
+                self._announced = False
+                with contextlib.suppress(Exception):
+                    await sub.aclose()
+            await asyncio.sleep(0.5)
+
+    async def _announce(self, session_id: str, event: str) -> None:
+        if self.bus is not None and self.records is not None:
+            await self.bus.publish(SESSIONS_KEY, {"id": session_id, "event": event, "origin": self._origin})
 
     def _sync(self, session: HTTPSession, record: SessionRecord) -> None:
         conn = session.conn
@@ -262,6 +322,7 @@ class LiveSessions:
         if record != session._saved and not session.closed:
             session._saved = record
             await self.records.put(record)
+            await self._announce(session.id, "changed")
 
     async def delete(self, session_id: str) -> HTTPSession | None:
         """Forget the session everywhere and return its live part (closed), or None when not live here."""
@@ -275,6 +336,9 @@ class LiveSessions:
 
     async def aclose(self) -> None:
         """Close every live session (server shutdown); without a shared store their events go too."""
+        announcements, self._announcements = self._announcements, None
+        if announcements is not None:
+            announcements.cancel()
         if self._pending:
             await asyncio.wait(list(self._pending), timeout=5)  # subscriptions still being stored
         self._releaser.cancel()

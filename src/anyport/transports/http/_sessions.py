@@ -59,6 +59,7 @@ __all__ = [
     "BROADCAST_KEY",
     "HUB_KEY",
     "LISTEN_KEY",
+    "SESSIONS_KEY",
     "BusRelay",
     "BusFanout",
     "HTTPSession",
@@ -255,6 +256,10 @@ class BusFanout:
         return await self.bus.publish(HUB_KEY, msg)
 
 
+#: Bus key on which replicas tell each other that a session ended (DELETE) or its record changed, so
+#: a live part kept elsewhere is dropped, or re-reads its record, at once (``LiveSessions``).
+SESSIONS_KEY = "sessions"
+
 #: Bus key on which the hubs of every replica relay what their listeners get (2026-07-28
 #: ``subscriptions/listen``), see ``BusRelay``.
 LISTEN_KEY = "listen"
@@ -329,7 +334,10 @@ class HTTPSession:
     handlers run or futures wait here (``busy``) one listener takes what other replicas hand on.
     """
 
-    __slots__ = ("_listener", "_registry", "_saved", "_tasks", "_waiters", "attached", "closed", "conn", "created", "id", "last_seen", "subscriptions")
+    __slots__ = (
+        "_listener", "_registry", "_saved", "_tasks", "_waiters", "attached", "checked", "closed", "conn", "created", "id",
+        "last_seen", "subscriptions",
+    )
 
     def __init__(
         self, session_id: str, conn: ServerConnection, registry: LiveSessions, *,
@@ -343,6 +351,8 @@ class HTTPSession:
         if registry.bus is not None:
             share(conn, first=first)
         self.created = self.last_seen = registry.clock()
+        #: When the shared record was last read (``LiveSessions.get`` re-reads it after ``recheck``).
+        self.checked = self.created
         #: Client connections open on this session's streams here (POST responses, GET streams).
         self.attached = 0
         self._tasks: dict[str | int, asyncio.Task[Any]] | None = None
