@@ -164,3 +164,18 @@ def test_a_listen_stream_gets_what_another_replica_sends_once_M_20(redis: RedisS
                     text += chunk
         methods = [e["data"]["method"] for e in _events(text) if e.get("data") and "method" in e["data"]]
         assert methods == ["notifications/subscriptions/acknowledged", "notifications/tools/list_changed"], text
+
+
+def test_an_answer_written_at_once_is_resumable_on_another_replica_T_HTTP_31(redis: RedisServer) -> None:
+    """A one-piece SSE answer (the handler never waited) is written first and its stream stored
+    behind it; resuming it from its priming event on another replica replays the answer once."""
+    with replicas(redis, "behind") as ports, httpx.Client(timeout=30) as c:
+        h = _initialize(c, ports[0])
+        r = c.post(f"http://127.0.0.1:{ports[1]}/mcp", headers=h, json=_call(3, "whoami", {}))
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
+        events = _events(r.text)
+        priming, answer = events[0], events[1]
+        assert priming.get("data", "") == "" and answer["data"]["id"] == 3
+        time.sleep(0.1)
+        rest = [e for e in _events(_read_for(c, f"http://127.0.0.1:{ports[2]}/mcp", _get_headers(h, priming["id"]), 1.0)) if e.get("data")]
+        assert [e["id"] for e in rest] == [answer["id"]] and rest[0]["data"] == answer["data"]

@@ -138,6 +138,7 @@ class RedisState:
     def __init__(
         self, url: str, *, prefix: str = "anyport", cluster: bool | None = None, session_ttl: float = 1800.0,
         max_events: int = 1000, max_streams: int = 100, event_ttl: float = 600.0, open_ttl: float = 86_400.0,
+        max_connections: int = 64,
     ) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("redis", "rediss", "unix"):
@@ -152,9 +153,16 @@ class RedisState:
         self.cluster = cluster
         aredis, cluster_cls = _redis_modules()
         plain_url = _without_param(url, "cluster")
-        # Commands: the whole deployment (a cluster client routes by slot). Pub/sub: one node.
-        self.client: Any = cluster_cls.from_url(plain_url) if cluster else aredis.from_url(plain_url)
-        self.pubsub_client: Any = aredis.from_url(plain_url) if cluster else self.client
+        # Commands: the whole deployment (a cluster client routes by slot), over at most
+        # ``max_connections`` connections: past that a command waits for one (backpressure) instead
+        # of opening more until Redis refuses clients. Pub/sub: one node, a connection per
+        # subscription (a GET stream holds one while it is open), from a pool of its own.
+        if cluster:
+            self.client: Any = cluster_cls.from_url(plain_url, max_connections=max_connections)
+        else:
+            pool = aredis.BlockingConnectionPool.from_url(plain_url, max_connections=max_connections, timeout=10)
+            self.client = aredis.Redis(connection_pool=pool)
+        self.pubsub_client: Any = aredis.from_url(plain_url)
         self.sessions = RedisSessionStore(self, ttl=session_ttl)
         self.events = RedisEventLog(self, max_events=max_events, max_streams=max_streams, ttl=event_ttl, open_ttl=open_ttl)
         self.bus = RedisBus(self)
@@ -190,8 +198,7 @@ class RedisState:
 
     async def aclose(self) -> None:
         await self.bus.aclose()
-        if self.pubsub_client is not self.client:
-            await self.pubsub_client.aclose()
+        await self.pubsub_client.aclose()
         await self.client.aclose()
 
 
@@ -261,21 +268,30 @@ class RedisEventLog:
         )
         return name
 
-    async def log_stream(
-        self, session_id: str, messages: list[dict[str, Any]], *, prefix: str = "", priming: bool = False,
-    ) -> tuple[str, str | None, list[str]]:
-        """A complete stream in one round trip (``new_stream``, a priming event when asked, every
-        message, ``end_stream``): its id, the priming event's id (or None) and the messages' ids."""
-        st = self._state
+    def plan_stream(self, count: int, *, prefix: str = "", priming: bool = False) -> tuple[str, str | None, list[str]]:
+        """The ids a whole stream of ``count`` messages will have (``write_stream`` stores it): a
+        fresh stream id, its priming event's id (or None) and the messages' ids. No I/O."""
         name = prefix + secrets.token_urlsafe(9)
+        first = 1 if priming else 0
+        return name, format_event_id(name, 0) if priming else None, [format_event_id(name, first + i) for i in range(count)]
+
+    async def write_stream(self, session_id: str, name: str, messages: list[dict[str, Any]], *, priming: bool = False) -> None:
+        """Store a whole stream planned by ``plan_stream`` (new stream, priming event, every message,
+        ended) in one round trip."""
+        st = self._state
         payloads = [orjson.dumps(m, option=orjson.OPT_NON_STR_KEYS) for m in messages]
         await st._whole(
             keys=[st.key(session_id, "streams")],
             args=[name, self.open_ttl, self.max_streams, st.key(session_id, ""), self.ttl, 1 if priming else 0, *payloads],
         )
-        first = 1 if priming else 0
-        ids = [format_event_id(name, first + i) for i in range(len(messages))]
-        return name, format_event_id(name, 0) if priming else None, ids
+
+    async def log_stream(
+        self, session_id: str, messages: list[dict[str, Any]], *, prefix: str = "", priming: bool = False,
+    ) -> tuple[str, str | None, list[str]]:
+        """``plan_stream`` + ``write_stream``: a complete stream stored before this returns."""
+        name, priming_id, ids = self.plan_stream(len(messages), prefix=prefix, priming=priming)
+        await self.write_stream(session_id, name, messages, priming=priming)
+        return name, priming_id, ids
 
     async def append(self, session_id: str, stream_id: str, message: dict[str, Any] | None) -> str:
         st = self._state
