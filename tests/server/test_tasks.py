@@ -6,14 +6,17 @@ from __future__ import annotations
 import asyncio
 import re
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from anyport import JSONRPCError
+from anyport import JSONRPCError, Server
 from anyport.protocol import META_RELATED_TASK, TASKS_EXTENSION_ID
-from anyport.state import MemoryTaskStore, TaskChange, TaskRecord
+from anyport.runtime._hub import NotificationHub
+from anyport.server._tasks import DEFAULT_LEASE_SECONDS, LEASE_ENV, LEASE_LOST, TaskRunner
+from anyport.state import MemoryTaskStore, TaskChange, TaskRecord, TaskStore
 from anyport.testing import connect
 from anyport.transports.stdio import StdioClientStream
 
@@ -66,6 +69,172 @@ async def test_store_list_pages_by_owner() -> None:
     assert [r.task_id for r in page] == ["t4"] and cursor is None
     with pytest.raises(ValueError):
         await store.list("s1", "garbage!", 3)
+
+
+# -- leases (issue 12: a task whose process died is failed when its lease runs out) ---------------------------
+
+LEASE = 0.3
+
+
+def _leased(app: Server, store: TaskStore | None = None) -> Server:
+    """``app`` with a short task lease (and, when given, a store shared with other "replicas")."""
+    app.tasks.lease_seconds = LEASE
+    if store is not None:
+        app.tasks.store = store
+    return app
+
+
+class _Frozen:
+    """A store that takes no writes: what a process that died sees of its last moments."""
+
+    def __init__(self, inner: TaskStore) -> None:
+        self.inner = inner
+
+    async def get(self, task_id: str) -> TaskRecord | None:
+        return await self.inner.get(task_id)
+
+    async def update(self, task_id: str, change: TaskChange) -> TaskRecord | None:
+        return await self.inner.get(task_id)
+
+
+async def _die(app: Server, task_id: str) -> None:
+    """Stop the task's handler and its lease renewal without writing an outcome (a kill -9)."""
+    runner = app.tasks
+    store = runner.store
+    handler, renewal = runner.running[task_id], runner._renewals[task_id]
+    runner.store = _Frozen(store)  # type: ignore[assignment]
+    try:
+        handler.cancel()
+        await asyncio.gather(handler, renewal, return_exceptions=True)
+    finally:
+        runner.store = store
+    assert task_id not in runner.running and task_id not in runner._renewals
+    rec = await store.get(task_id)
+    assert rec is not None and rec.status == "working" and rec.lease_until is not None  # no outcome written
+
+
+def test_lease_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    hub = NotificationHub()
+    monkeypatch.delenv(LEASE_ENV, raising=False)
+    assert TaskRunner(hub).lease_seconds == DEFAULT_LEASE_SECONDS == 30.0
+    monkeypatch.setenv(LEASE_ENV, "2.5")
+    assert TaskRunner(hub).lease_seconds == 2.5
+    assert TaskRunner(hub, lease_seconds=7).lease_seconds == 7.0
+    for bad in ("0", "-1", "nan", "inf", "soon"):
+        monkeypatch.setenv(LEASE_ENV, bad)
+        assert TaskRunner(hub).lease_seconds == DEFAULT_LEASE_SECONDS
+    for wrong in (0.0, -3.0, float("nan")):
+        with pytest.raises(ValueError):
+            TaskRunner(hub, lease_seconds=wrong)
+
+
+async def test_lease_field_round_trips_and_old_records_have_none() -> None:
+    rec = TaskRecord(task_id="t", method="tools/call", lease_until=1234.5)
+    assert TaskRecord.from_dict(rec.to_dict()) == rec
+    old = rec.to_dict()
+    del old["lease_until"]  # a record written before leases existed
+    assert TaskRecord.from_dict(old).lease_until is None
+    store = MemoryTaskStore()
+    await store.create(TaskRecord(task_id="t", method="tools/call", lease_until=time.time() - 5))
+    waiter = asyncio.ensure_future(store.wait("t", 0, timeout=0.3))
+    await asyncio.sleep(0.05)
+    renewed = await store.update("t", TaskChange(lease_until=time.time() + 60))
+    assert renewed is not None and renewed.version == 0 and renewed.lease_until is not None
+    woke = await waiter  # a renewal wakes no waiter: the wait ran to its timeout
+    assert woke is not None and woke.version == 0 and woke.lease_until == renewed.lease_until
+
+
+async def test_a_task_whose_runner_died_is_failed_after_its_lease() -> None:
+    """tasks/result already waiting, and tasks/get: the task goes failed about one lease after its
+    process stopped, with the lease error, not `working` forever."""
+    app = _leased(build_app())
+    async with connect(app, era="legacy", protocol_version="2025-11-25") as c:
+        task = (await c.request("tools/call", {"name": "slow_compute", "arguments": {"seconds": 30}, "task": {}}))["task"]
+        task_id = task["taskId"]
+        waiting = asyncio.ensure_future(c.request("tasks/result", {"taskId": task_id}))
+        await asyncio.sleep(LEASE)  # past one renewal at least
+        assert not waiting.done()
+        await _die(app, task_id)
+        died = time.monotonic()
+        with pytest.raises(JSONRPCError) as exc:
+            await asyncio.wait_for(waiting, 5)
+        took = time.monotonic() - died
+        assert exc.value.code == -32603 and str(exc.value) == LEASE_LOST, exc.value
+        assert took < LEASE + 0.5, f"tasks/result woke {took:.2f} s after the process died"
+        got = await c.request("tasks/get", {"taskId": task_id})
+        assert got["status"] == "failed" and got["statusMessage"] == LEASE_LOST
+        listed = await c.request("tasks/list")
+        assert [(t["taskId"], t["status"]) for t in listed["tasks"]] == [(task_id, "failed")]
+        rec = await app.tasks.store.get(task_id)
+        assert rec is not None and rec.error is not None and rec.error["code"] == -32603 and rec.lease_until is None
+
+
+async def test_tasks_get_on_another_replica_fails_a_dead_task_and_a_second_reader_changes_nothing() -> None:
+    """SEP-2663 flavour, two "replicas" sharing one store: replica B fails the task of dead replica A
+    through tasks/get (error inlined); once failed, further reads on either replica keep it as is."""
+    store = MemoryTaskStore()
+    a, b = _leased(build_app(), store), _leased(build_app(), store)
+    async with raw(a) as on_a, raw(b) as on_b:
+        created = await on_a.call("tools/call", {"name": "slow_compute", "arguments": {"seconds": 30}})
+        task_id = created["taskId"]
+        await _die(a, task_id)
+        assert (await on_b.call("tasks/get", {"taskId": task_id}))["status"] == "working"  # the lease still holds
+        failed = await on_b.wait_status(task_id, "failed", timeout=LEASE + 1)
+        assert failed["statusMessage"] == LEASE_LOST and failed["error"]["code"] == -32603
+        assert failed["error"]["message"] == LEASE_LOST
+        rec = await store.get(task_id)
+        assert rec is not None
+        version = rec.version
+        for peer in (on_a, on_b):
+            assert (await peer.call("tasks/get", {"taskId": task_id}))["status"] == "failed"
+        assert (await peer.call("tasks/cancel", {"taskId": task_id}))["resultType"] == "complete"  # idempotent ack
+        after = await store.get(task_id)
+        assert after is not None and after.version == version and after.status == "failed"
+
+
+async def test_a_live_long_task_keeps_its_lease() -> None:
+    """Renewals every third of the lease: several lease periods later the task is still working
+    (seen from this replica and another), then completes normally; renewals bump no version."""
+    store = MemoryTaskStore()
+    app, other = _leased(build_app(), store), _leased(build_app(), store)
+    async with connect(app, era="legacy", protocol_version="2025-11-25") as c, raw(other) as on_other:
+        task = (await c.request("tools/call", {"name": "slow_compute", "arguments": {"seconds": 1.5}, "task": {}}))["task"]
+        task_id = task["taskId"]
+        first = await store.get(task_id)
+        assert first is not None and first.lease_until is not None
+        modern = await on_other.call("tools/call", {"name": "slow_compute", "arguments": {"seconds": 1.5}})
+        leases: list[float] = []
+        for _ in range(10):  # 1.2 s: four lease periods
+            await asyncio.sleep(0.12)
+            assert (await c.request("tasks/get", {"taskId": task_id}))["status"] == "working"
+            assert (await on_other.call("tasks/get", {"taskId": modern["taskId"]}))["status"] == "working"
+            rec = await store.get(task_id)
+            assert rec is not None and rec.status == "working" and rec.version == first.version
+            assert rec.lease_until is not None
+            leases.append(rec.lease_until)
+        assert len(set(leases)) >= 3 and leases == sorted(leases)  # renewed, forward
+        result = await c.request("tasks/result", {"taskId": task_id})
+        assert result["content"][0]["text"] == "computed  after 1.5s"
+        done = await on_other.wait_status(modern["taskId"], "completed", timeout=3)
+        assert done["result"]["content"][0]["text"] == "computed  after 1.5s"
+        rec = await store.get(task_id)
+        assert rec is not None and rec.status == "completed" and rec.lease_until is None
+    assert not app.tasks._renewals and not other.tasks._renewals  # renewals stop with their tasks
+
+
+async def test_a_task_cancelled_on_another_replica_stops_where_it_runs() -> None:
+    """The renewal finds the record terminal (cancelled through replica B) and stops the handler on A."""
+    store = MemoryTaskStore()
+    a, b = _leased(build_app(), store), _leased(build_app(), store)
+    async with raw(a) as on_a, raw(b) as on_b:
+        created = await on_a.call("tools/call", {"name": "slow_compute", "arguments": {"seconds": 30}})
+        task_id = created["taskId"]
+        handler = a.tasks.running[task_id]
+        await on_b.call("tasks/cancel", {"taskId": task_id})
+        await asyncio.wait_for(asyncio.gather(handler, return_exceptions=True), LEASE + 1)
+        assert handler.cancelled() and task_id not in a.tasks.running
+        rec = await store.get(task_id)
+        assert rec is not None and rec.status == "cancelled" and rec.status_message == "Cancelled by the client"
 
 
 # -- 2025-11-25 core tasks (legacy handshake) ---------------------------------------------------------------

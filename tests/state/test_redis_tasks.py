@@ -210,3 +210,57 @@ async def test_concurrent_updates_from_two_replicas_are_never_lost(server: Redis
         assert rec is not None and rec.version == n and len(rec.input_requests) == n
     finally:
         await _close(a, b)
+
+
+async def test_a_lease_renewal_keeps_the_ttl_and_publishes_nothing(state: RedisState) -> None:
+    """A renewal is one write that changes only the lease: the record's TTL stays, no version bump,
+    no pub/sub message (a waiter on another replica is not woken), last_updated_at unchanged."""
+    store = state.tasks
+    await store.create(TaskRecord(task_id="leased", method="tools/call", ttl_ms=60_000, lease_until=time.time() + 1))
+    before = await store.get("leased")
+    assert before is not None
+    pubsub = state.pubsub_client.pubsub()
+    await pubsub.subscribe(f"{state.prefix}:task:leased")
+    try:
+        assert (await pubsub.get_message(timeout=1.0) or {}).get("type") == "subscribe"
+        renewed_to = time.time() + 30
+        rec = await store.update("leased", TaskChange(lease_until=renewed_to))
+        assert rec is not None and rec.version == 0 and rec.lease_until == renewed_to
+        assert await pubsub.get_message(timeout=0.3) is None  # nothing published
+        stored = await store.get("leased")
+        assert stored is not None and stored.lease_until == renewed_to and stored.last_updated_at == before.last_updated_at
+        assert 50_000 < await state.client.pttl(state.key("leased", "task")) <= 60_000
+        await store.update("leased", TaskChange(status_message="a real change"))
+        msg = await pubsub.get_message(timeout=1.0)
+        assert msg is not None and msg["data"] == b"1"
+    finally:
+        await pubsub.aclose()
+
+
+async def test_failing_a_lapsed_lease_races_renewals_and_other_replicas(server: RedisServer) -> None:
+    """Two replicas fail a task whose lease ran out at once, while its owner renews: either the renewal
+    lands first (the task stays working) or the failure does (renewals after it are ignored); the task
+    is failed at most once, and never both failed and renewed."""
+    prefix = _prefix()
+    a, b, owner = (RedisState.from_url(server.url, prefix=prefix) for _ in range(3))
+    try:
+        outcomes: set[str] = set()
+        for round_ in range(10):
+            task_id = f"race{round_}"
+            await owner.tasks.create(TaskRecord(task_id=task_id, method="tools/call", ttl_ms=60_000, lease_until=time.time() - 0.01))
+            now = time.time()
+            fail = TaskChange(status="failed", status_message="lost", error={"code": -32603}, if_lease_expired_at=now)
+            results = await asyncio.gather(
+                a.tasks.update(task_id, fail), b.tasks.update(task_id, fail),
+                owner.tasks.update(task_id, TaskChange(lease_until=now + 30)),
+            )
+            rec = await owner.tasks.get(task_id)
+            assert rec is not None and all(r is not None for r in results)
+            if rec.status == "failed":
+                assert rec.version == 1 and rec.lease_until is None and rec.status_message == "lost"
+            else:
+                assert rec.status == "working" and rec.version == 0 and rec.lease_until == now + 30
+            outcomes.add(rec.status)
+        assert outcomes <= {"failed", "working"}
+    finally:
+        await _close(a, b, owner)

@@ -10,6 +10,21 @@ Two wire flavours over one TaskStore, chosen by the revision table:
   client whose request declares the extension; flat ``CreateTaskResult`` (``resultType:"task"``);
   ``tasks/get`` inlines ``result`` / ``error`` / ``inputRequests``; input arrives by
   ``tasks/update``; ``tasks/cancel`` acks idempotently; ``notifications/tasks`` on listen streams.
+
+Leases (durable tasks, issue 12): a record shared by replicas (``RedisTaskStore``) outlives the
+process running its coroutine. That process holds a lease on the record: ``create`` sets
+``lease_until`` to now + ``lease_seconds`` (30 s, or ``ANYPORT_TASK_LEASE_SECONDS``), and while
+the coroutine runs a renewal task moves it forward every third of that, one update that touches
+nothing but the lease (no version bump, so no waiter wakes for it). Whoever reads a task that is
+not terminal and whose lease ran out (``tasks/get``, ``tasks/result``, ``tasks/list``,
+``tasks/cancel``, ``tasks/update``, on any replica) marks it failed (statusMessage and a -32603
+error: ``LEASE_LOST``) with a change conditional on the lease still being out, so a late renewal
+wins and two replicas doing it at once write one outcome. ``tasks/result`` waits with a timeout
+that ends when the lease would run out, so a wait on a task whose process died ends within about
+one lease. A task running in this process is never failed from here (its handler proves it alive;
+other replicas may still fail it if this process cannot renew, and then the renewal, seeing the
+record terminal, cancels the handler). A tool that blocks the event loop longer than the lease
+looks dead to the other replicas: raise ``lease_seconds`` (or run the work in a thread).
 """
 
 from __future__ import annotations
@@ -17,6 +32,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
+import os
 import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -35,13 +52,32 @@ from anyport.state._tasks import MemoryTaskStore, TaskChange, TaskRecord, TaskSt
 if TYPE_CHECKING:
     from anyport.runtime._hub import NotificationHub
 
-__all__ = ["TASK_SUPPORT", "TaskRunner", "client_has_tasks_extension"]
+__all__ = ["DEFAULT_LEASE_SECONDS", "LEASE_ENV", "LEASE_LOST", "TASK_SUPPORT", "TaskRunner", "client_has_tasks_extension"]
 
 log = logging.getLogger("anyport.server")
 
 TASK_SUPPORT = ("forbidden", "optional", "required")
 #: The revision whose wire shapes ``notifications/tasks`` uses.
 _EXTENSION_REVISION = next(r for r in REVISIONS.values() if r.tasks_extension)
+#: The lease of a running task, in seconds, unless ``lease_seconds`` or ``LEASE_ENV`` says otherwise.
+DEFAULT_LEASE_SECONDS = 30.0
+#: The environment variable that sets a runner's default lease (seconds, > 0).
+LEASE_ENV = "ANYPORT_TASK_LEASE_SECONDS"
+#: statusMessage and error message of a task whose process stopped without an outcome.
+LEASE_LOST = "the process running this task stopped (its lease ran out)"
+
+
+def _default_lease() -> float:
+    raw = os.environ.get(LEASE_ENV, "").strip()
+    if raw:
+        try:
+            value = float(raw)
+        except ValueError:
+            value = math.nan
+        if math.isfinite(value) and value > 0:
+            return value
+        log.warning("ignoring %s=%r (want seconds > 0); tasks use a %g s lease", LEASE_ENV, raw, DEFAULT_LEASE_SECONDS)
+    return DEFAULT_LEASE_SECONDS
 
 
 def client_has_tasks_extension(req: IncomingRequest) -> bool:
@@ -180,7 +216,14 @@ class TaskRunner:
         max_ttl_ms: int = 86_400_000,
         poll_interval_ms: int | None = 500,
         page_size: int = 50,
+        lease_seconds: float | None = None,
     ) -> None:
+        """``lease_seconds``: how long a running task's record stays vouched for without a renewal
+        (renewed every third of it); None = ``ANYPORT_TASK_LEASE_SECONDS`` or 30 s."""
+        lease = _default_lease() if lease_seconds is None else float(lease_seconds)
+        if not (math.isfinite(lease) and lease > 0):
+            raise ValueError(f"lease_seconds must be > 0, not {lease_seconds!r}")
+        self.lease_seconds = lease
         self.hub = hub
         self.store: TaskStore = store if store is not None else MemoryTaskStore()
         self.default_ttl_ms = default_ttl_ms
@@ -191,6 +234,10 @@ class TaskRunner:
         self.running: dict[str, asyncio.Task[Any]] = {}
         #: Where legacy status notifications go, by task id (the creating request's outlet).
         self._outlets: dict[str, tuple[Outlet, Revision]] = {}
+        #: The lease renewal of each task running here, by task id.
+        self._renewals: dict[str, asyncio.Task[None]] = {}
+        #: Tasks whose handler has an outcome and is writing it (the renewal must not cancel them).
+        self._finishing: set[str] = set()
 
     # -- creation ----------------------------------------------------------------------------------
 
@@ -210,6 +257,7 @@ class TaskRunner:
         rec = TaskRecord(
             task_id=new_task_id(), method=req.method, created_at=now, last_updated_at=now,
             ttl_ms=self._ttl(req), poll_interval_ms=self.poll_interval_ms, owner=owner,
+            lease_until=now + self.lease_seconds,
         )
         await self.store.create(rec)
         self._outlets[rec.task_id] = (outlet, req.revision)
@@ -221,14 +269,42 @@ class TaskRunner:
         return {"task": task_fields(rec, rev)}
 
     def adopt(self, rec: TaskRecord, task: asyncio.Task[Any]) -> None:
-        """Track the handler of ``rec`` running in this process."""
-        self.running[rec.task_id] = task
+        """Track the handler of ``rec`` running in this process, and renew its lease while it runs."""
+        tid = rec.task_id
+        self.running[tid] = task
+        renewal = asyncio.get_running_loop().create_task(self._renew(tid, task), name=f"anyport-task-lease-{tid[:8]}")
+        self._renewals[tid] = renewal
 
-        def done(_t: asyncio.Task[Any], tid: str = rec.task_id) -> None:
-            self.running.pop(tid, None)
-            self._outlets.pop(tid, None)
+        def done(_t: asyncio.Task[Any]) -> None:
+            if self.running.get(tid) is task:
+                self.running.pop(tid, None)
+                self._outlets.pop(tid, None)
+            if self._renewals.get(tid) is renewal:
+                del self._renewals[tid]
+            renewal.cancel()
+            self._finishing.discard(tid)
 
         task.add_done_callback(done)
+
+    async def _renew(self, task_id: str, handler: asyncio.Task[Any]) -> None:
+        """Every third of the lease, move the record's lease forward (that change alone); stop when
+        the record is gone, and cancel the handler when the record ended elsewhere (cancelled on
+        another replica, or failed there because this process could not renew in time)."""
+        period = self.lease_seconds / 3
+        while not handler.done():
+            await asyncio.sleep(period)
+            try:
+                rec = await self.store.update(task_id, TaskChange(lease_until=time.time() + self.lease_seconds))
+            except Exception as exc:  # the store is unreachable: try again at the next period
+                log.warning("renewing the lease of task %s failed: %r", task_id[:8], exc)
+                continue
+            if rec is None:
+                return  # expired or deleted: nothing left to vouch for
+            if rec.terminal:
+                if task_id not in self._finishing and not handler.done():
+                    log.info("task %s ended elsewhere (%s): stopping its handler", task_id[:8], rec.status)
+                    handler.cancel()
+                return
 
     def spawn(self, rec: TaskRecord, body: Callable[[], Awaitable[dict[str, Any]]]) -> None:
         """Run ``body`` in the background; its outcome becomes the task's terminal state."""
@@ -243,15 +319,19 @@ class TaskRunner:
         try:
             result = await outcome
         except asyncio.CancelledError:
+            self._finishing.add(task_id)
             await self.update(task_id, TaskChange(status="cancelled"))
             raise
         except JSONRPCError as exc:
+            self._finishing.add(task_id)
             await self.update(task_id, TaskChange(status="failed", error=exc.to_error()))
         except Exception:
+            self._finishing.add(task_id)
             log.exception("task %s failed", task_id)
             error = {"code": INTERNAL_ERROR, "message": "Internal error"}
             await self.update(task_id, TaskChange(status="failed", error=error))
         else:
+            self._finishing.add(task_id)
             await self.update(task_id, TaskChange(status="completed", result=result))
 
     # -- state changes and status notifications --------------------------------------------------------
@@ -273,6 +353,29 @@ class TaskRunner:
         # Modern: notifications/tasks to listen streams that named this task.
         await self.hub.publish("notifications/tasks", detailed_task(rec, _EXTENSION_REVISION), peers=())
 
+    # -- leases --------------------------------------------------------------------------------------
+
+    async def _vouched(self, rec: TaskRecord) -> TaskRecord | None:
+        """``rec``, or ``rec`` marked failed when its lease ran out and no handler here runs it
+        (None when the record is gone meanwhile)."""
+        now = time.time()
+        if not rec.lease_ran_out(now) or rec.task_id in self.running:
+            return rec
+        error = {"code": INTERNAL_ERROR, "message": LEASE_LOST, "data": {"taskId": rec.task_id}}
+        change = TaskChange(status="failed", status_message=LEASE_LOST, error=error, if_lease_expired_at=now)
+        after = await self.update(rec.task_id, change)
+        if after is not None and after.status == "failed" and after.version > rec.version:
+            log.warning("task %s: %s", rec.task_id[:8], LEASE_LOST)
+        return after
+
+    def _lease_timeout(self, rec: TaskRecord) -> float | None:
+        """How long a wait on ``rec`` may block before its lease must be looked at again: until
+        just after it would run out (at least a tenth of a lease, so that a task running here
+        whose lease is late, e.g. after a stalled loop, is not polled in a tight loop)."""
+        if rec.lease_until is None:
+            return None
+        return max(self.lease_seconds / 10, 0.05, rec.lease_until - time.time() + 0.05)
+
     # -- tasks/* -------------------------------------------------------------------------------------
 
     async def _find(self, req: IncomingRequest, outlet: Outlet) -> TaskRecord:
@@ -282,7 +385,10 @@ class TaskRunner:
         rec = await self.store.get(task_id)
         if rec is None or (rec.owner is not None and rec.owner != getattr(outlet, "session_id", None)):
             raise InvalidParamsError(f"Unknown task: {brief(task_id)}", data={"taskId": bounded(task_id)})
-        return rec
+        vouched = await self._vouched(rec)
+        if vouched is None:
+            raise InvalidParamsError(f"Unknown task: {brief(task_id)}", data={"taskId": bounded(task_id)})
+        return vouched
 
     def gate(self, req: IncomingRequest) -> None:
         """Which tasks/* methods exist on this request's revision, and for this client."""
@@ -307,7 +413,10 @@ class TaskRunner:
         self.gate(req)
         rec: TaskRecord | None = await self._find(req, outlet)
         while rec is not None and not rec.terminal:
-            rec = await self.store.wait(rec.task_id, rec.version)
+            # Renewals wake no waiter: wake when the lease would run out, and look at it then.
+            rec = await self.store.wait(rec.task_id, rec.version, timeout=self._lease_timeout(rec))
+            if rec is not None:
+                rec = await self._vouched(rec)
         if rec is None:
             raise InvalidParamsError(f"Unknown task: {brief(req.params.get('taskId'))}")
         meta = {META_RELATED_TASK: {"taskId": rec.task_id}}
@@ -330,7 +439,13 @@ class TaskRunner:
             records, nxt = await self.store.list(getattr(outlet, "session_id", None), cursor, self.page_size)
         except ValueError as exc:
             raise InvalidParamsError("Invalid cursor") from exc
-        out: dict[str, Any] = {"tasks": [task_fields(r, req.revision) for r in records]}
+        now = time.time()
+        shown: list[TaskRecord] = []
+        for r in records:
+            vouched = await self._vouched(r) if r.lease_ran_out(now) else r
+            if vouched is not None:  # None: it expired meanwhile
+                shown.append(vouched)
+        out: dict[str, Any] = {"tasks": [task_fields(r, req.revision) for r in shown]}
         if nxt is not None:
             out["nextCursor"] = nxt
         return out
@@ -364,3 +479,5 @@ class TaskRunner:
     def cancel_all(self) -> None:
         for task in list(self.running.values()):
             task.cancel()
+        for renewal in list(self._renewals.values()):
+            renewal.cancel()

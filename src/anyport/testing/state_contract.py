@@ -148,8 +148,10 @@ async def check_bus(bus: Bus) -> None:
 async def check_task_store(store: TaskStore) -> None:
     """The ``TaskStore`` rules (F-TASK-01/02, SEP-2663): durable create, copies in and out, atomic
     updates that bump the version only on a change, terminal statuses final, answers only for
-    outstanding keys, ``wait`` woken by another coroutine or returning the record as-is at its
-    timeout, ``list`` per owner oldest first with a paging cursor, delete, unknown ids, TTL expiry.
+    outstanding keys, leases (a renewal is stored without a version bump or a wake-up, a change
+    conditional on a lease that ran out applies only then, a terminal record holds no lease),
+    ``wait`` woken by another coroutine or returning the record as-is at its timeout, ``list`` per
+    owner oldest first with a paging cursor, delete, unknown ids, TTL expiry.
     Takes about one second (short timeouts and TTLs)."""
     run = secrets.token_hex(4)  # ids and owners of this run only
 
@@ -173,7 +175,7 @@ async def check_task_store(store: TaskStore) -> None:
     # -- create, get, copies ----------------------------------------------------------------------------
     rec = TaskRecord(
         task_id=tid("t1"), method="tools/call", status_message="starting", ttl_ms=60_000, poll_interval_ms=250,
-        owner=tid("alice"),
+        owner=tid("alice"), lease_until=time.time() + 600,
     )
     await store.create(rec)
     first = await got(rec.task_id)  # durable create: readable right away
@@ -239,6 +241,36 @@ async def check_task_store(store: TaskStore) -> None:
     )
     _check(sorted(x.version for x in results if x is not None) == list(range(6, 6 + n)), "each update sees its own version")
 
+    # -- leases ------------------------------------------------------------------------------------------------
+    renewed_to = time.time() + 900
+    r = await store.update(t, TaskChange(lease_until=renewed_to))
+    _check(
+        r is not None and r.lease_until == renewed_to and r.version == after.version
+        and r.last_updated_at == after.last_updated_at,
+        f"a lease renewal is stored without a version bump or a new last_updated_at: {r!r}",
+    )
+    _check((await got(t)).lease_until == renewed_to, "a lease renewal must be stored")
+    r = await store.update(t, TaskChange(status="failed", error={"code": 1}, if_lease_expired_at=time.time()))
+    _check(
+        r is not None and r.status == "working" and r.version == after.version and r.error is None,
+        f"a change conditional on a lease that ran out must not apply while the lease holds: {r!r}",
+    )
+    lapsed, unleased = tid("lapsed"), tid("unleased")
+    await store.create(TaskRecord(task_id=lapsed, method="tools/call", ttl_ms=60_000, lease_until=time.time() - 1))
+    await store.create(TaskRecord(task_id=unleased, method="tools/call", ttl_ms=60_000))
+    lost = TaskChange(status="failed", status_message="lost", error={"code": -32603}, if_lease_expired_at=time.time())
+    r = await store.update(unleased, lost)
+    _check(r is not None and r.status == "working" and r.version == 0, f"a record without a lease has none to run out: {r!r}")
+    results = await asyncio.gather(*(store.update(lapsed, lost) for _ in range(3)))
+    r = await got(lapsed)
+    _check(
+        r.status == "failed" and r.status_message == "lost" and r.error == {"code": -32603} and r.version == 1
+        and r.lease_until is None and all(x is not None and x.status == "failed" for x in results),
+        f"a change conditional on a lease that ran out applies once, and a terminal record holds no lease: {r!r}",
+    )
+    for leased in (lapsed, unleased):
+        await store.delete(leased)
+
     # -- terminal statuses are final ------------------------------------------------------------------------
     r = await store.update(t, TaskChange(status="completed", result={"content": [{"type": "text", "text": "ok"}]}))
     _check(r is not None and r.status == "completed" and r.terminal and not r.input_requests, "completion clears requests")
@@ -247,11 +279,14 @@ async def check_task_store(store: TaskStore) -> None:
     for change in (
         TaskChange(status="working"), TaskChange(status="failed", error={"code": 1}), TaskChange(result={"other": 1}),
         TaskChange(add_requests={"late": {"method": "m"}}), TaskChange(answers={"k1": 1}), TaskChange(status="bogus"),
+        TaskChange(lease_until=time.time() + 60),
+        TaskChange(status="failed", error={"code": 1}, if_lease_expired_at=time.time() + 10_000),
     ):
         r = await store.update(t, change)
         _check(
             r is not None and r.status == "completed" and r.version == done and r.result == {"content": [{"type": "text", "text": "ok"}]}
-            and r.error is None and not r.input_requests, f"a terminal status is final: {change!r} gave {r!r}",
+            and r.error is None and not r.input_requests and r.lease_until is None,
+            f"a terminal status is final (and holds no lease): {change!r} gave {r!r}",
         )
 
     # -- wait -----------------------------------------------------------------------------------------------
@@ -264,6 +299,7 @@ async def check_task_store(store: TaskStore) -> None:
     timed = asyncio.ensure_future(store.wait(w, 0, timeout=0.3))
     await asyncio.sleep(0.05)
     await store.update(w, TaskChange(answers={"nothing": 1}))  # no change: must not end the wait
+    await store.update(w, TaskChange(lease_until=time.time() + 60))  # a renewal must not either
     r = await asyncio.wait_for(timed, 3)
     elapsed = time.monotonic() - started
     _check(r is not None and r.version == 0 and r.task_id == w, f"at its timeout wait returns the record as it is: {r!r}")
