@@ -14,8 +14,9 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-__all__ = ["RedisServer", "free_port", "redis_cluster", "redis_server"]
+__all__ = ["RedisServer", "free_port", "redis_cluster", "redis_keys", "redis_server"]
 
 MISSING = "redis-server and redis-cli are needed (make test installs them with scripts/ensure-redis)"
 
@@ -131,3 +132,8 @@ def redis_cluster(masters: int = 3) -> Iterator[list[RedisServer]]:
         finally:
             for node in nodes:
                 node.stop()
+
+
+async def redis_keys(state: Any) -> list[bytes]:
+    """Every key of ``state``'s prefix (an ``anyport.state.RedisState``), over every node of a cluster."""
+    return [k async for k in state.client.scan_iter(match=f"{state.prefix}:*", count=1000)]

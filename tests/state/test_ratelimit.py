@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 
 from anyport.state import Decision, MemoryRateLimiter, Rate, RateLimiter, RedisRateLimiter, RedisState
-from tests.redis_servers import RedisServer, redis_cluster, redis_server
+from tests.redis_servers import RedisServer, redis_keys
 
 
 class FakeClock:
@@ -167,16 +167,6 @@ async def test_memory_never_exceeds_the_rate() -> None:
 # -- RedisRateLimiter ------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[RedisServer]:
-    with redis_server() as s:
-        yield s
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[list[RedisServer]]:
-    with redis_cluster(3) as nodes:
-        yield nodes
 
 
 @pytest.fixture(params=["single", "cluster"])
@@ -197,8 +187,6 @@ async def state(url: str, request: pytest.FixtureRequest) -> AsyncIterator[Redis
         await st.aclose()
 
 
-async def _keys(st: RedisState) -> list[bytes]:
-    return [k async for k in st.client.scan_iter(match=f"{st.prefix}:*", count=1000)]
 
 
 async def test_redis_state_has_a_limiter(state: RedisState) -> None:
@@ -264,12 +252,12 @@ async def test_redis_keys_expire_once_their_tat_has_passed(state: RedisState) ->
     for key in ("x", "y", "z"):
         for _ in range(4):
             await state.limiter.hit(key, rate)
-    keys = await _keys(state)
+    keys = await redis_keys(state)
     assert sorted(keys) == sorted(state.limiter.key(k).encode() for k in "xyz")
     for raw in keys:
         assert 0 < await state.client.pttl(raw) <= 500
     await asyncio.sleep(0.6)
-    assert await _keys(state) == []
+    assert await redis_keys(state) == []
     assert (await state.limiter.hit("x", rate)).remaining == 2  # a fresh burst
 
 

@@ -4,25 +4,13 @@ redis-server and a real 3-master Redis Cluster started here (DESIGN.md §6, issu
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 
 from anyport.state import RedisState, SessionRecord
 from anyport.testing.state_contract import check_bus, check_event_log, check_session_store
-from tests.redis_servers import RedisServer, redis_cluster, redis_server
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[RedisServer]:
-    with redis_server() as s:
-        yield s
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[list[RedisServer]]:
-    with redis_cluster(3) as nodes:
-        yield nodes
+from tests.redis_servers import RedisServer, redis_keys
 
 
 @pytest.fixture
@@ -43,8 +31,6 @@ async def cluster_state(cluster: list[RedisServer], request: pytest.FixtureReque
         await st.aclose()
 
 
-async def _keys(st: RedisState) -> list[bytes]:
-    return [k async for k in st.client.scan_iter(match=f"{st.prefix}:*", count=1000)]
 
 
 async def test_session_store_contract(state: RedisState) -> None:
@@ -99,7 +85,7 @@ async def test_records_slide_and_expire(server: RedisServer) -> None:
             assert await st.sessions.get("s") is not None  # each read gives it another second
         await asyncio.sleep(1.6)
         assert await st.sessions.get("s") is None
-        assert await _keys(st) == []
+        assert await redis_keys(st) == []
     finally:
         await st.aclose()
 
@@ -112,12 +98,12 @@ async def test_a_dropped_session_leaves_no_key(state: RedisState) -> None:
         await state.events.append("gone", stream, None)
         await state.events.append("gone", stream, {"jsonrpc": "2.0", "method": "m"})
         await state.events.end_stream("gone", stream)
-    assert len(await _keys(state)) >= 5
+    assert len(await redis_keys(state)) >= 5
     await state.sessions.delete("gone")
     await state.events.drop_session("gone")
-    assert await _keys(state) == []
+    assert await redis_keys(state) == []
     await state.events.end_stream("gone", "pnothing")  # ending a stream that is gone creates nothing
-    assert await _keys(state) == []
+    assert await redis_keys(state) == []
 
 
 async def test_streams_and_events_are_bounded(server: RedisServer) -> None:

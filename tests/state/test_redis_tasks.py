@@ -7,25 +7,13 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 
 from anyport.state import RedisState, RedisTaskStore, TaskChange, TaskRecord
 from anyport.testing.state_contract import check_task_store
-from tests.redis_servers import RedisServer, redis_cluster, redis_server
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[RedisServer]:
-    with redis_server() as s:
-        yield s
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[list[RedisServer]]:
-    with redis_cluster(3) as nodes:
-        yield nodes
+from tests.redis_servers import RedisServer, redis_keys
 
 
 def _prefix() -> str:
@@ -56,8 +44,6 @@ async def cluster_state(cluster: list[RedisServer]) -> AsyncIterator[RedisState]
         await _close(st)
 
 
-async def _keys(st: RedisState) -> list[bytes]:
-    return [k async for k in st.client.scan_iter(match=f"{st.prefix}:*", count=1000)]
 
 
 async def test_task_store_contract(state: RedisState) -> None:
@@ -75,7 +61,7 @@ async def test_cluster_passes_the_task_store_contract(cluster_state: RedisState)
 async def test_every_key_of_the_contract_run_expires(state: RedisState) -> None:
     """Whatever the contract leaves behind carries a TTL: nothing stays in Redis forever."""
     await check_task_store(state.tasks)
-    keys = await _keys(state)
+    keys = await redis_keys(state)
     assert keys
     for key in keys:
         assert 0 < await state.client.pttl(key) <= 60_000, key
@@ -147,7 +133,7 @@ async def test_a_deleted_task_leaves_no_key(state: RedisState) -> None:
     await store.create(TaskRecord(task_id="a", method="tools/call", owner="s1", ttl_ms=60_000))
     await store.create(TaskRecord(task_id="b", method="tools/call", owner="s1"))  # no ttl_ms: the default expiry
     await store.create(TaskRecord(task_id="c", method="tools/call"))  # no owner
-    assert len(await _keys(state)) == 3 + 2 + 2
+    assert len(await redis_keys(state)) == 3 + 2 + 2
     pttl = await state.client.pttl(state.key("b", "task"))
     assert 7 * 86_400_000 - 60_000 < pttl <= 7 * 86_400_000
     assert await state.client.pttl(state.key("s1", "tasks")) == pytest.approx(pttl, abs=60_000)
@@ -155,7 +141,7 @@ async def test_a_deleted_task_leaves_no_key(state: RedisState) -> None:
     assert 0 < await state.client.pttl(state.key("a", "task")) <= 60_000  # an update keeps the TTL
     for task_id in ("a", "b", "c"):
         assert await store.delete(task_id)
-    assert await _keys(state) == []
+    assert await redis_keys(state) == []
 
 
 async def test_an_expired_task_leaves_no_key(state: RedisState) -> None:
@@ -163,10 +149,10 @@ async def test_an_expired_task_leaves_no_key(state: RedisState) -> None:
     store = state.tasks
     await store.create(TaskRecord(task_id="gone", method="tools/call", owner="s1", ttl_ms=400))
     await store.create(TaskRecord(task_id="also", method="tools/call", ttl_ms=300))
-    assert len(await _keys(state)) == 2 + 2 + 2
+    assert len(await redis_keys(state)) == 2 + 2 + 2
     await asyncio.sleep(0.6)
     assert await store.get("gone") is None
-    assert await _keys(state) == []
+    assert await redis_keys(state) == []
 
 
 async def test_list_skips_and_removes_entries_of_expired_records(state: RedisState) -> None:
@@ -194,7 +180,7 @@ async def test_owners_that_cannot_be_hash_tags(cluster_state: RedisState) -> Non
         assert [r.task_id for r in page] == [f"t{i}"] and cursor is None, owner
     for i in range(len(owners)):
         assert await store.delete(f"t{i}")
-    assert await _keys(cluster_state) == []
+    assert await redis_keys(cluster_state) == []
 
 
 async def test_concurrent_updates_from_two_replicas_are_never_lost(server: RedisServer) -> None:
