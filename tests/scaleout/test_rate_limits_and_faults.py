@@ -126,3 +126,12 @@ def test_redis_down_gives_503_and_the_replicas_recover_when_it_returns(redis: Re
             time.sleep(0.1)
         assert recovered
         assert all(c.get(f"http://127.0.0.1:{p}/readyz").status_code == 200 for p in ports)
+
+
+def test_the_http_sse_message_endpoint_counts_against_the_same_rate() -> None:
+    """2024-11-05 HTTP+SSE: POST /messages/ is limited per client like the Streamable HTTP endpoint."""
+    http_app = create_app(app, rate_limit="2/10s")
+    with running(http_app) as base, httpx.Client(base_url=base, timeout=10) as c:
+        statuses = [c.post("/messages/?session_id=nope", headers={"content-type": "application/json"}, json=_call(i, "whoami")).status_code for i in range(3)]
+        assert statuses[:2] == [400, 400]  # counted although the session id is not one of ours
+        assert statuses[2] == 429

@@ -355,6 +355,8 @@ class StreamableHTTPApp:
         if req.method != "POST":
             await reject(send, 405, INVALID_REQUEST, f"Method Not Allowed: {req.method}", headers=[(b"allow", b"POST")])
             return
+        if await self.post.limited(req, send):  # the same per-client rate as the Streamable HTTP endpoint
+            return
 
         async def read_body() -> bytes | None:
             return await self.gate.read_body(req, receive)

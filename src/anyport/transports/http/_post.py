@@ -133,6 +133,12 @@ class PostHandler:
 
     # -- rate limits ---------------------------------------------------------------------------
 
+    async def limited(self, req: HTTPRequest, send: Send) -> bool:
+        """The per-client rate for a request outside this endpoint (an HTTP+SSE message POST)."""
+        if self.rate is None:
+            return False
+        return await self._limited(send, "c:" + self.gate.client_key(req), self.rate, None)
+
     async def _limited(self, send: Send, key: str, rate: Rate, id_: str | int | None) -> bool:
         """Answers 429 + Retry-After + -32029 when ``rate`` refuses one more request for ``key``."""
         assert self.limiter is not None
