@@ -70,7 +70,8 @@ class RedisServer:
             assert self.proc is not None
             if self.proc.poll() is not None:
                 raise RuntimeError(f"redis-server on port {self.port} exited with {self.proc.returncode}")
-            if self.cli("PING", check=False) == "PONG":
+            answer = self.cli("PING", check=False)
+            if answer == "PONG" or answer.startswith("NOAUTH"):  # up (a server with a password says so)
                 return
             time.sleep(0.05)
         raise RuntimeError(f"redis-server on port {self.port} did not answer within {timeout} s")

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
 from anyport.state import RedisState, SessionRecord
 from anyport.testing.state_contract import check_bus, check_event_log, check_session_store
-from tests.redis_servers import RedisServer, redis_keys
+from tests.redis_servers import RedisServer, free_port, redis_keys
 
 
 @pytest.fixture
@@ -154,3 +155,81 @@ async def test_a_whole_stream_logged_at_once_replays_like_one_logged_event_by_ev
     assert none is None and plain_ids == [f"{plain}:0"]
     replay = await state.events.replay("S", f"{stream}:1")
     assert replay is not None and [e.id for e in replay.events] == ids[1:]
+
+
+async def test_a_password_in_the_url_is_used_and_a_wrong_one_is_a_clear_error(tmp_path: Path) -> None:
+    """Auth in the URL (issue 12): redis://:password@host works; a wrong password fails at ping
+    with Redis' own authentication error, and the app's one-line reason hides the password."""
+    from redis.exceptions import AuthenticationError
+
+    from anyport.transports.http._shared import redacted, redis_failure
+
+    server = RedisServer(tmp_path, free_port(), "--requirepass", "s3cret")
+    try:
+        good = RedisState.from_url(f"redis://:s3cret@127.0.0.1:{server.port}/0", prefix="auth")
+        bad = RedisState.from_url(f"redis://:wrong@127.0.0.1:{server.port}/0", prefix="auth")
+        try:
+            await good.ping()
+            assert await good.sessions.create(SessionRecord(id="a", version="2025-11-25"))
+            with pytest.raises(AuthenticationError):
+                await bad.ping()
+            reason = await redis_failure(bad)
+            assert reason is not None and "wrong" not in reason and ":***@" in reason and "\n" not in reason
+            assert redacted("redis://user:pw@h:1/0") == "redis://user:***@h:1/0"
+        finally:
+            await good.aclose()
+            await bad.aclose()
+    finally:
+        server.stop()
+
+
+def _tls_files(folder: Path) -> tuple[Path, Path, Path]:
+    """A CA and a server certificate for 127.0.0.1, made here (PEM files: ca, cert, key)."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.UTC)
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "anyport test CA")])
+    ca = (
+        x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True).sign(ca_key, hashes.SHA256())
+    )
+    cert = (
+        x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+        .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    paths = folder / "ca.pem", folder / "cert.pem", folder / "key.pem"
+    paths[0].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    paths[1].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    paths[2].write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    return paths
+
+
+async def test_rediss_urls_speak_tls(tmp_path: Path) -> None:
+    """TLS (issue 12): a rediss:// URL with the CA of a TLS-only listener works end to end."""
+    ca, cert, key = _tls_files(tmp_path)
+    tls_port = free_port()
+    server = RedisServer(
+        tmp_path, free_port(), "--tls-port", str(tls_port), "--tls-cert-file", str(cert), "--tls-key-file", str(key),
+        "--tls-ca-cert-file", str(ca), "--tls-auth-clients", "no",
+    )
+    try:
+        state = RedisState.from_url(f"rediss://127.0.0.1:{tls_port}/0?ssl_ca_certs={ca}", prefix="tls")
+        try:
+            await state.ping()
+            await check_session_store(state.sessions)
+            assert state.client.connection_pool.connection_class.__name__.startswith("SSL")
+        finally:
+            await state.aclose()
+    finally:
+        server.stop()
