@@ -8,6 +8,8 @@ import contextlib
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -15,8 +17,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.redis_servers import RedisServer, redis_server
-from tests.scaleout.test_redis_replicas import replicas
+from tests.redis_servers import RedisServer, free_port, redis_server
+from tests.scaleout.test_redis_replicas import APP, _stop, _wait_ready, replicas
 
 VERSION = "2025-11-25"
 POST = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
@@ -179,3 +181,41 @@ def test_an_answer_written_at_once_is_resumable_on_another_replica_T_HTTP_31(red
         time.sleep(0.1)
         rest = [e for e in _events(_read_for(c, f"http://127.0.0.1:{ports[2]}/mcp", _get_headers(h, priming["id"]), 1.0)) if e.get("data")]
         assert [e["id"] for e in rest] == [answer["id"]] and rest[0]["data"] == answer["data"]
+
+
+def test_a_request_left_by_a_dead_replica_is_answered_with_an_error_on_resume(redis: RedisServer) -> None:
+    """kill -9 the replica running a call mid-stream: a client resuming on another replica gets the
+    logged events once, then, about one stream lease later, an error for the unanswered request and
+    the end of the stream (no endless wait)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANYPORT_")}
+    env["ANYPORT_STREAM_LEASE_SECONDS"] = "1.5"
+    ports = [free_port(), free_port()]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "anyport", "serve", APP, "--http", "--log-level", "warning", "--port", str(p),
+             "--redis", redis.url, "--redis-prefix", "orphan"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
+        )
+        for p in ports
+    ]
+    try:
+        for port, proc in zip(ports, procs, strict=True):
+            _wait_ready(port, proc)
+        with httpx.Client(timeout=30) as c:
+            h = _initialize(c, ports[0])
+            seen = _cut_after_first_progress(c, f"http://127.0.0.1:{ports[0]}/mcp", h, _call(9, "slow_count", {"n": 100, "delay": 0.05}))
+            time.sleep(0.3)
+            procs[0].kill()  # the replica running the call
+            procs[0].wait(10)
+            started = time.monotonic()
+            text = _read_for(c, f"http://127.0.0.1:{ports[1]}/mcp", _get_headers(h, seen[-1]["id"]), 6.0)
+            took = time.monotonic() - started
+        rest = [e for e in _events(text) if e.get("data")]
+        progress = [e["data"]["params"]["progress"] for e in seen + rest if "method" in e["data"]]
+        assert progress == list(range(1, len(progress) + 1)) and len(progress) >= 2  # logged events, once each
+        answers = [e["data"] for e in rest if "id" in e["data"]]
+        assert len(answers) == 1 and answers[0]["id"] == 9 and answers[0]["error"]["code"] == -32603, text
+        assert "stopped" in answers[0]["error"]["message"]
+        assert took < 6.0  # the stream ended (within about a lease), not the read timeout
+    finally:
+        _stop(procs)

@@ -233,3 +233,24 @@ async def test_rediss_urls_speak_tls(tmp_path: Path) -> None:
             await state.aclose()
     finally:
         server.stop()
+
+
+async def test_a_stream_whose_writer_stops_renewing_is_orphaned_once(state: RedisState) -> None:
+    """Stream leases: while the writer renews, nothing is orphaned; after its lease the unanswered
+    request ids come back once (the caller took the stream over); an ended stream never is."""
+    stream = await state.events.new_stream("L", prefix="p")
+    assert await state.events.orphaned("L", stream) is None  # nobody claimed it
+    await state.events.claim_stream("L", stream, 0.3, [1, "two"])
+    await state.events.append("L", stream, {"jsonrpc": "2.0", "method": "notifications/progress", "params": {}})
+    await state.events.append("L", stream, {"jsonrpc": "2.0", "id": 1, "result": {}})
+    assert await state.events.orphaned("L", stream) is None  # the lease holds
+    await asyncio.sleep(0.4)
+    assert await state.events.orphaned("L", stream) == ["two"]
+    assert await state.events.orphaned("L", stream) is None  # taken over: once
+    ended = await state.events.new_stream("L", prefix="p")
+    await state.events.claim_stream("L", ended, 0.1, [3])
+    await state.events.end_stream("L", ended)
+    await asyncio.sleep(0.2)
+    assert await state.events.orphaned("L", ended) is None
+    await state.events.claim_stream("L", "pgone", 1.0, [4])  # a stream that is gone is not recreated
+    assert await redis_keys(state) and not [k for k in await redis_keys(state) if b"pgone" in k]

@@ -113,6 +113,27 @@ if seq > 0 then redis.call('EXPIRE', events, tonumber(ARGV[5])) end
 return seq
 """
 
+# The replica writing a stream holds a lease on it (ms, Redis clock). KEYS: meta. ARGV: lease_ms, ids JSON or ''.
+_CLAIM = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local t = redis.call('TIME')
+redis.call('HSET', KEYS[1], 'owner_until', t[1] * 1000 + math.floor(t[2] / 1000) + tonumber(ARGV[1]))
+if ARGV[2] ~= '' then redis.call('HSET', KEYS[1], 'ids', ARGV[2]) end
+return 1
+"""
+
+# A stream whose writer's lease ran out, not ended: take it over for ARGV[1] ms and return its request
+# ids and its events, else nil. KEYS: meta, events.
+_ORPHAN = """
+local m = redis.call('HMGET', KEYS[1], 'ended', 'owner_until', 'ids')
+if m[1] == '1' or not m[2] then return nil end
+local t = redis.call('TIME')
+local now = t[1] * 1000 + math.floor(t[2] / 1000)
+if tonumber(m[2]) > now then return nil end
+redis.call('HSET', KEYS[1], 'owner_until', now + tonumber(ARGV[1]))
+return {m[3] or '[]', redis.call('LRANGE', KEYS[2], 0, -1)}
+"""
+
 # KEYS: streams. ARGV: key prefix of the session. Deletes every key of the session's streams.
 _DROP = """
 for _, name in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
@@ -171,6 +192,8 @@ class RedisState:
         self._new_stream = self.client.register_script(_NEW_STREAM)
         self._drop = self.client.register_script(_DROP)
         self._whole = self.client.register_script(_WHOLE)
+        self._claim = self.client.register_script(_CLAIM)
+        self._orphan = self.client.register_script(_ORPHAN)
         self.limiter = RedisRateLimiter(self)
 
     @classmethod
@@ -322,6 +345,33 @@ class RedisEventLog:
             if int(n) > seq:
                 events.append(StoredEvent(format_event_id(stream_id, int(n)), orjson.loads(payload) if payload else None))
         return Replay(stream_id, events, ended == b"1")
+
+    async def claim_stream(self, session_id: str, stream_id: str, lease: float, request_ids: list[str | int] | None = None) -> None:
+        """This replica writes the stream for ``lease`` seconds more (renew before it runs out);
+        ``request_ids``: the requests whose answers the stream will carry (given once)."""
+        st = self._state
+        ids = "" if request_ids is None else orjson.dumps(request_ids).decode()
+        await st._claim(keys=[st.key(session_id, "s", stream_id)], args=[max(1, int(lease * 1000)), ids])
+
+    async def orphaned(self, session_id: str, stream_id: str, takeover: float = 60.0) -> list[str | int] | None:
+        """The ids of the requests still unanswered on a stream whose writer stopped renewing its lease
+        (its replica died), after taking the stream over for ``takeover`` seconds; None while the
+        writer lives, once the stream ended, or for a stream nobody claimed."""
+        st = self._state
+        found = await st._orphan(
+            keys=[st.key(session_id, "s", stream_id), st.key(session_id, "e", stream_id)], args=[max(1, int(takeover * 1000))],
+        )
+        if found is None:
+            return None
+        ids_raw, raw_events = found
+        asked = orjson.loads(ids_raw)
+        answered = set()
+        for raw in raw_events:
+            _, _, payload = bytes(raw).partition(b":")
+            message = orjson.loads(payload) if payload else None
+            if isinstance(message, dict) and "method" not in message and ("result" in message or "error" in message):
+                answered.add(message.get("id"))
+        return [i for i in asked if i not in answered]
 
     async def end_stream(self, session_id: str, stream_id: str) -> None:
         st = self._state

@@ -92,7 +92,7 @@ class StreamableHTTPApp:
         )
         self.bus: Bus = options.bus if options.bus is not None else self.redis.bus if self.redis is not None else MemoryBus()
         records = options.session_store if options.session_store is not None else self.redis.sessions if self.redis is not None else None
-        self.stream_options = StreamOptions(self.events, self.bus, retry_ms=options.sse_retry_ms, poll_after=options.sse_poll_after)
+        self.stream_options = StreamOptions(self.events, self.bus, options.sse_retry_ms, options.sse_poll_after, options.stream_lease_seconds)
         # Legacy sessions are peers of server.hub; list_changed and resources/updated reach them all
         # through one fanout on the Bus (every GET stream of every replica sharing it), see _sessions.
         self.fanout: BusFanout | None = None if options.stateless else BusFanout(self.bus)

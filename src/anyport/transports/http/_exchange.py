@@ -84,6 +84,10 @@ class StreamOptions:
     #: priming event); the stream stays logically open and the client resumes with GET (T-HTTP-12).
     #: Only on revisions with priming events (2025-11-25), whose clients know to reconnect.
     poll_after: float | None = None
+    #: Seconds the replica writing a stream holds it without renewing; a GET resuming a stream whose
+    #: writer stopped renewing (its replica died) ends it with an error for each unanswered request.
+    #: Only with an event log that keeps leases (``claim_stream``/``orphaned``: Redis).
+    lease: float = 30.0
 
 
 @dataclass(slots=True)
@@ -244,6 +248,8 @@ class Exchange:
         #: Handler tasks (requests that could not be answered inline).
         self._handlers: list[asyncio.Task[dict[str, Any]]] = []
         self._has_requests = False
+        #: The ids of the requests this POST carries (a resumable stream records them with its lease).
+        self.request_ids: list[str | int] = []
         #: The response is complete or its connection is gone: nothing more reaches the client.
         self.closed = False
         #: Resumable: a legacy session answered with SSE and state to log events in.
@@ -259,6 +265,7 @@ class Exchange:
             if isinstance(ev, IncomingRequest):
                 self.outstanding += 1
                 self._has_requests = True
+                self.request_ids.append(ev.id)
                 outlet = ExchangeOutlet(self, self.session)
                 answer = answer_inline(self.server, ev, outlet)  # no task, no turn of the event loop
                 if answer is not None:

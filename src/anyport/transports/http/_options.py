@@ -7,6 +7,7 @@ the same options: an ``HTTPOptions`` and/or its fields as keywords (``HTTPOption
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -65,6 +66,10 @@ class HTTPOptions:
       number of replicas given the same URL and ``redis_prefix`` serve the same sessions with no
       sticky load balancer (DESIGN.md §4). ``session_store`` / ``event_log`` / ``bus`` given
       explicitly take precedence. The app checks Redis at start-up (lifespan) and in ``/readyz``.
+    - ``stream_lease``: seconds a replica holds a resumable stream it writes without renewing its
+      claim (default ``ANYPORT_STREAM_LEASE_SECONDS`` or 30; renewed every third of it). With
+      ``redis``, a client resuming a stream on another replica after the writing replica died gets
+      an error (-32603) for each request it left unanswered about one lease later, and the stream ends.
     - ``rate_limit`` (``"100/minute"``, ``"5/10s"`` or an ``anyport.state.Rate``): requests each
       client may POST to the endpoint; ``tool_rate_limits`` (tool name -> rate): ``tools/call`` of
       that tool per client. A client is its address (the first ``X-Forwarded-For`` entry from a
@@ -94,6 +99,7 @@ class HTTPOptions:
     sse_poll_after: float | None = None
     redis: str | None = None
     redis_prefix: str = "anyport"
+    stream_lease: float | None = None
     rate_limit: Rate | str | None = None
     tool_rate_limits: Mapping[str, Rate | str] = field(default_factory=dict)
     legacy_sse: bool = True
@@ -125,6 +131,20 @@ class HTTPOptions:
         elif changes.get("limits", base.limits) is None:
             changes["limits"] = Limits()
         return dataclasses.replace(base, **changes) if changes else base
+
+    @property
+    def stream_lease_seconds(self) -> float:
+        """``stream_lease``, else ``ANYPORT_STREAM_LEASE_SECONDS``, else 30 s."""
+        if self.stream_lease is not None:
+            return self.stream_lease
+        raw = os.environ.get("ANYPORT_STREAM_LEASE_SECONDS", "")
+        try:
+            value = float(raw) if raw.strip() else 30.0
+        except ValueError:
+            raise ValueError(f"ANYPORT_STREAM_LEASE_SECONDS must be a number of seconds, not {raw[:40]!r}") from None
+        if not value > 0:
+            raise ValueError("ANYPORT_STREAM_LEASE_SECONDS must be > 0")
+        return value
 
     @property
     def request_rate(self) -> Rate | None:

@@ -166,6 +166,26 @@ async def _append(stream: StreamOptions, sid: str, stream_id: str, message: dict
         return None  # the session's events were dropped (DELETE): nothing to resume any more
 
 
+def _hold(stream: StreamOptions, sid: str, stream_id: str, request_ids: list[str | int]) -> asyncio.Task[None] | None:
+    """With an event log that keeps leases (Redis): claim the stream for this replica and renew the
+    claim every third of ``stream.lease`` until cancelled; None otherwise."""
+    claim = getattr(stream.events, "claim_stream", None)
+    if claim is None:
+        return None
+
+    async def renew() -> None:
+        ids: list[str | int] | None = list(request_ids)
+        while True:
+            try:
+                await claim(sid, stream_id, stream.lease, ids)
+                ids = None
+            except Exception:
+                log.warning("could not renew the lease of stream %s", stream_id, exc_info=True)
+            await asyncio.sleep(stream.lease / 3)
+
+    return asyncio.get_running_loop().create_task(renew())
+
+
 async def _end_body(send: Send, *, retry_ms: int | None = None) -> None:
     try:
         if retry_ms is not None:
@@ -321,6 +341,7 @@ class PostResponse:
         loop = asyncio.get_running_loop()
         ex.stream_id = stream_id = await stream.events.new_stream(sid, prefix=POST_STREAM)
         key = stream_key(sid, stream_id)
+        lease = _hold(stream, sid, stream_id, ex.request_ids)
         control = await stream.bus.subscribe(control_key(sid, stream_id))
         relay = loop.create_task(self._relay_control(control))
         poll: asyncio.TimerHandle | None = None
@@ -382,6 +403,8 @@ class PostResponse:
             if poll is not None:
                 poll.cancel()
             relay.cancel()
+            if lease is not None:
+                lease.cancel()
             await control.aclose()
 
     async def _relay_control(self, control: Subscription) -> None:

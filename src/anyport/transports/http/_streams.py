@@ -45,7 +45,8 @@ import secrets
 import time
 from typing import Any
 
-from anyport.protocol import SSE_HEADERS, comment, message_event, priming_event
+from anyport._exceptions import INTERNAL_ERROR
+from anyport.protocol import SSE_HEADERS, comment, error_message, message_event, priming_event
 from anyport.state import Replay, Subscription, parse_event_id
 from anyport.transports.http._asgi import Receive, Send, disconnected
 from anyport.transports.http._exchange import (
@@ -65,7 +66,10 @@ from anyport.transports.http._sessions import (
     session_key,
 )
 
-__all__ = ["GetStreams"]
+__all__ = ["ORPHANED", "GetStreams"]
+
+#: The error a request gets when the replica running it died before it answered.
+ORPHANED = "Internal error: the replica serving this request stopped before it answered"
 
 log = logging.getLogger("anyport.http")
 
@@ -216,7 +220,7 @@ class GetStreams:
         self._stops.add(stop)
         session.attach()
         try:
-            await self._run_post(replay, sub, token, stop, receive, send)
+            await self._run_post(replay, sub, token, stop, receive, send, sid=sid)
         finally:
             session.detach()
             self._stops.discard(stop)
@@ -224,7 +228,7 @@ class GetStreams:
         return True
 
     async def _run_post(
-        self, replay: Replay, sub: Subscription, token: str, stop: asyncio.Event, receive: Receive, send: Send,
+        self, replay: Replay, sub: Subscription, token: str, stop: asyncio.Event, receive: Receive, send: Send, *, sid: str,
     ) -> None:
         loop = asyncio.get_running_loop()
         gone = loop.create_task(disconnected(receive))
@@ -234,6 +238,10 @@ class GetStreams:
 
         async def write(body: bytes) -> None:
             await send({"type": "http.response.body", "body": body, "more_body": True})
+
+        # With leases (Redis), look every half lease whether the stream's writer is still alive.
+        orphaned = getattr(self.options.events, "orphaned", None)
+        wait = self.keepalive_interval if orphaned is None else min(self.keepalive_interval, self.options.lease / 2)
 
         try:
             await send({"type": "http.response.start", "status": 200, "headers": list(SSE_HEADERS)})
@@ -247,13 +255,15 @@ class GetStreams:
                 if getter is None:
                     getter = loop.create_task(sub.get())
                 done, _ = await asyncio.wait(
-                    {getter, gone, stopped}, timeout=self.keepalive_interval, return_when=asyncio.FIRST_COMPLETED
+                    {getter, gone, stopped}, timeout=wait, return_when=asyncio.FIRST_COMPLETED
                 )
                 if gone in done:
                     return
                 if stopped in done:
                     raise _Done  # shutdown
                 if getter not in done:
+                    if orphaned is not None and await self._fail_orphan(orphaned, sid, replay.stream_id, write):
+                        raise _Done
                     await write(comment())
                     continue
                 try:
@@ -284,6 +294,27 @@ class GetStreams:
             for task in (getter, gone, stopped):
                 if task is not None:
                     task.cancel()
+
+
+    async def _fail_orphan(self, orphaned: Any, sid: str, stream_id: str, write: Any) -> bool:
+        """The replica writing this stream died (its lease ran out): answer each request it left
+        unanswered with an error, logged for other resumers, end the stream. False while it lives."""
+        try:
+            left = await orphaned(sid, stream_id)
+        except Exception:
+            log.warning("could not check the writer of stream %s", stream_id, exc_info=True)
+            return False
+        if left is None:
+            return False
+        events, bus = self.options.events, self.options.bus
+        for request_id in left:
+            message = error_message(request_id, {"code": INTERNAL_ERROR, "message": ORPHANED})
+            event_id = await events.append(sid, stream_id, message)
+            await write(message_event(message, event_id=event_id))
+        await events.end_stream(sid, stream_id)
+        await bus.publish(stream_key(sid, stream_id), {"control": "end"})
+        log.warning("stream %s of session %s: its replica stopped; %d request(s) answered with an error", stream_id, sid[:8], len(left))
+        return True
 
 
 class _Holder:
