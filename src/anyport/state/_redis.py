@@ -144,13 +144,16 @@ return 1
 """
 
 
-def _redis_modules() -> tuple[Any, Any]:
+def _redis_modules() -> tuple[Any, Any, Any, Any, Any, Any]:
     try:
         import redis.asyncio as aredis
         from redis.asyncio.cluster import RedisCluster
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
+        from redis.exceptions import ConnectionError as RedisConnectionError, TimeoutError as RedisTimeoutError
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise ImportError(INSTALL_HINT) from exc
-    return aredis, RedisCluster
+    return aredis, RedisCluster, Retry, NoBackoff, RedisConnectionError, RedisTimeoutError
 
 
 class RedisState:
@@ -172,18 +175,21 @@ class RedisState:
         self.url = url
         self.prefix = prefix
         self.cluster = cluster
-        aredis, cluster_cls = _redis_modules()
+        aredis, cluster_cls, Retry, NoBackoff, RedisConnectionError, RedisTimeoutError = _redis_modules()
         plain_url = _without_param(url, "cluster")
         # Commands: the whole deployment (a cluster client routes by slot), over at most
         # ``max_connections`` connections: past that a command waits for one (backpressure) instead
         # of opening more until Redis refuses clients. Pub/sub: one node, a connection per
         # subscription (a GET stream holds one while it is open), from a pool of its own.
+        # A connection Redis closed (a restart) is retried once on a fresh one, so the first command
+        # after Redis comes back does not fail on a stale connection.
+        retry = {"retry": Retry(NoBackoff(), 1), "retry_on_error": [RedisConnectionError, RedisTimeoutError]}
         if cluster:
             self.client: Any = cluster_cls.from_url(plain_url, max_connections=max_connections)
         else:
-            pool = aredis.BlockingConnectionPool.from_url(plain_url, max_connections=max_connections, timeout=10)
+            pool = aredis.BlockingConnectionPool.from_url(plain_url, max_connections=max_connections, timeout=10, **retry)
             self.client = aredis.Redis(connection_pool=pool)
-        self.pubsub_client: Any = aredis.from_url(plain_url)
+        self.pubsub_client: Any = aredis.from_url(plain_url, **retry)
         self.sessions = RedisSessionStore(self, ttl=session_ttl)
         self.events = RedisEventLog(self, max_events=max_events, max_streams=max_streams, ttl=event_ttl, open_ttl=open_ttl)
         self.bus = RedisBus(self)

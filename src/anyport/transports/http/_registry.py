@@ -265,8 +265,8 @@ class LiveSessions:
         while True:
             try:
                 sub = await bus.subscribe(SESSIONS_KEY)
-            except Exception:
-                log.warning("cannot hear other replicas' session announcements yet", exc_info=True)
+            except Exception as exc:
+                log.warning("cannot hear other replicas' session announcements yet: %s", exc)
                 await asyncio.sleep(1.0)
                 continue
             self._announced = True

@@ -160,10 +160,24 @@ async def _logged_stream(
 
 
 async def _append(stream: StreamOptions, sid: str, stream_id: str, message: dict[str, Any] | None) -> str | None:
+    """The event's id once logged; None when it cannot be: the session's events were dropped
+    (DELETE), or the log failed (Redis down). The event still goes to the client, without an id:
+    once a response has begun, losing resumability is better than cutting the answer off."""
     try:
         return await stream.events.append(sid, stream_id, message)
     except KeyError:
-        return None  # the session's events were dropped (DELETE): nothing to resume any more
+        return None
+    except Exception as exc:
+        log.warning("stream %s of session %s: an event could not be logged (%s); sent without an id", stream_id, sid[:8], exc)
+        return None
+
+
+async def _quietly(what: str, coro: Any) -> None:
+    """A write to shared state after the response began: a failure is logged, not raised."""
+    try:
+        await coro
+    except Exception as exc:
+        log.warning("%s failed: %s", what, exc)
 
 
 def _hold(stream: StreamOptions, sid: str, stream_id: str, request_ids: list[str | int]) -> asyncio.Task[None] | None:
@@ -382,7 +396,7 @@ class PostResponse:
                         continue
                     event_id = await _append(stream, sid, stream_id, item.message)
                     if event_id is not None:
-                        await stream.bus.publish(key, {"id": event_id, "message": item.message})
+                        await _quietly("publishing an event", stream.bus.publish(key, {"id": event_id, "message": item.message}))
                     if attached:
                         try:
                             event = message_event(item.message, event_id=event_id)
@@ -394,8 +408,8 @@ class PostResponse:
                         await send({"type": "http.response.body", "body": comment(), "more_body": True})
                     except OSError:
                         detach()
-            await stream.events.end_stream(sid, stream_id)
-            await stream.bus.publish(key, {"control": "end"})
+            await _quietly("ending a stream", stream.events.end_stream(sid, stream_id))
+            await _quietly("publishing a stream's end", stream.bus.publish(key, {"control": "end"}))
             if attached:
                 await _end_body(send)  # T-HTTP-17
         finally:

@@ -309,8 +309,8 @@ class BusRelay:
         while True:
             try:
                 sub = await self.bus.subscribe(LISTEN_KEY)
-            except Exception:
-                log.warning("cannot relay listener notifications from other replicas yet", exc_info=True)
+            except Exception as exc:
+                log.warning("cannot relay listener notifications from other replicas yet: %s", exc)
                 await asyncio.sleep(1.0)
                 continue
             try:
