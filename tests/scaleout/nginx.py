@@ -75,6 +75,9 @@ http {{
     server {{
         listen 127.0.0.1:{port};
         server_name localhost;
+        # nginx closes a client's keep-alive connection after 1000 requests by default; an MCP client
+        # sends many small requests on one connection.
+        keepalive_requests 100000;
 
         location / {{
             proxy_pass http://replicas;
