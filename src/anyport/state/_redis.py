@@ -162,7 +162,7 @@ class RedisState:
     def __init__(
         self, url: str, *, prefix: str = "anyport", cluster: bool | None = None, session_ttl: float = 1800.0,
         max_events: int = 1000, max_streams: int = 100, event_ttl: float = 600.0, open_ttl: float = 86_400.0,
-        max_connections: int = 64,
+        max_connections: int = 64, max_subscriptions: int = 1_000_000,
     ) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("redis", "rediss", "unix"):
@@ -184,12 +184,20 @@ class RedisState:
         # A connection Redis closed (a restart) is retried once on a fresh one, so the first command
         # after Redis comes back does not fail on a stale connection.
         retry = {"retry": Retry(NoBackoff(), 1), "retry_on_error": [RedisConnectionError, RedisTimeoutError]}
+        # No CLIENT SETINFO on connect: Redis < 7.2 answers it with an error that redis-py can then
+        # read as the answer to the next command of a fresh connection (seen under load).
+        retry.update(_no_setinfo(aredis))
         if cluster:
-            self.client: Any = cluster_cls.from_url(plain_url, max_connections=max_connections)
+            self.client: Any = cluster_cls.from_url(plain_url, max_connections=max_connections, **_no_setinfo(aredis))
         else:
             pool = aredis.BlockingConnectionPool.from_url(plain_url, max_connections=max_connections, timeout=10, **retry)
             self.client = aredis.Redis(connection_pool=pool)
-        self.pubsub_client: Any = aredis.from_url(plain_url, **retry)
+        # One connection per open subscription (each GET stream holds some): as many as there are
+        # streams, which Limits bounds (max_sessions, max_streams_per_session), not redis-py's 100.
+        self.pubsub_client: Any = aredis.from_url(plain_url, max_connections=max_subscriptions, **retry)
+        #: PUBLISH goes to the pub/sub node over connections no subscription ever reads: a connection
+        #: released by a closing subscription must not be read by two coroutines at once.
+        self.publisher: Any = aredis.from_url(plain_url, **retry) if cluster else self.client
         self.sessions = RedisSessionStore(self, ttl=session_ttl)
         self.events = RedisEventLog(self, max_events=max_events, max_streams=max_streams, ttl=event_ttl, open_ttl=open_ttl)
         self.bus = RedisBus(self)
@@ -228,7 +236,18 @@ class RedisState:
     async def aclose(self) -> None:
         await self.bus.aclose()
         await self.pubsub_client.aclose()
+        if self.publisher is not self.client:
+            await self.publisher.aclose()
         await self.client.aclose()
+
+
+def _no_setinfo(aredis: Any) -> dict[str, Any]:
+    """Connection keywords that turn CLIENT SETINFO off: ``driver_info=None`` (redis-py >= 7.1), or
+    the older ``lib_name``/``lib_version``."""
+    import inspect
+
+    params = inspect.signature(aredis.connection.AbstractConnection.__init__).parameters
+    return {"driver_info": None} if "driver_info" in params else {"lib_name": None, "lib_version": None}
 
 
 def _without_param(url: str, name: str) -> str:
@@ -406,30 +425,42 @@ class _RedisSubscription:
         self._pubsub = pubsub
         self._channels = channels
         self.closed = False
+        #: The task reading the connection now (``get``): ``aclose`` waits for it to stop before the
+        #: connection goes back to the pool, so no two coroutines ever read it at once.
+        self._reader: asyncio.Task[Any] | None = None
 
     async def get(self) -> tuple[str, dict[str, Any]]:
-        while not self.closed:
-            try:
-                msg = await self._pubsub.get_message(ignore_subscribe_messages=True, timeout=None)
-            except (asyncio.CancelledError, GeneratorExit):
-                raise
-            except Exception as exc:
-                if self.closed:
-                    break
-                raise EOFError(f"the bus connection failed: {exc!r}") from exc
-            if msg is None or msg.get("type") != "message":
-                continue
-            key = self._channels.get(msg["channel"])
-            if key is None:
-                continue
-            return key, orjson.loads(msg["data"])
-        raise EOFError("the subscription is closed")
+        self._reader = asyncio.current_task()
+        try:
+            while not self.closed:
+                try:
+                    msg = await self._pubsub.get_message(ignore_subscribe_messages=True, timeout=None)
+                except (asyncio.CancelledError, GeneratorExit):
+                    raise
+                except Exception as exc:
+                    if self.closed:
+                        break
+                    raise EOFError(f"the bus connection failed: {exc!r}") from exc
+                if msg is None or msg.get("type") != "message":
+                    continue
+                key = self._channels.get(msg["channel"])
+                if key is None:
+                    continue
+                return key, orjson.loads(msg["data"])
+            raise EOFError("the subscription is closed")
+        finally:
+            self._reader = None
 
     async def aclose(self) -> None:
         if self.closed:
             return
         self.closed = True
         self._bus._subs.discard(self)
+        reader = self._reader
+        if reader is not None and reader is not asyncio.current_task() and not reader.done():
+            reader.cancel()
+            with contextlib.suppress(BaseException):
+                await asyncio.wait({reader}, timeout=5)
         with contextlib.suppress(Exception):
             await self._pubsub.aclose()
 
@@ -445,7 +476,7 @@ class RedisBus:
         return f"{self._state.prefix}:bus:{key}"
 
     async def publish(self, key: str, message: dict[str, Any]) -> int:
-        return int(await self._state.pubsub_client.publish(self._channel(key), orjson.dumps(message)))
+        return int(await self._state.publisher.publish(self._channel(key), orjson.dumps(message)))
 
     async def subscribe(self, *keys: str) -> Subscription:
         if not keys:

@@ -297,7 +297,7 @@ class RedisTaskStore:
 
     async def _notify(self, task_id: str, version: int) -> None:
         try:
-            await self._state.pubsub_client.publish(self._channel(task_id), str(version))
+            await self._state.publisher.publish(self._channel(task_id), str(version))
         except Exception as exc:  # the write stands; waiters fall back to polling
             log.warning("task notification for %s failed: %r", task_id[:8], exc)
 
