@@ -61,32 +61,11 @@ redis.call('EXPIRE', KEYS[3], tonumber(ARGV[2]))
 return seq
 """
 
-# KEYS: streams. ARGV: stream name, open_ttl, max_streams, key prefix of the session ("<p>:{sid}:").
-# Returns the names of the streams dropped to stay within max_streams.
-_NEW_STREAM = """
-local n = redis.call('INCR', ARGV[4] .. 'n')
-redis.call('EXPIRE', ARGV[4] .. 'n', tonumber(ARGV[2]))
-redis.call('ZADD', KEYS[1], n, ARGV[1])
-redis.call('HSET', ARGV[4] .. 's:' .. ARGV[1], 'seq', 0, 'ended', 0)
-redis.call('EXPIRE', ARGV[4] .. 's:' .. ARGV[1], tonumber(ARGV[2]))
-redis.call('EXPIRE', KEYS[1], tonumber(ARGV[2]))
-local dropped = {}
-local over = redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[3])
-if over > 0 then
-  for _, name in ipairs(redis.call('ZRANGE', KEYS[1], 0, over - 1)) do
-    redis.call('DEL', ARGV[4] .. 's:' .. name, ARGV[4] .. 'e:' .. name)
-    redis.call('ZREM', KEYS[1], name)
-    table.insert(dropped, name)
-  end
-end
-return dropped
-"""
-
-# A whole stream at once (an answer written in one piece): new stream, priming event, messages, ended.
-# KEYS: streams. ARGV: name, open_ttl, max_streams, session key prefix, ended ttl, priming (0/1), messages...
-_WHOLE = """
+# Registers a new stream in its session and drops the oldest streams past max_streams; the start of
+# the two scripts that make a stream. KEYS: streams. ARGV: stream name, open_ttl, max_streams, key
+# prefix of the session ("<p>:{sid}:").
+_REGISTER = """
 local p = ARGV[4]
-local meta, events = p .. 's:' .. ARGV[1], p .. 'e:' .. ARGV[1]
 local n = redis.call('INCR', p .. 'n')
 redis.call('EXPIRE', p .. 'n', tonumber(ARGV[2]))
 redis.call('ZADD', KEYS[1], n, ARGV[1])
@@ -98,6 +77,19 @@ if over > 0 then
     redis.call('ZREM', KEYS[1], name)
   end
 end
+local meta, events = p .. 's:' .. ARGV[1], p .. 'e:' .. ARGV[1]
+"""
+
+# A new open stream. ARGV as _REGISTER.
+_NEW_STREAM = _REGISTER + """
+redis.call('HSET', meta, 'seq', 0, 'ended', 0)
+redis.call('EXPIRE', meta, tonumber(ARGV[2]))
+return 1
+"""
+
+# A whole stream at once (an answer written in one piece): new stream, priming event, messages, ended.
+# ARGV as _REGISTER, then: ended ttl, priming (0/1), messages...
+_WHOLE = _REGISTER + """
 local seq = 0
 if ARGV[6] == '1' then
   redis.call('RPUSH', events, '0:')
