@@ -22,38 +22,21 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
 
 from anyport import Client, InvalidParamsError
-from tests.redis_servers import RedisServer, free_port, redis_server
-from tests.scaleout.nginx import Nginx, nginx_balancer
-from tests.scaleout.test_nginx_topology import PEERS, TOOLS, TS_SDK, _calls, _run_peer
+from tests.redis_servers import RedisServer, free_port
+from tests.scaleout.nginx import nginx_balancer
+from tests.scaleout.test_nginx_topology import PEERS, TOOLS, TS_SDK, Topology, _calls, _run_peer
 from tests.scaleout.test_redis_replicas import APP, NAME, _stop, _wait_ready, replicas
 
 MODERN = "2026-07-28"
 VERSION_KEY = "io.modelcontextprotocol/protocolVersion"
 
 
-@dataclass
-class Topology:
-    redis: RedisServer
-    prefix: str
-    ports: list[int]
-    nginx: Nginx
-
-    def keys(self) -> list[str]:
-        out = self.redis.cli("--scan", "--pattern", f"{self.prefix}:*")
-        return [line for line in out.splitlines() if line]
-
-
-@pytest.fixture(scope="module")
-def redis() -> Iterator[RedisServer]:
-    with redis_server() as server:
-        yield server
 
 
 def _clean_env() -> dict[str, str]:

@@ -28,7 +28,7 @@ import httpx
 import pytest
 
 from anyport import Client
-from tests.redis_servers import RedisServer, redis_server
+from tests.redis_servers import RedisServer
 from tests.scaleout.nginx import Nginx, nginx_balancer
 from tests.scaleout.test_redis_replicas import NAME, replicas
 
@@ -52,10 +52,6 @@ class Topology:
         return [line for line in out.splitlines() if line]
 
 
-@pytest.fixture(scope="module")
-def redis() -> Iterator[RedisServer]:
-    with redis_server() as server:
-        yield server
 
 
 @pytest.fixture

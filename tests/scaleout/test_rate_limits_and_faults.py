@@ -11,7 +11,6 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,7 @@ import httpx
 import pytest
 
 from anyport.transports.http import create_app
-from tests.redis_servers import RedisServer, free_port, redis_server
+from tests.redis_servers import RedisServer, free_port
 from tests.scaleout.replica_app import app
 from tests.scaleout.test_redis_replicas import _serve, _stop, _wait_ready, replicas
 from tests.transports._http_helpers import running
@@ -28,10 +27,6 @@ POST = {"accept": "application/json, text/event-stream", "content-type": "applic
 PEERS = Path(__file__).with_name("peers")
 
 
-@pytest.fixture(scope="module")
-def redis() -> Iterator[RedisServer]:
-    with redis_server() as server:
-        yield server
 
 
 def _call(id_: int, name: str) -> dict[str, Any]:

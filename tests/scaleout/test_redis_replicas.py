@@ -17,20 +17,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 
 from anyport import Client
 from anyport.state import RedisState
-from tests.redis_servers import RedisServer, free_port, redis_server
+from tests.redis_servers import RedisServer, free_port
 
 APP = str(Path(__file__).with_name("replica_app.py"))
 NAME = {"action": "accept", "content": {"name": "ada"}}
 
 
-@pytest.fixture(scope="module")
-def redis() -> Iterator[RedisServer]:
-    with redis_server() as server:
-        yield server
 
 
 def _serve(*args: str) -> subprocess.Popen[bytes]:

@@ -11,23 +11,17 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import pytest
 
-from tests.redis_servers import RedisServer, free_port, redis_server
+from tests.redis_servers import RedisServer, free_port
 from tests.scaleout.test_redis_replicas import APP, _stop, _wait_ready, replicas
 
 VERSION = "2025-11-25"
 POST = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
 
 
-@pytest.fixture(scope="module")
-def redis() -> Iterator[RedisServer]:
-    with redis_server() as server:
-        yield server
 
 
 def _events(text: str) -> list[dict[str, Any]]:

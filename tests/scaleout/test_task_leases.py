@@ -22,7 +22,7 @@ import pytest
 
 from anyport import Client, JSONRPCError
 from anyport.server._tasks import LEASE_ENV, LEASE_LOST
-from tests.redis_servers import RedisServer, free_port, redis_server
+from tests.redis_servers import RedisServer, free_port
 from tests.scaleout.test_redis_replicas import APP, _stop, _wait_ready
 
 #: Short, so the test is quick; long enough for a busy machine to renew (every LEASE / 3).
@@ -31,10 +31,6 @@ LEASE = 1.5
 MARGIN = 2.5
 
 
-@pytest.fixture(scope="module")
-def redis() -> Iterator[RedisServer]:
-    with redis_server() as server:
-        yield server
 
 
 def _serve_leased(port: int, redis: RedisServer, prefix: str) -> subprocess.Popen[bytes]:
