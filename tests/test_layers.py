@@ -20,7 +20,28 @@ def test_import_anyport_loads_no_http_redis_or_cli() -> None:
     loaded = _modules_after("import anyport")
     assert not loaded & {
         "httpx", "starlette", "uvicorn", "redis", "click", "mcp", "anyport.cli", "anyport.transports.stdio", "anyport.bench",
+        "anyport.auth", "joserfc",
     }
+
+
+def test_a_server_without_auth_loads_no_auth() -> None:
+    """Issue 13: ``anyport.auth`` (and joserfc) load only for a server that uses authentication,
+    also when it is served over HTTP."""
+    loaded = _modules_after("import anyport\nfrom anyport.transports.http import create_app\ncreate_app(anyport.Server('s'))")
+    assert not {m for m in loaded if m.startswith("anyport.auth")} and "joserfc" not in loaded
+
+
+def test_auth_imports_no_server_client_or_transport() -> None:
+    """``anyport.auth`` is the server side of authentication: it reads requests and tokens, and
+    knows nothing of tools, of the client or of the transports (they call it through plain data)."""
+    allowed_third_party = {"joserfc", "cryptography", "httpx"}
+    for module, names in _imports("auth").items():
+        for name in names:
+            top = name.split(".")[0]
+            if top == "anyport":
+                assert name.startswith(("anyport.auth", "anyport.protocol", "anyport._exceptions")), (module, name)
+            else:
+                assert top in sys.stdlib_module_names or top in allowed_third_party, (module, name)
 
 
 def test_the_protocol_core_loads_no_server_client_or_pydantic() -> None:
