@@ -37,6 +37,7 @@ import orjson
 from anyport.state._bus import Subscription
 from anyport.state._events import Replay, StoredEvent, format_event_id, parse_event_id
 from anyport.state._ratelimit import RedisRateLimiter
+from anyport.state._redis_behind import StoreBehind, WholeStream
 from anyport.state._redis_tasks import RedisTaskStore
 from anyport.state._sessions import SessionRecord
 
@@ -61,48 +62,64 @@ redis.call('EXPIRE', KEYS[3], tonumber(ARGV[2]))
 return seq
 """
 
-# Registers a new stream in its session and drops the oldest streams past max_streams; the start of
-# the two scripts that make a stream. KEYS: streams. ARGV: stream name, open_ttl, max_streams, key
-# prefix of the session ("<p>:{sid}:").
+# Registers a new stream in its session and drops the oldest streams past max_streams; returns the
+# keys of the stream's state and events. The prelude of the two scripts that make streams.
 _REGISTER = """
-local p = ARGV[4]
-local n = redis.call('INCR', p .. 'n')
-redis.call('EXPIRE', p .. 'n', tonumber(ARGV[2]))
-redis.call('ZADD', KEYS[1], n, ARGV[1])
-redis.call('EXPIRE', KEYS[1], tonumber(ARGV[2]))
-local over = redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[3])
-if over > 0 then
-  for _, name in ipairs(redis.call('ZRANGE', KEYS[1], 0, over - 1)) do
-    redis.call('DEL', p .. 's:' .. name, p .. 'e:' .. name)
-    redis.call('ZREM', KEYS[1], name)
+local function register(streams, name, open_ttl, max_streams, p)
+  local n = redis.call('INCR', p .. 'n')
+  redis.call('EXPIRE', p .. 'n', open_ttl)
+  redis.call('ZADD', streams, n, name)
+  redis.call('EXPIRE', streams, open_ttl)
+  local over = redis.call('ZCARD', streams) - max_streams
+  if over > 0 then
+    for _, old in ipairs(redis.call('ZRANGE', streams, 0, over - 1)) do
+      redis.call('DEL', p .. 's:' .. old, p .. 'e:' .. old)
+      redis.call('ZREM', streams, old)
+    end
   end
+  return p .. 's:' .. name, p .. 'e:' .. name
 end
-local meta, events = p .. 's:' .. ARGV[1], p .. 'e:' .. ARGV[1]
 """
 
-# A new open stream. ARGV as _REGISTER.
+# A new open stream. KEYS: streams. ARGV: stream name, open_ttl, max_streams, key prefix of the
+# session ("<p>:{sid}:").
 _NEW_STREAM = _REGISTER + """
+local meta = register(KEYS[1], ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4])
 redis.call('HSET', meta, 'seq', 0, 'ended', 0)
 redis.call('EXPIRE', meta, tonumber(ARGV[2]))
 return 1
 """
 
-# A whole stream at once (an answer written in one piece): new stream, priming event, messages, ended.
-# ARGV as _REGISTER, then: ended ttl, priming (0/1), messages...
+# Whole streams at once (answers written in one piece): for each, a new stream, its priming event,
+# its messages, ended. KEYS: the streams key of each stream's session. ARGV: open_ttl, max_streams,
+# ended ttl, then per stream: key prefix of its session, stream name, flags (1: a priming event, 2:
+# only while the session's record exists, so a write that lost the race with DELETE leaves no key),
+# message count, the messages. Returns the number of streams stored.
 _WHOLE = _REGISTER + """
-local seq = 0
-if ARGV[6] == '1' then
-  redis.call('RPUSH', events, '0:')
-  seq = 1
+local open_ttl, max_streams, ttl = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local a, stored = 4, 0
+for k = 1, #KEYS do
+  local p, name, flags, count = ARGV[a], ARGV[a + 1], tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
+  a = a + 4
+  if flags < 2 or redis.call('EXISTS', p .. 'rec') == 1 then
+    local meta, events = register(KEYS[k], name, open_ttl, max_streams, p)
+    local seq = 0
+    if flags % 2 == 1 then
+      redis.call('RPUSH', events, '0:')
+      seq = 1
+    end
+    for i = a, a + count - 1 do
+      redis.call('RPUSH', events, seq .. ':' .. ARGV[i])
+      seq = seq + 1
+    end
+    redis.call('HSET', meta, 'seq', seq, 'ended', 1)
+    redis.call('EXPIRE', meta, ttl)
+    if seq > 0 then redis.call('EXPIRE', events, ttl) end
+    stored = stored + 1
+  end
+  a = a + count
 end
-for i = 7, #ARGV do
-  redis.call('RPUSH', events, seq .. ':' .. ARGV[i])
-  seq = seq + 1
-end
-redis.call('HSET', meta, 'seq', seq, 'ended', 1)
-redis.call('EXPIRE', meta, tonumber(ARGV[5]))
-if seq > 0 then redis.call('EXPIRE', events, tonumber(ARGV[5])) end
-return seq
+return stored
 """
 
 # The replica writing a stream holds a lease on it (ms, Redis clock). KEYS: meta. ARGV: lease_ms, ids JSON or ''.
@@ -226,6 +243,7 @@ class RedisState:
         await self.client.ping()
 
     async def aclose(self) -> None:
+        await self.events.aclose()
         await self.bus.aclose()
         await self.pubsub_client.aclose()
         if self.publisher is not self.client:
@@ -297,6 +315,7 @@ class RedisEventLog:
         self.max_streams = max_streams
         self.ttl = max(1, int(ttl))
         self.open_ttl = max(self.ttl, int(open_ttl))
+        self._behind = StoreBehind(self._store_whole)
 
     async def new_stream(self, session_id: str, *, prefix: str = "") -> str:
         st = self._state
@@ -318,12 +337,30 @@ class RedisEventLog:
     async def write_stream(self, session_id: str, name: str, messages: list[dict[str, Any]], *, priming: bool = False) -> None:
         """Store a whole stream planned by ``plan_stream`` (new stream, priming event, every message,
         ended) in one round trip."""
+        await self._store_whole([WholeStream(session_id, name, _payloads(messages), priming)])
+
+    def store_behind(
+        self, session_id: str, name: str, messages: list[dict[str, Any]], *, priming: bool = False,
+    ) -> asyncio.Future[None] | None:
+        """Store a whole stream planned by ``plan_stream`` soon, in one batch with the other streams
+        stored behind their answers (``StoreBehind``), and only while the session lives. None, or,
+        when too many wait already, a future to await first (backpressure)."""
+        return self._behind.add(WholeStream(session_id, name, _payloads(messages), priming, live=True))
+
+    async def _store_whole(self, streams: list[WholeStream]) -> None:
+        """Store whole streams: one script call, or, on a cluster (whose slots one script cannot
+        span), one call per stream, all at once."""
         st = self._state
-        payloads = [orjson.dumps(m, option=orjson.OPT_NON_STR_KEYS) for m in messages]
-        await st._whole(
-            keys=[st.key(session_id, "streams")],
-            args=[name, self.open_ttl, self.max_streams, st.key(session_id, ""), self.ttl, 1 if priming else 0, *payloads],
-        )
+        head: list[Any] = [self.open_ttl, self.max_streams, self.ttl]
+        if st.cluster and len(streams) > 1:
+            await asyncio.gather(*(self._store_whole([s]) for s in streams))
+            return
+        keys: list[str] = []
+        args = head
+        for s in streams:
+            keys.append(st.key(s.session_id, "streams"))
+            args += [st.key(s.session_id, ""), s.name, (1 if s.priming else 0) | (2 if s.live else 0), len(s.payloads), *s.payloads]
+        await st._whole(keys=keys, args=args)
 
     async def log_stream(
         self, session_id: str, messages: list[dict[str, Any]], *, prefix: str = "", priming: bool = False,
@@ -406,7 +443,12 @@ class RedisEventLog:
         await st._drop(keys=[st.key(session_id, "streams")], args=[st.key(session_id, "")])
 
     async def aclose(self) -> None:
-        return None
+        """Store what waits behind its answers."""
+        await self._behind.flush()
+
+
+def _payloads(messages: list[dict[str, Any]]) -> list[bytes]:
+    return [orjson.dumps(m, option=orjson.OPT_NON_STR_KEYS) for m in messages]
 
 
 class _RedisSubscription:

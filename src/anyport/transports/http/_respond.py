@@ -73,12 +73,14 @@ async def write_answer(
     msg = answer if conn.finish(req.id) else None
     try:
         if stream is not None and session is not None and msg is not None:
-            plan = getattr(stream.events, "plan_stream", None)
-            if plan is not None and len(_BEHIND) < MAX_BEHIND:
-                # A log that knows the ids before it stores the stream (Redis): write the answer now
-                # and store its stream behind it. A client that loses this one-piece response
-                # resumes after reconnecting, by when the one script has long run.
-                body = _written_behind(stream, session.id, conn, msg, plan)
+            store_behind = getattr(stream.events, "store_behind", None)
+            if store_behind is not None:
+                # A log that stores streams in batches behind their answers (Redis): the ids are
+                # known now, the stream is stored within a millisecond or two. A client that loses
+                # this one-piece response resumes after reconnecting, by when it is stored.
+                body, waited = _written_behind(stream, session.id, conn, msg, store_behind)
+                if waited is not None:
+                    await waited  # too many streams wait to be stored: this answer waits for them
             else:
                 _, body = await _logged_stream(stream, session.id, conn, [msg])
             await send_sse_whole(send, body, headers)
@@ -88,32 +90,17 @@ async def write_answer(
         pass  # the client went away; a logged stream can still be resumed
 
 
-#: Stream writes running behind their answers (kept so they are not collected before they ran). At
-#: most ``MAX_BEHIND`` at once: past that an answer waits for its own write (backpressure), so a
-#: replica under more load than Redis takes neither queues writes without bound nor opens a
-#: connection per answer.
-_BEHIND: set[asyncio.Task[None]] = set()
-MAX_BEHIND = 32
-
-
-def _written_behind(stream: StreamOptions, sid: str, conn: ServerConnection, msg: dict[str, Any], plan: Any) -> bytes:
-    """The SSE bytes of a one-answer resumable stream whose ids ``plan`` gives; the stream is stored
-    by a task of its own (``write_stream``), whose failure only costs its resumability (logged)."""
+def _written_behind(
+    stream: StreamOptions, sid: str, conn: ServerConnection, msg: dict[str, Any], store_behind: Any,
+) -> tuple[bytes, Any]:
+    """The SSE bytes of a one-answer resumable stream whose ids ``plan_stream`` gives, and what
+    ``store_behind`` returned for it (a future to await first, or None)."""
     rev = conn.revision
     priming = rev is not None and rev.priming_event
-    name, priming_id, ids = plan(1, prefix=POST_STREAM, priming=priming)
-    task = asyncio.get_running_loop().create_task(_write_behind(stream, sid, name, msg, priming))
-    _BEHIND.add(task)
-    task.add_done_callback(_BEHIND.discard)
+    name, priming_id, ids = stream.events.plan_stream(1, prefix=POST_STREAM, priming=priming)  # type: ignore[attr-defined]
+    waited = store_behind(sid, name, [msg], priming=priming)
     head = priming_event(priming_id, retry_ms=stream.retry_ms) if priming_id is not None else b""
-    return head + message_event(msg, event_id=ids[0])
-
-
-async def _write_behind(stream: StreamOptions, sid: str, name: str, msg: dict[str, Any], priming: bool) -> None:
-    try:
-        await stream.events.write_stream(sid, name, [msg], priming=priming)  # type: ignore[attr-defined]
-    except Exception:
-        log.warning("could not log stream %s of session %s for resumption", name, sid[:8], exc_info=True)
+    return head + message_event(msg, event_id=ids[0]), waited
 
 
 async def _write_one(send: Send, msg: dict[str, Any] | None, headers: Headers, *, modern: bool, json_response: bool) -> None:
