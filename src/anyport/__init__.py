@@ -11,10 +11,13 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from anyport._exceptions import (
+    AuthError,
+    AuthRequiredError,
     BrokenConnectionError,
     ConnectionClosedError,
     HeaderMismatchError,
     HeaderValueError,
+    InsufficientScopeError,
     InternalError,
     InvalidParamsError,
     InvalidRequestError,
@@ -24,6 +27,10 @@ from anyport._exceptions import (
     MethodNotFoundError,
     MissingCapabilityError,
     NotAnSSEEndpointError,
+    OAuthDiscoveryError,
+    OAuthRegistrationError,
+    OAuthResponseError,
+    OAuthTokenError,
     ParseError,
     ProtocolError,
     RemoteProtocolError,
@@ -72,6 +79,8 @@ _LAZY: dict[str, str] = {
 
 
 def __getattr__(name: str) -> Any:
+    if name == "oauth":  # the OAuth 2.1 client (httpx, joserfc): a subpackage, loaded when first named
+        return importlib.import_module("anyport.oauth")
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'anyport' has no attribute {name!r}")
@@ -87,6 +96,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Audio",
+    "AuthError",
+    "AuthRequiredError",
     "BrokenConnectionError",
     "CallToolResult",
     "Client",
@@ -98,6 +109,7 @@ __all__ = [
     "HeaderMismatchError",
     "HeaderValueError",
     "Image",
+    "InsufficientScopeError",
     "InternalError",
     "InvalidParamsError",
     "InvalidRequestError",
@@ -109,6 +121,10 @@ __all__ = [
     "MethodNotFoundError",
     "MissingCapabilityError",
     "NotAnSSEEndpointError",
+    "OAuthDiscoveryError",
+    "OAuthRegistrationError",
+    "OAuthResponseError",
+    "OAuthTokenError",
     "ParseError",
     "ProtocolError",
     "Question",

@@ -22,7 +22,14 @@ MCPError
 │   ├── BrokenConnectionError       the peer or the network broke it (cause chained)
 │   │   ├── ServerExitedError       a stdio server process exited: exit code and its stderr tail
 │   │   └── SessionTerminatedError  the server no longer knows our HTTP session (404 to its id)
-│   └── NotAnSSEEndpointError       the URL serves no 2024-11-05 HTTP+SSE endpoint (HTTP status kept)
+│   ├── NotAnSSEEndpointError       the URL serves no 2024-11-05 HTTP+SSE endpoint (HTTP status kept)
+│   └── AuthError                   HTTP authorization (OAuth 2.1, ``anyport.oauth``) is needed or failed
+│       ├── AuthRequiredError       the server answered 401 and the client has no ``auth=``
+│       ├── OAuthDiscoveryError     no usable resource or authorization-server metadata (A-08..A-13)
+│       ├── OAuthRegistrationError  no client identity for this authorization server (A-14..A-19)
+│       ├── OAuthResponseError      the authorization response was refused: state, ``iss`` (A-21, A-22)
+│       ├── OAuthTokenError         the token endpoint refused a grant (its ``error`` code kept)
+│       └── InsufficientScopeError  403 insufficient_scope after the step-up attempts allowed (A-28)
 └── RequestTimeoutError             no answer in time (also a ``TimeoutError``); a cancellation was sent
 ```
 
@@ -36,10 +43,13 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 __all__ = [
+    "AuthError",
+    "AuthRequiredError",
     "BrokenConnectionError",
     "ConnectionClosedError",
     "HeaderMismatchError",
     "HeaderValueError",
+    "InsufficientScopeError",
     "InternalError",
     "InvalidParamsError",
     "InvalidRequestError",
@@ -49,6 +59,10 @@ __all__ = [
     "MethodNotFoundError",
     "MissingCapabilityError",
     "NotAnSSEEndpointError",
+    "OAuthDiscoveryError",
+    "OAuthRegistrationError",
+    "OAuthResponseError",
+    "OAuthTokenError",
     "ParseError",
     "ProtocolError",
     "RemoteProtocolError",
@@ -217,6 +231,47 @@ class NotAnSSEEndpointError(TransportError):
     def __init__(self, message: str, *, status: int | None = None) -> None:
         super().__init__(message)
         self.status = status
+
+
+class AuthError(TransportError):
+    """HTTP authorization is needed or failed; the message says what to do about it."""
+
+
+class AuthRequiredError(AuthError):
+    """The server answered 401 and the client has no ``auth=`` (``www_authenticate`` keeps its challenge)."""
+
+    def __init__(self, message: str, *, www_authenticate: str | None = None) -> None:
+        super().__init__(message)
+        self.www_authenticate = www_authenticate
+
+
+class OAuthDiscoveryError(AuthError):
+    """No usable protected-resource or authorization-server metadata (A-08..A-13)."""
+
+
+class OAuthRegistrationError(AuthError):
+    """No client identity for the authorization server: none given, no CIMD, no DCR (A-14..A-19)."""
+
+
+class OAuthResponseError(AuthError):
+    """The authorization response was refused: wrong ``state`` or ``iss``, an error, no code (A-21, A-22)."""
+
+
+class OAuthTokenError(AuthError):
+    """The token endpoint refused a grant; ``error`` is its OAuth error code (e.g. ``invalid_grant``)."""
+
+    def __init__(self, message: str, *, error: str | None = None, status: int | None = None) -> None:
+        super().__init__(message)
+        self.error = error
+        self.status = status
+
+
+class InsufficientScopeError(AuthError):
+    """The server still answers 403 ``insufficient_scope`` after the step-up attempts allowed (A-28)."""
+
+    def __init__(self, message: str, *, scopes: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.scopes = scopes
 
 
 class RequestTimeoutError(MCPError, TimeoutError):

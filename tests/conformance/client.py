@@ -137,6 +137,45 @@ async def exercise_everything(url: str) -> None:
                 await attempt(f"prompts/get {prompt.name}", lambda name=prompt.name: client.get_prompt(name, {}))
 
 
+# -- auth/* scenarios: everything through anyport.oauth, headless ------------------------------------------
+
+CIMD_URL = "https://conformance-test.local/client-metadata.json"  # the suite accepts this URL as a client id
+
+
+def make_auth(scenario: str) -> Any:
+    """The ``auth=`` for an auth scenario, from ``MCP_CONFORMANCE_CONTEXT`` where the suite gives credentials."""
+    from anyport.oauth import ClientCredentials, EnterpriseAuth, MemoryTokenStore, OAuth, WorkloadIdentity
+
+    ctx = _context()
+    store = MemoryTokenStore()  # each run starts clean; FileTokenStore is the default for people
+    if scenario == "auth/client-credentials-jwt":
+        return ClientCredentials(ctx["client_id"], private_key_pem=ctx["private_key_pem"],
+                                 signing_algorithm=ctx.get("signing_algorithm", "ES256"), store=store)
+    if scenario == "auth/client-credentials-basic":
+        return ClientCredentials(ctx["client_id"], client_secret=ctx["client_secret"], store=store)
+    if scenario == "auth/wif-jwt-bearer":
+        return WorkloadIdentity(ctx["valid_jwt"], client_id=ctx.get("client_id"), store=store)
+    if scenario == "auth/enterprise-managed-authorization":
+        return EnterpriseAuth(
+            client_id=ctx["client_id"], client_secret=ctx.get("client_secret"),
+            idp_token_endpoint=ctx["idp_token_endpoint"], id_token=ctx["idp_id_token"],
+            idp_client_id=ctx.get("idp_client_id"), store=store,
+        )
+    return OAuth(
+        client_id=ctx.get("client_id"), client_secret=ctx.get("client_secret"),
+        client_metadata_url=CIMD_URL, client_name="anyport-conformance", authorize="follow", store=store,
+    )
+
+
+async def auth_flow(url: str) -> None:
+    """Connect with OAuth, list the tools and call the first one (what the auth mocks expect)."""
+    scenario = os.environ.get("MCP_CONFORMANCE_SCENARIO", "")
+    async with make_client(url, auth=make_auth(scenario)) as client:
+        tools = await attempt("tools/list", client.list_tools) or []
+        if tools:
+            await attempt(f"tools/call {tools[0].name}", lambda: client.call_tool(tools[0].name, {}))
+
+
 SCENARIOS: dict[str, Callable[[str], Awaitable[None]]] = {
     "initialize": connect_only,
     "request-metadata": connect_only,
@@ -157,7 +196,7 @@ def main() -> int:
         print("usage: client.py <server-url>  (scenario in MCP_CONFORMANCE_SCENARIO)", file=sys.stderr)
         return 2
     url, scenario = sys.argv[-1], os.environ.get("MCP_CONFORMANCE_SCENARIO", "")
-    run = SCENARIOS.get(scenario)
+    run = SCENARIOS.get(scenario) or (auth_flow if scenario.startswith("auth/") else None)
     if run is None:
         log(f"no handler for scenario {scenario!r}")
         return 2

@@ -2,9 +2,12 @@
 """Run the official MCP conformance suite (@modelcontextprotocol/conformance) against anyport.
 
 Server mode: ``anyport serve examples/conformance_server.py --http`` on a free loopback port, then
-``conformance server --suite all --spec-version V`` against it. Client mode: every non-auth client
-scenario of ``--spec-version V``, one ``conformance client --scenario S`` each, with
-``tests/conformance/client.py`` as the client. Both for 2025-11-25 and 2026-07-28.
+``conformance server --suite all --spec-version V`` against it. Client mode: every client scenario
+of ``--spec-version V`` (the ``auth/*`` ones included, through ``anyport.oauth``), one
+``conformance client --scenario S`` each, with ``tests/conformance/client.py`` as the client. Both
+for 2025-11-25 and 2026-07-28; the 2025-11-25 client run adds the 2025-03-26 OAuth back-compat
+scenarios (at their own version) and the 2026-07-28 one the ``auth/*`` extension scenarios
+(client credentials, enterprise-managed authorization, DPoP, workload identity).
 
 The verdict is ours, read from the suite's ``checks.json`` files: a scenario fails when any check is
 FAILURE or WARNING (the suite's own baseline rule). ``expected-failures.yml`` lists the scenarios
@@ -61,7 +64,13 @@ EMPTY_SCENARIOS = {
 #: Extension scenarios (tasks-*, ...) have no spec version of their own; they run with this one.
 EXTENSIONS_VERSION = "2026-07-28"
 MODES = ("server", "client")
-EXCLUDED_CLIENT_PREFIXES = ("auth/",)  # OAuth scenarios: a later issue
+EXCLUDED_CLIENT_PREFIXES: tuple[str, ...] = ()  # every client scenario of a spec version runs
+#: Client scenarios of a spec version we do not run as a whole, added to one we do: {our version: (their version, prefix)}.
+#: ``None`` as their version: extension scenarios, run by name alone (no spec version applies to them).
+CLIENT_ADDITIONS: dict[str, tuple[str | None, str]] = {
+    "2025-11-25": ("2025-03-26", "auth/"),  # the 2025-03-26 OAuth back-compat scenarios (A-04)
+    "2026-07-28": (None, "auth/"),  # client credentials, enterprise-managed authorization, DPoP, WIF
+}
 
 LIST_TIMEOUT = 60
 SERVER_SUITE_TIMEOUT = 240  # the whole server suite of one spec version
@@ -149,19 +158,30 @@ def listed_scenarios(mode: str, version: str) -> list[str]:
     return names
 
 
-def extension_scenarios() -> list[str]:
-    """Server scenarios tagged [extension]: no spec version selects them, so they run by name on 2026-07-28."""
-    proc = conformance("list", "--server", timeout=LIST_TIMEOUT)
+def extension_scenarios(mode: str = "server") -> list[str]:
+    """Scenarios tagged [extension]: no spec version selects them, so they run by name (on 2026-07-28)."""
+    proc = conformance("list", f"--{mode}", timeout=LIST_TIMEOUT)
     if proc.returncode != 0:
         raise SetupError(f"conformance list failed: {proc.stderr[-2000:]}")
     return [m["name"] for line in proc.stdout.splitlines() if "[extension]" in line and (m := _LISTED.match(line))]
 
 
+def client_additions(version: str) -> dict[str, str | None]:
+    """``{scenario: the spec version to run it at (None: none)}`` added to the client run of ``version``."""
+    if version not in CLIENT_ADDITIONS:
+        return {}
+    theirs, prefix = CLIENT_ADDITIONS[version]
+    names = extension_scenarios("client") if theirs is None else listed_scenarios("client", theirs)
+    return {n: theirs for n in names if n.startswith(prefix)}
+
+
 def all_scenarios(mode: str, version: str) -> list[str]:
-    """Every scenario a run of ``mode`` at ``version`` must cover: the listed ones, plus the extensions."""
+    """Every scenario a run of ``mode`` at ``version`` must cover: the listed ones, plus the additions."""
     listed = listed_scenarios(mode, version)
     if mode == "server" and version == EXTENSIONS_VERSION:
         listed += [s for s in extension_scenarios() if s not in listed]
+    if mode == "client":
+        listed += [s for s in client_additions(version) if s not in listed]
     return listed
 
 
@@ -264,13 +284,15 @@ def run_server_mode(version: str, work: Path, only: list[str] | None = None) -> 
     return outcomes
 
 
-def run_client_scenario(version: str, scenario: str, work: Path) -> Outcome:
+def run_client_scenario(version: str, scenario: str, work: Path, pin: str | None = "") -> Outcome:
+    """One client scenario; ``pin``: the spec version to run it at ("" = ``version``, None = none)."""
     if " " in sys.executable or " " in str(CLIENT_PROGRAM):
         raise SetupError("the suite splits --command on spaces: the paths of python and client.py must have none")
     out_dir = work / f"client-{version}" / scenario.replace("/", "_")
     shutil.rmtree(out_dir, ignore_errors=True)
+    at = ["--spec-version", pin or version] if pin is not None else []
     proc = conformance(
-        "client", "--command", f"{sys.executable} {CLIENT_PROGRAM}", "--scenario", scenario, "--spec-version", version,
+        "client", "--command", f"{sys.executable} {CLIENT_PROGRAM}", "--scenario", scenario, *at,
         "-o", str(out_dir), "--timeout", str(SCENARIO_TIMEOUT_MS), timeout=CLIENT_SCENARIO_TIMEOUT,
     )
     results = read_results(out_dir) if out_dir.exists() else {}
@@ -281,14 +303,16 @@ def run_client_mode(version: str, work: Path, only: list[str] | None = None, ret
     """Each scenario alone (bounded parallelism). ``retry``: {scenario: expected status}; a scenario whose
     first result differs is run once more, alone, and that result counts (timing checks such as sse-retry
     are sensitive to a loaded machine, as upstream's own runner knows)."""
-    listed = listed_scenarios("client", version)
-    wanted = [s for s in listed if only is None or s in only]
+    added = client_additions(version)
+    pins: dict[str, str | None] = {s: "" for s in listed_scenarios("client", version)}
+    pins.update({s: v for s, v in added.items() if s not in pins})
+    wanted = [s for s in pins if only is None or s in only]
     with concurrent.futures.ThreadPoolExecutor(max_workers=CLIENT_WORKERS) as pool:
-        outcomes = list(pool.map(lambda s: run_client_scenario(version, s, work), wanted))
+        outcomes = list(pool.map(lambda s: run_client_scenario(version, s, work, pins[s]), wanted))
     if retry is not None:
         for i, o in enumerate(outcomes):
             if o.status != retry.get(o.scenario, "pass"):
-                outcomes[i] = run_client_scenario(version, o.scenario, work)
+                outcomes[i] = run_client_scenario(version, o.scenario, work, pins[o.scenario])
                 outcomes[i].log = f"(first run: {o.status}; run again alone)\n{outcomes[i].log}"
     return outcomes
 

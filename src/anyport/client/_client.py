@@ -94,6 +94,10 @@ class Client:
             ``"streamable-http"`` or ``"sse"``.
         headers: extra HTTP headers for every request to a URL (e.g. ``Authorization``).
         httpx_client: an ``httpx.AsyncClient`` to send them with (not closed by the client).
+        auth: an ``httpx.Auth`` for every HTTP request to the server (POSTs, SSE GET streams,
+            DELETE, both HTTP transports), e.g. ``anyport.oauth.OAuth()`` (OAuth 2.1, docs/oauth-client.md).
+            Without it a 401 raises ``AuthRequiredError``. Not with ``httpx_client`` (give that
+            client its ``auth`` instead).
         listen: Streamable HTTP, legacy era: the standalone GET stream on which the server sends
             requests and notifications nobody asked for (T-HTTP-19..22); they reach the handlers
             above like those on a request's stream. ``"auto"`` opens it after the handshake when
@@ -130,6 +134,7 @@ class Client:
         headers: Mapping[str, str] | None = None,
         httpx_client: httpx.AsyncClient | None = None,
         listen: bool | Literal["auto"] = "auto",
+        auth: httpx.Auth | None = None,
     ) -> None:
         if era not in ("auto", "modern", "legacy"):
             raise ValueError("era is 'auto', 'modern' or 'legacy'")
@@ -139,6 +144,10 @@ class Client:
             raise ValueError(f"transport is one of {', '.join(map(repr, _TRANSPORTS))}")
         if transport == "sse" and era == "modern":
             raise ValueError("the 2024-11-05 HTTP+SSE transport has no 2026-07-28 era; use era='legacy' or 'auto'")
+        if auth is not None and httpx_client is not None:
+            raise ValueError("pass auth= or httpx_client=, not both (an httpx client carries its own auth)")
+        if auth is not None and not (isinstance(target, str) and target.lower().startswith(("http://", "https://"))):
+            raise ValueError("auth= applies to http(s):// URLs only (stdio servers take credentials from their environment)")
         if log_level is not None and log_level not in LOG_LEVELS:
             raise ValueError(f"unknown log level {log_level!r}")
         if protocol_version is not None and protocol_version not in (*LEGACY_VERSIONS, *MODERN_VERSIONS):
@@ -153,6 +162,7 @@ class Client:
             target, self._conn, self._callbacks.requests, self._callbacks.notified,
             era=era, protocol_version=protocol_version, timeout=timeout, probe_timeout=probe_timeout,
             env=env, cwd=cwd, transport=transport, headers=headers, httpx_client=httpx_client, listen=listen,
+            auth=auth,
         )
 
     # -- connection -------------------------------------------------------------------------------

@@ -62,6 +62,7 @@ class Connector:
         headers: Mapping[str, str] | None,
         httpx_client: httpx.AsyncClient | None,
         listen: bool | Literal["auto"],
+        auth: httpx.Auth | None = None,
     ) -> None:
         self._target = target
         self._conn = conn
@@ -78,6 +79,7 @@ class Connector:
         self._http_headers = dict(headers or {})
         self._httpx_client = httpx_client
         self._listen: bool | Literal["auto"] = listen
+        self._auth = auth
         self._renew_lock = asyncio.Lock()
         self._server_task: asyncio.Task[None] | None = None
         #: The session with the server (None before ``connect()``); replaced when renewed.
@@ -112,7 +114,7 @@ class Connector:
 
         self.transport = "streamable-http"
         return StreamableHTTPClientStream(
-            url, headers=self._http_headers, httpx_client=self._httpx_client, listen=self._listen
+            url, headers=self._http_headers, httpx_client=self._httpx_client, listen=self._listen, auth=self._auth
         )
 
     async def _sse_stream(self, url: str) -> MessageStream:
@@ -120,7 +122,8 @@ class Connector:
         from anyport.transports.http.sse_client import LegacySSEClientStream
 
         stream = LegacySSEClientStream(
-            url, headers=self._http_headers, httpx_client=self._httpx_client, endpoint_timeout=self.probe_timeout
+            url, headers=self._http_headers, httpx_client=self._httpx_client, endpoint_timeout=self.probe_timeout,
+            auth=self._auth,
         )
         await stream.start()
         self.transport = "sse"

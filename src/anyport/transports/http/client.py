@@ -62,6 +62,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from anyport._exceptions import (
     INTERNAL_ERROR,
     INVALID_REQUEST,
+    AuthError,
     BrokenConnectionError,
     ConnectionClosedError,
     JSONRPCError,
@@ -79,7 +80,7 @@ from anyport.protocol import (
     metadata_headers,
     usable_tools,
 )
-from anyport.transports.http._client_httpx import client_for, load_httpx
+from anyport.transports.http._client_httpx import auth_required, client_for, load_httpx
 from anyport.transports.http._client_listen import Listener
 
 if TYPE_CHECKING:
@@ -150,15 +151,18 @@ class _Post:
     """One POST that carries requests: what it still owes (the answers to ``ids``), the reading of
     its response and its resumption (T-HTTP-30); the state it works on is its stream's."""
 
-    __slots__ = ("ids", "initialize", "modern", "stream", "task")
+    __slots__ = ("handshake", "ids", "initialize", "modern", "stream", "task")
 
     def __init__(
-        self, stream: StreamableHTTPClientStream, ids: set[str | int], modern: bool, initialize: bool = False
+        self, stream: StreamableHTTPClientStream, ids: set[str | int], modern: bool, initialize: bool = False,
+        handshake: bool = False,
     ) -> None:
         self.stream = stream
         self.ids = ids
         self.modern = modern
         self.initialize = initialize
+        #: ``initialize`` or ``server/discover``: a 401 to it ends the connection (nothing works without auth).
+        self.handshake = handshake or initialize
         self.task: asyncio.Task[None] | None = None
 
     async def run(self, data: bytes, headers: dict[str, str]) -> None:
@@ -187,6 +191,8 @@ class _Post:
                 await self._resume(parser)
             if self.ids:
                 self.give_up(INTERNAL_ERROR, "the server ended the response stream before the response")
+        except AuthError as exc:  # the auth= flow could not authorize: nothing more will get through
+            s._fail(exc)
         finally:
             for id_ in self.ids:
                 s._posts.pop(id_, None)
@@ -219,13 +225,16 @@ class _Post:
                 return
             if self.initialize:
                 s.initialize_refusal = HTTPRefusal(status, modern_error=_modern_error_body(body))
+            if status == 401 and self.handshake:  # authentication, never an old transport (T-BC-03)
+                s._cancelled.update(self.ids)
+                s._fail(auth_required(s.url, resp.headers.get("www-authenticate")))
+                return
             if _error_body(body):
                 s._deliver(body, self, fill_id=True)
-            self.give_up(
-                INVALID_REQUEST if 400 <= status < 500 else INTERNAL_ERROR,
-                f"HTTP {status} {resp.reason_phrase}: {body[:200].decode('utf-8', 'replace')}".rstrip(": "),
-                {"httpStatus": status},
-            )
+            message = f"HTTP {status} {resp.reason_phrase}: {body[:200].decode('utf-8', 'replace')}".rstrip(": ")
+            if status == 401:
+                message += " (the server requires authorization: connect with auth=anyport.oauth.OAuth())"
+            self.give_up(INVALID_REQUEST if 400 <= status < 500 else INTERNAL_ERROR, message, {"httpStatus": status})
             return
         if ctype == "text/event-stream":
             await self._read_sse(resp, parser)
@@ -316,6 +325,8 @@ class StreamableHTTPClientStream:
             server declared logging, tasks, ``listChanged`` or ``subscribe``); ``True`` always
             opens it, ``False`` never. Its reads are bounded by ``sse_read_timeout`` (servers
             send keep-alive comments), and it holds one connection of the httpx pool.
+        auth: an ``httpx.Auth`` every request goes through (e.g. ``anyport.oauth.OAuth``); a 401
+            that still reaches the stream fails the connection with ``AuthRequiredError``.
     """
 
     def __init__(
@@ -329,6 +340,7 @@ class StreamableHTTPClientStream:
         max_reconnects: int = 3,
         default_retry: float = 1.0,
         listen: bool | Literal["auto"] = "auto",
+        auth: httpx.Auth | None = None,
     ) -> None:
         if listen not in (True, False, "auto"):
             raise ValueError("listen is True, False or 'auto'")
@@ -340,7 +352,7 @@ class StreamableHTTPClientStream:
         self.session_id: str | None = None
         #: The version negotiated by ``initialize`` (sent as ``MCP-Protocol-Version`` afterwards).
         self.protocol_version: str | None = None
-        self._client, self._owns_client = client_for(httpx_client, timeout, sse_read_timeout)
+        self._client, self._owns_client = client_for(httpx_client, timeout, sse_read_timeout, auth)
         self._queue: asyncio.Queue[bytes | BaseException | None] = asyncio.Queue()
         self._posts: dict[str | int, _Post] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -395,7 +407,8 @@ class StreamableHTTPClientStream:
         initialize = any(m.get("method") == "initialize" for m in requests)
         if initialize:
             self.initialize_refusal = None
-        post = _Post(self, ids, modern=self._is_modern(first), initialize=initialize)
+        handshake = any(m.get("method") == "server/discover" for m in requests)
+        post = _Post(self, ids, modern=self._is_modern(first), initialize=initialize, handshake=handshake)
         for id_ in ids:
             self._posts[id_] = post
         task = asyncio.get_running_loop().create_task(post.run(data, headers))
@@ -516,8 +529,12 @@ class StreamableHTTPClientStream:
             r = await self._client.post(self.url, content=data, headers=headers)
         except hx.HTTPError as exc:
             raise BrokenConnectionError(f"POST of {what} to {self.url} failed: {exc!r}") from exc
+        except AuthError as exc:
+            raise self._fail(exc) from None
         if r.status_code < 300:
             return
+        if r.status_code == 401:
+            raise self._fail(auth_required(self.url, r.headers.get("www-authenticate")))
         if r.status_code == 404 and "mcp-session-id" in headers:
             raise self._session_gone()
         detail = r.text[:300]
@@ -534,11 +551,12 @@ class StreamableHTTPClientStream:
         self._fail(exc)
         return exc
 
-    def _fail(self, exc: TransportError) -> None:
+    def _fail(self, exc: TransportError) -> TransportError:
         if self._failure is None:
             self._failure = exc
             self._queue.put_nowait(exc)
             self._listener.cancel()  # the session is gone: nothing more will come for it
+        return exc
 
     # -- what the server sent (on a POST's response or on the standalone GET stream) ----------------
 

@@ -32,13 +32,14 @@ from urllib.parse import urljoin, urlsplit
 from anyport._exceptions import (
     INTERNAL_ERROR,
     INVALID_REQUEST,
+    AuthError,
     BrokenConnectionError,
     ConnectionClosedError,
     JSONRPCError,
     NotAnSSEEndpointError,
 )
 from anyport.protocol import SSEParser, brief, dumps, is_request_id, loads
-from anyport.transports.http._client_httpx import client_for, load_httpx
+from anyport.transports.http._client_httpx import auth_required, client_for, load_httpx
 
 if TYPE_CHECKING:
     import httpx
@@ -84,6 +85,7 @@ class LegacySSEClientStream:
         sse_read_timeout: seconds without any bytes before the stream is given up (None: never).
         endpoint_timeout: seconds to wait for the first event after the GET was answered.
         httpx_client: an ``httpx.AsyncClient`` to use (it is not closed by ``aclose()``).
+        auth: an ``httpx.Auth`` for the GET and every POST (e.g. ``anyport.oauth.OAuth``).
     """
 
     def __init__(
@@ -95,13 +97,14 @@ class LegacySSEClientStream:
         sse_read_timeout: float | None = 300.0,
         endpoint_timeout: float = 10.0,
         httpx_client: httpx.AsyncClient | None = None,
+        auth: httpx.Auth | None = None,
     ) -> None:
         self.url = url
         self.headers = dict(headers or {})
         self.endpoint_timeout = endpoint_timeout
         #: Where messages are POSTed, once ``start()`` read the ``endpoint`` event.
         self.endpoint: str | None = None
-        self._client, self._owns_client = client_for(httpx_client, timeout, sse_read_timeout)
+        self._client, self._owns_client = client_for(httpx_client, timeout, sse_read_timeout, auth)
         self._queue: asyncio.Queue[bytes | BaseException | None] = asyncio.Queue()
         self._response: httpx.Response | None = None
         self._reader: asyncio.Task[None] | None = None
@@ -119,8 +122,13 @@ class LegacySSEClientStream:
         except hx.HTTPError as exc:
             await self._close_client()
             raise BrokenConnectionError(f"GET {self.url} failed: {exc!r}") from exc
+        except AuthError:
+            await self._close_client()
+            raise
         self._response = resp
         try:
+            if resp.status_code == 401:
+                raise auth_required(self.url, resp.headers.get("www-authenticate"))
             ctype = resp.headers.get("content-type", "").split(";", 1)[0].strip().lower()
             if resp.status_code != 200 or ctype != "text/event-stream":
                 raise NotAnSSEEndpointError(
@@ -197,6 +205,8 @@ class LegacySSEClientStream:
             raise BrokenConnectionError(f"POST to {self.endpoint} failed: {exc!r}") from exc
         if r.status_code < 300:
             return
+        if r.status_code == 401:
+            raise auth_required(self.endpoint, r.headers.get("www-authenticate"))
         ids = _request_ids(obj)
         detail = r.text[:200]
         if not ids:
