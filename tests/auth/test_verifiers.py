@@ -260,14 +260,14 @@ async def test_the_chain_tries_each_way_and_challenges(issuer: Issuer, tmp_path:
     assert chain.metadata_paths() == ("/.well-known/oauth-protected-resource/mcp", "/.well-known/oauth-protected-resource")
     assert (await chain.authenticate(bearer(key))).method == "api_key"
     assert (await chain.authenticate(bearer(issuer.token(aud=RESOURCE)))).method == "jwt"
-    none = await chain.admit({"type": "http", "method": "POST", "path": "/mcp", "client": ("127.0.0.1", 1)}, {})
-    assert not hasattr(none, "subject")
-    assert none.status == 401  # type: ignore[union-attr]
-    challenge = dict(none.headers)[b"www-authenticate"].decode()  # type: ignore[union-attr]
+    nobody, none = await chain.admit({"type": "http", "method": "POST", "path": "/mcp", "client": ("127.0.0.1", 1)}, {})
+    assert nobody is None and none is not None
+    assert none.status == 401
+    challenge = dict(none.headers)[b"www-authenticate"].decode()
     assert challenge == ('Bearer resource_metadata="https://mcp.example.com/.well-known/oauth-protected-resource/mcp", '
                          'scope="tools.read tools.write"')
-    bad = await chain.admit({"method": "POST", "path": "/mcp"}, {b"authorization": b"Bearer a.b.c"})
-    assert 'error="invalid_token"' in dict(bad.headers)[b"www-authenticate"].decode()  # type: ignore[union-attr]
+    _, bad = await chain.admit({"method": "POST", "path": "/mcp"}, {b"authorization": b"Bearer a.b.c"})
+    assert bad is not None and 'error="invalid_token"' in dict(bad.headers)[b"www-authenticate"].decode()
     p = await chain.authenticate(bearer(issuer.token(aud=RESOURCE)))
     step_up = chain.refusal_for_scopes(p, ["tools.read", "tools.write"])
     assert step_up is not None and step_up.status == 403

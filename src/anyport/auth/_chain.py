@@ -171,8 +171,8 @@ class AuthChain:
             )
         return principal
 
-    async def admit(self, scope: Mapping[str, Any], headers: Mapping[bytes, bytes]) -> Principal | Refusal:
-        """``authenticate`` for an ASGI request: its principal, or the refusal to answer with."""
+    async def admit(self, scope: Mapping[str, Any], headers: Mapping[bytes, bytes]) -> tuple[Principal | None, Refusal | None]:
+        """``authenticate`` for an ASGI request: (its principal, None), or (None, the refusal to answer with)."""
         client = scope.get("client")
         tls = (scope.get("extensions") or {}).get("tls") or {}
         chain = tls.get("client_cert_chain") if isinstance(tls, dict) else None
@@ -184,9 +184,9 @@ class AuthChain:
             peer=client[0] if client else None, client_cert=cert,
         )
         try:
-            return await self.authenticate(request)
+            return await self.authenticate(request), None
         except AuthError as exc:
-            return self.refusal(exc)
+            return None, self.refusal(exc)
 
     def refusal_for_scopes(self, principal: Any, needed: Collection[str]) -> Refusal | None:
         """403 ``insufficient_scope`` naming every scope ``needed`` when ``principal`` lacks one (A-27)."""

@@ -12,11 +12,13 @@ connection); the Streamable HTTP adapter drives the same pieces per POST.
 from anyport.runtime._asking import CANCELLED, TIMED_OUT, await_answer
 from anyport.runtime._hub import LIST_KINDS, Fanout, Listener, NotificationHub, Peer
 from anyport.runtime._ports import Application, MessageStream, Outlet
+from anyport.runtime._principal import PRINCIPAL, current_principal
 from anyport.runtime._stream import StreamRuntime, answer_inline, serve_stream
 
 __all__ = [
     "CANCELLED",
     "LIST_KINDS",
+    "PRINCIPAL",
     "TIMED_OUT",
     "Application",
     "Fanout",
@@ -28,5 +30,6 @@ __all__ = [
     "StreamRuntime",
     "answer_inline",
     "await_answer",
+    "current_principal",
     "serve_stream",
 ]

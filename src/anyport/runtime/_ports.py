@@ -75,6 +75,11 @@ class Application(Protocol):
         """``reply`` for a request that ``inline_safe`` admits, by a plain call."""
         ...
 
+    def required_scopes(self, method: str, params: dict[str, Any]) -> tuple[str, ...]:
+        """The scopes a request needs (a tool, resource or prompt registered with ``scopes``): an
+        HTTP transport with authentication answers 403 ``insufficient_scope`` before it runs."""
+        ...
+
     def param_headers(self, name: str) -> list[ParamHeader] | str | None:
         """A tool's ``x-mcp-header`` declarations (a str: why they are invalid; None: no such tool)."""
         ...

@@ -13,14 +13,17 @@ connection, a single MRTR round carrying every unanswered question on 2026-07-28
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from anyport.protocol import IncomingRequest
-from anyport.runtime import Outlet
+from anyport.runtime import Outlet, current_principal
 from anyport.server._asking import InputRequired as InputRequired, _Asking
 from anyport.server._ctxbase import TaskBinding as TaskBinding
 from anyport.server._questions import ElicitResult, Question, Root, SamplingResult
 from anyport.server._reporting import _Reporting
+
+if TYPE_CHECKING:
+    from anyport.auth import Principal
 
 __all__ = ["Context", "ElicitResult", "Outlet", "Question", "Root", "SamplingResult"]
 
@@ -79,6 +82,13 @@ class Context(_Reporting, _Asking):
     @property
     def client_capabilities(self) -> dict[str, Any]:
         return self.request.client_capabilities
+
+    @property
+    def principal(self) -> Principal | None:
+        """Who made this request (an ``anyport.auth.Principal``: subject, client id, scopes, how it
+        was authenticated, expiry, claims), or None when the transport does not authenticate
+        (stdio, or HTTP without ``auth``). Never forward its token anywhere (A-33)."""
+        return current_principal()  # type: ignore[no-any-return]
 
     @property
     def task_id(self) -> str | None:

@@ -74,6 +74,8 @@ class _Tool:
     defer_task: bool = False
     #: Never waits: a sync function, or an ``async def`` without any await (see ``never_awaits``).
     inline: bool = False
+    #: Scopes a caller needs (auth only, A-27); empty: anyone who may reach the server.
+    scopes: tuple[str, ...] = ()
     _described: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def describe(self, rev: Revision) -> dict[str, Any]:
@@ -102,6 +104,7 @@ class _Resource:
     args: ArgumentsSpec
     meta: dict[str, Any]
     mime_type: str | None
+    scopes: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
@@ -111,6 +114,7 @@ class _Prompt:
     is_async: bool
     args: ArgumentsSpec
     meta: dict[str, Any]
+    scopes: tuple[str, ...] = ()
 
 
 def _page_cursor(offset: int) -> str:

@@ -14,11 +14,12 @@ from anyport.server._content import to_content_blocks
 from anyport.server._context import InputRequired, Outlet
 from anyport.server._entries import Completion, Message, _page, _Prompt, _Resource, _validation_text
 from anyport.server._mrtr import _Mrtr
+from anyport.server._scopes import _Scopes
 
 _MAX_COMPLETIONS = 100
 
 
-class _Prompts(_Mrtr):
+class _Prompts(_Mrtr, _Scopes):
     """Listing and getting prompts; completing an argument of a prompt or resource template."""
 
     _prompts: dict[str, _Prompt]
@@ -28,13 +29,14 @@ class _Prompts(_Mrtr):
     page_size: int | None
 
     async def _list_prompts(self, req: IncomingRequest, outlet: Outlet) -> dict[str, Any]:
-        return _page([p.meta for p in self._prompts.values()], req.params, "prompts", self.page_size)
+        return _page([p.meta for p in self._prompts.values() if self._visible(p.scopes)], req.params, "prompts", self.page_size)
 
     async def _get_prompt(self, req: IncomingRequest, outlet: Outlet) -> dict[str, Any]:
         name = req.params.get("name")
         prompt = self._prompts.get(name) if isinstance(name, str) else None
         if prompt is None:
             raise InvalidParamsError(f"Unknown prompt: {brief(name)}")  # F-PROMPT-02
+        self._check_scopes(f"prompt {prompt.name}", prompt.scopes)
         arguments = req.params.get("arguments") or {}
         if not isinstance(arguments, dict):
             raise InvalidParamsError("prompts/get arguments must be an object")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from anyport.protocol import TASKS_EXTENSION_ID
@@ -16,6 +16,7 @@ from anyport.runtime._hub import LIST_KINDS, NotificationHub
 from anyport.server._context import Context
 from anyport.server._entries import _clean_meta, _Prompt, _Resource, _Tool
 from anyport.server._schema import build_arguments, build_output, never_awaits
+from anyport.server._scopes import scope_tuple
 from anyport.server._tasks import TASK_SUPPORT
 from anyport.server._uri_template import UriTemplate
 
@@ -49,6 +50,7 @@ class _Registering:
         task_support: str = "forbidden",
         defer_task: bool = False,
         input_schema: dict[str, Any] | None = None,
+        scopes: Iterable[str] | None = None,
     ) -> Callable[[F], F]:
         """Register a tool. Name: the function's; description: its docstring; schema: its type hints.
 
@@ -60,13 +62,18 @@ class _Registering:
         task: on 2025-11-25 when the client asks (``params.task``), on 2026-07-28 whenever the
         request declares the tasks extension. With ``defer_task=True`` the handler starts
         inline and becomes a task when it calls ``await ctx.detach()``.
+
+        ``scopes``: what an authenticated caller needs to call it (HTTP with ``auth``): without
+        them the call is refused with 403 ``insufficient_scope`` naming them (step-up, A-27), and
+        with ``Server(hide_unauthorized=True)`` the tool is left out of that caller's ``tools/list``.
         """
+        needed = scope_tuple(scopes)
 
         def deco(fn: F) -> F:
             self.add_tool(
                 fn, name=name, title=title, description=description, annotations=annotations,
                 icons=icons, meta=meta, structured_output=structured_output,
-                task_support=task_support, defer_task=defer_task, input_schema=input_schema,
+                task_support=task_support, defer_task=defer_task, input_schema=input_schema, scopes=needed,
             )
             return fn
 
@@ -86,6 +93,7 @@ class _Registering:
         task_support: str = "forbidden",
         defer_task: bool = False,
         input_schema: dict[str, Any] | None = None,
+        scopes: Iterable[str] | None = None,
     ) -> None:
         tool_name = name or fn.__name__
         if input_schema is not None and (not isinstance(input_schema, dict) or input_schema.get("type") != "object"):
@@ -107,7 +115,7 @@ class _Registering:
         is_async = inspect.iscoroutinefunction(fn)
         self._tools[tool_name] = _Tool(
             tool_name, fn, is_async, args, output, described, task_support, defer_task,
-            inline=not is_async or never_awaits(fn),
+            inline=not is_async or never_awaits(fn), scopes=scope_tuple(scopes),
         )
         self._capabilities = None  # `tasks` depends on the tools' task support
         self._registry_changed("tools")
@@ -123,8 +131,11 @@ class _Registering:
         annotations: dict[str, Any] | None = None,
         icons: list[dict[str, Any]] | None = None,
         size: int | None = None,
+        scopes: Iterable[str] | None = None,
     ) -> Callable[[F], F]:
-        """Register a resource, or a resource template when ``uri`` has ``{variables}`` (RFC 6570)."""
+        """Register a resource, or a resource template when ``uri`` has ``{variables}`` (RFC 6570).
+        ``scopes``: needed to read it (see ``tool``)."""
+        needed = scope_tuple(scopes)
 
         def deco(fn: F) -> F:
             template = UriTemplate(uri)
@@ -141,7 +152,7 @@ class _Registering:
                 mimeType=mime_type, annotations=annotations, icons=icons, size=size,
             )
             meta[key] = uri
-            entry = _Resource(template, fn, inspect.iscoroutinefunction(fn), args, meta, mime_type)
+            entry = _Resource(template, fn, inspect.iscoroutinefunction(fn), args, meta, mime_type, needed)
             if template.is_template:
                 self._templates.append(entry)
             else:
@@ -160,8 +171,11 @@ class _Registering:
         title: str | None = None,
         description: str | None = None,
         icons: list[dict[str, Any]] | None = None,
+        scopes: Iterable[str] | None = None,
     ) -> Callable[[F], F]:
-        """Register a prompt; its arguments are the function's parameters."""
+        """Register a prompt; its arguments are the function's parameters. ``scopes``: needed to get
+        it (see ``tool``)."""
+        needed = scope_tuple(scopes)
 
         def deco(fn: F) -> F:
             prompt_name = name or fn.__name__
@@ -173,7 +187,7 @@ class _Registering:
                 name=prompt_name, title=title, description=description if description is not None else inspect.getdoc(fn),
                 arguments=arguments, icons=icons,
             )
-            self._prompts[prompt_name] = _Prompt(prompt_name, fn, inspect.iscoroutinefunction(fn), args, meta)
+            self._prompts[prompt_name] = _Prompt(prompt_name, fn, inspect.iscoroutinefunction(fn), args, meta, needed)
             self._registry_changed("prompts")
             return fn
 

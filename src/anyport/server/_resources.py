@@ -16,10 +16,11 @@ from anyport.server._content import to_text
 from anyport.server._context import InputRequired, Outlet
 from anyport.server._entries import ResourceContents, _page, _Resource, _validation_text
 from anyport.server._mrtr import _Mrtr
+from anyport.server._scopes import _Scopes
 from anyport.server._tasks import client_has_tasks_extension, missing_tasks_extension
 
 
-class _Resources(_Mrtr):
+class _Resources(_Mrtr, _Scopes):
     """Listing and reading resources; resource subscriptions and listen streams."""
 
     _resources: dict[str, _Resource]
@@ -28,10 +29,10 @@ class _Resources(_Mrtr):
     page_size: int | None
 
     async def _list_resources(self, req: IncomingRequest, outlet: Outlet) -> dict[str, Any]:
-        return _page([r.meta for r in self._resources.values()], req.params, "resources", self.page_size)
+        return _page([r.meta for r in self._resources.values() if self._visible(r.scopes)], req.params, "resources", self.page_size)
 
     async def _list_templates(self, req: IncomingRequest, outlet: Outlet) -> dict[str, Any]:
-        return _page([r.meta for r in self._templates], req.params, "resourceTemplates", self.page_size)
+        return _page([r.meta for r in self._templates if self._visible(r.scopes)], req.params, "resourceTemplates", self.page_size)
 
     def _find_resource(self, uri: str) -> tuple[_Resource, dict[str, str]] | None:
         entry = self._resources.get(uri)
@@ -54,6 +55,7 @@ class _Resources(_Mrtr):
                 f"Resource not found: {clip(uri)}", code=req.revision.resource_not_found_code, data={"uri": bounded(uri)}
             )
         entry, values = found
+        self._check_scopes(f"resource {clip(uri)}", entry.scopes)
         try:
             kwargs = entry.args.validate(values)
         except pydantic.ValidationError as exc:

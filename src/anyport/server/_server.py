@@ -75,6 +75,7 @@ class Server(_Registering, _Dispatch, _Resources, _Prompts):
         task_store: TaskStore | None = None,
         task_ttl_ms: int = 3_600_000,
         task_poll_interval_ms: int | None = 500,
+        hide_unauthorized: bool = False,
     ) -> None:
         self.name = name
         self.version = version
@@ -85,6 +86,7 @@ class Server(_Registering, _Dispatch, _Resources, _Prompts):
         if page_size is not None and page_size < 1:
             raise ValueError("page_size must be >= 1")
         self.page_size = page_size
+        self.hide_unauthorized = hide_unauthorized
         self.cache_ttl_ms = cache_ttl_ms
         self.cache_scope = cache_scope
         self.key_ring = key_ring or KeyRing.from_env()

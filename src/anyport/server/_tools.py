@@ -20,6 +20,7 @@ from anyport.server._content import blocks_of, to_content_blocks
 from anyport.server._context import Context, InputRequired, Outlet
 from anyport.server._entries import ToolResult, _page, _Tool, _validation_text
 from anyport.server._mrtr import _Mrtr
+from anyport.server._scopes import _Scopes
 from anyport.server._tasks import TaskHandle, TaskRunner, client_has_tasks_extension, missing_tasks_extension
 
 if TYPE_CHECKING:
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
 _NO_ANSWERS: Mapping[str, Any] = types.MappingProxyType({})
 
 
-class _Tools(_Mrtr):
+class _Tools(_Mrtr, _Scopes):
     """Listing and calling tools, with the task modes of a call."""
 
     _tools: dict[str, _Tool]
@@ -59,7 +60,10 @@ class _Tools(_Mrtr):
 
     async def _list_tools(self, req: IncomingRequest, outlet: Outlet) -> dict[str, Any]:
         rev = req.revision
-        return _page([t.describe(rev) for t in self._tools.values()], req.params, "tools", self.page_size)
+        tools = self._tools.values()
+        if self.hide_unauthorized:
+            tools = [t for t in tools if self._visible(t.scopes)]  # type: ignore[assignment]
+        return _page([t.describe(rev) for t in tools], req.params, "tools", self.page_size)
 
     async def _call_tool(self, req: IncomingRequest, outlet: Outlet) -> dict[str, Any]:
         prepared = self._prepare_tool_call(req)
@@ -84,6 +88,8 @@ class _Tools(_Mrtr):
         tool = self._tools.get(name) if isinstance(name, str) else None
         if tool is None:
             raise InvalidParamsError(f"Unknown tool: {brief(name)}")  # F-TOOL-07
+        if tool.scopes:
+            self._check_scopes(f"tool {tool.name}", tool.scopes)
         arguments = params.get("arguments")
         if arguments is None:
             arguments = {}

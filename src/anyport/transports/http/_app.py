@@ -1,7 +1,10 @@
 """The Streamable HTTP endpoint as one raw ASGI application (no framework underneath).
 
 Every request passes the checks in one fixed order, so status codes are deterministic
-(DIGEST §21): Origin/Host -> method -> Accept/Content-Type -> session -> protocol version -> body.
+(DIGEST §21): Origin/Host -> authentication (``auth``: 401/403 with a challenge, A-31) -> method ->
+Accept/Content-Type -> scopes of the tool/resource/prompt (403 ``insufficient_scope``) -> session
+(another principal's is unknown: 404) -> protocol version -> body. The well-known metadata
+documents and ``/healthz`` / ``/readyz`` are never authenticated.
 A GET (legacy sessions only: standalone stream and ``Last-Event-ID`` resumption, see ``_streams``)
 goes Origin/Host -> method (405 when stateless or for a 2026-07-28 version header) -> Accept ->
 session -> protocol version -> ``Last-Event-ID``.
@@ -21,10 +24,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from anyport._exceptions import INTERNAL_ERROR, INVALID_REQUEST, SERVER_BUSY
 from anyport.protocol import REVISIONS, ServerConnection, accepts_sse, notification
+from anyport.runtime import PRINCIPAL
 from anyport.state import (
     Bus,
     EventLog,
@@ -35,7 +40,7 @@ from anyport.state import (
     RedisState,
     SessionRecord,
 )
-from anyport.transports.http._asgi import ASGIMessage, Receive, Send, reject, send_empty, send_json
+from anyport.transports.http._asgi import ASGIMessage, Receive, Send, reject, send_body, send_empty, send_json
 from anyport.transports.http._exchange import StreamOptions
 from anyport.transports.http._gate import (
     NO_SESSION_ID,
@@ -47,8 +52,8 @@ from anyport.transports.http._gate import (
     send_rejection,
 )
 from anyport.transports.http._legacy_sse import LegacySSE
-from anyport.transports.http._options import HTTPOptions
-from anyport.transports.http._post import PostHandler
+from anyport.transports.http._options import HTTPOptions, RequestAuth
+from anyport.transports.http._post import PostHandler, principal_key
 from anyport.transports.http._registry import LiveSessions
 from anyport.transports.http._sessions import BROADCAST_KEY, BusFanout, BusRelay, HTTPSession, session_key
 from anyport.transports.http._shared import close_redis, redis_failure, redis_of
@@ -147,13 +152,17 @@ class StreamableHTTPApp:
         if path == "/readyz":
             await self._readyz(send)
             return
+        auth = self.options.auth
+        if auth is not None and path.startswith("/.well-known/"):
+            await self._well_known(auth, req, path, send)
+            return
         try:
             if path == self.path:
                 await self._endpoint(req, receive, send)
             elif self.legacy is not None and path == (self.legacy.sse_path.rstrip("/") or "/"):
-                await self._legacy_stream(req, receive, send)
+                await self._authenticated(req, receive, send, self._legacy_stream)
             elif self.legacy is not None and path == (self.legacy.messages_path.rstrip("/") or "/"):
-                await self._legacy_post(req, receive, send)
+                await self._authenticated(req, receive, send, self._legacy_post)
             else:
                 await reject(send, 404, INVALID_REQUEST, f"Not Found: {req.path}")
         except ClientGone:
@@ -292,12 +301,52 @@ class StreamableHTTPApp:
 
     # -- the MCP endpoint ----------------------------------------------------------------------
 
-    async def _endpoint(self, req: HTTPRequest, receive: Receive, send: Send) -> None:
+    async def _well_known(self, auth: RequestAuth, req: HTTPRequest, path: str, send: Send) -> None:
+        """The protected-resource metadata (RFC 9728, A-05, A-07) and, for 2025-03-26 clients, the
+        authorization server's metadata (A-04): public documents, any origin may read them."""
+        document = await auth.well_known(path) if req.method in ("GET", "HEAD") else None
+        if document is None:
+            await reject(send, 404 if req.method in ("GET", "HEAD") else 405, INVALID_REQUEST, f"Not Found: {req.path}")
+            return
+        await send_body(send, 200, document, b"application/json", [(b"access-control-allow-origin", b"*")])
+
+    async def _authenticated(
+        self, req: HTTPRequest, receive: Receive, send: Send, serve: Callable[[HTTPRequest, Receive, Send], Awaitable[None]],
+    ) -> None:
+        """1. Origin/Host, 2. authentication (A-31, A-37), then ``serve`` with ``ctx.principal`` set."""
         rejection = self.gate.refusal(req)
         if rejection is not None:
             await send_rejection(send, rejection)
             return
-        # 2. Method.
+        auth = self.options.auth
+        if auth is None:
+            await serve(req, receive, send)
+            return
+        principal, refusal = await auth.admit(req.scope, req.headers)
+        if refusal is not None:
+            await reject(send, refusal.status, INVALID_REQUEST, refusal.message, headers=refusal.headers)
+            return
+        token = PRINCIPAL.set(principal)
+        try:
+            await serve(req, receive, send)
+        finally:
+            PRINCIPAL.reset(token)
+
+    async def _endpoint(self, req: HTTPRequest, receive: Receive, send: Send) -> None:
+        if self.options.auth is not None:
+            await self._authenticated(req, receive, send, self._route)
+            return
+        rejection = self.gate.refusal(req)
+        if rejection is not None:
+            await send_rejection(send, rejection)
+            return
+        if req.method == "POST":
+            await self.post.handle(req, receive, send)  # the hot path: no extra coroutine
+        else:
+            await self._route(req, receive, send)
+
+    async def _route(self, req: HTTPRequest, receive: Receive, send: Send) -> None:
+        # 3. Method.
         if req.method == "POST":
             await self.post.handle(req, receive, send)
         elif req.method == "DELETE" and not self.options.stateless:
@@ -335,8 +384,6 @@ class StreamableHTTPApp:
 
     async def _legacy_stream(self, req: HTTPRequest, receive: Receive, send: Send) -> None:
         assert self.legacy is not None
-        if await self.gate.forbidden(req, send):
-            return
         if req.method != "GET":
             await reject(send, 405, INVALID_REQUEST, f"Method Not Allowed: {req.method}", headers=[(b"allow", b"GET")])
             return
@@ -346,12 +393,10 @@ class StreamableHTTPApp:
         if not self.ready:
             await reject(send, 503, INVALID_REQUEST, "Service Unavailable: shutting down", headers=[(b"retry-after", b"5")])
             return
-        await self.legacy.stream(req.root_path, receive, send)
+        await self.legacy.stream(req.root_path, receive, send, owner=principal_key())
 
     async def _legacy_post(self, req: HTTPRequest, receive: Receive, send: Send) -> None:
         assert self.legacy is not None
-        if await self.gate.forbidden(req, send):
-            return
         if req.method != "POST":
             await reject(send, 405, INVALID_REQUEST, f"Method Not Allowed: {req.method}", headers=[(b"allow", b"POST")])
             return
@@ -361,7 +406,10 @@ class StreamableHTTPApp:
         async def read_body() -> bytes | None:
             return await self.gate.read_body(req, receive)
 
-        await self.legacy.post(req.query, req.get(b"content-type"), read_body, send, max_body_bytes=self.gate.max_body_bytes)
+        await self.legacy.post(
+            req.query, req.get(b"content-type"), read_body, send, max_body_bytes=self.gate.max_body_bytes, owner=principal_key(),
+            scope_refusal=self.post.scope_refusal,
+        )
 
     async def _required_session(self, req: HTTPRequest, send: Send) -> HTTPSession | None:
         """The request's live session, or None after answering 400 (no header, T-HTTP-38) or 404 (T-HTTP-39)."""
@@ -370,8 +418,9 @@ class StreamableHTTPApp:
             await reject(send, 400, INVALID_REQUEST, NO_SESSION_ID)
             return None
         session = await self.sessions.get(sid.strip())
-        if session is None:
+        if session is None or not self.sessions.owns(session.id, principal_key()):
             await reject(send, 404, INVALID_REQUEST, UNKNOWN_SESSION)
+            return None
         return session
 
     async def _delete(self, req: HTTPRequest, send: Send) -> None:

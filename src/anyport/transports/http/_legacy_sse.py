@@ -101,12 +101,14 @@ class SSEChannel:
 
 
 class _Connection:
-    __slots__ = ("channel", "id", "runner")
+    __slots__ = ("channel", "id", "owner", "runner")
 
-    def __init__(self, session_id: str, channel: SSEChannel, runner: asyncio.Task[None]) -> None:
+    def __init__(self, session_id: str, channel: SSEChannel, runner: asyncio.Task[None], owner: str | None = None) -> None:
         self.id = session_id
         self.channel = channel
         self.runner = runner
+        #: The key of the principal that opened the stream (auth only): only it may POST to it.
+        self.owner = owner
 
 
 def _error_body(status: int, code: int, message: str) -> tuple[int, bytes]:
@@ -150,8 +152,10 @@ class LegacySSE:
 
     # -- GET /sse --------------------------------------------------------------------------------
 
-    async def stream(self, root_path: str, receive: Receive, send: Send) -> None:
-        """Open a connection and hold its event stream until the client or the server ends it."""
+    async def stream(self, root_path: str, receive: Receive, send: Send, *, owner: str | None = None) -> None:
+        """Open a connection and hold its event stream until the client or the server ends it.
+        ``owner``: the authenticated principal's key; its handlers see that principal (the runner
+        task inherits the request's context)."""
         if len(self.connections) >= self.max_connections:
             await _reject(send, 503, INVALID_REQUEST, "Service Unavailable: too many SSE connections", [(b"retry-after", b"5")])
             return
@@ -162,7 +166,7 @@ class LegacySSE:
         session = StreamRuntime(self.server, channel, request_timeout=self.request_timeout)
         session.conn.max_inflight = self.max_inflight
         runner = asyncio.get_running_loop().create_task(session.run())
-        conn = _Connection(session_id, channel, runner)
+        conn = _Connection(session_id, channel, runner, owner)
         self.connections[session_id] = conn
         log.debug("SSE connection %s opened", session_id[:8])
         gone = asyncio.get_running_loop().create_task(disconnected(receive))
@@ -204,9 +208,11 @@ class LegacySSE:
 
     async def post(
         self, query_string: bytes, content_type: str | None, read_body: Callable[[], Awaitable[bytes | None]], send: Send,
-        *, max_body_bytes: int,
+        *, max_body_bytes: int, owner: str | None = None, scope_refusal: Callable[[Any], Any] | None = None,
     ) -> None:
-        """One client message for a connection: 202 here, the answer on that connection's stream."""
+        """One client message for a connection: 202 here, the answer on that connection's stream.
+        A connection opened by another principal is unknown (404); ``scope_refusal`` may refuse
+        the message (403 ``insufficient_scope``) before it reaches the connection."""
         values = parse_qs(query_string.decode("latin-1")).get("session_id")
         if not values:
             await _reject(send, 400, INVALID_REQUEST, "Bad Request: session_id is required")
@@ -216,7 +222,7 @@ class LegacySSE:
             await _reject(send, 400, INVALID_REQUEST, "Bad Request: invalid session_id")
             return
         conn = self.connections.get(session_id)
-        if conn is None or conn.channel.closed:
+        if conn is None or conn.channel.closed or conn.owner != owner:
             await _reject(send, 404, INVALID_REQUEST, "Not Found: unknown or closed session")
             return
         if content_type is not None and content_type.split(";", 1)[0].strip().lower() != "application/json":
@@ -233,6 +239,10 @@ class LegacySSE:
             return
         if not isinstance(parsed, dict | list):
             await _reject(send, 400, INVALID_REQUEST, "Bad Request: the body must be a JSON-RPC message")
+            return
+        refusal = scope_refusal(parsed) if scope_refusal is not None else None
+        if refusal is not None:
+            await _reject(send, refusal.status, INVALID_REQUEST, refusal.message, refusal.headers)
             return
         if conn.channel.closed:
             await _reject(send, 404, INVALID_REQUEST, "Not Found: unknown or closed session")

@@ -10,15 +10,32 @@ import dataclasses
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from anyport.limits import Limits
 from anyport.state import Bus, EventLog, Rate, SessionStore
 
-__all__ = ["LIMIT_KEYWORDS", "HTTPOptions"]
+__all__ = ["LIMIT_KEYWORDS", "HTTPOptions", "RequestAuth"]
 
 #: Limits that may also be given as keywords of their own; they override ``limits``.
 LIMIT_KEYWORDS = ("max_body_bytes", "session_idle_timeout", "max_sessions", "body_timeout")
+
+
+class RequestAuth(Protocol):
+    """What the app needs of ``auth`` (``anyport.auth.AuthChain`` implements it; the transport does
+    not import ``anyport.auth``)."""
+
+    async def admit(self, scope: Any, headers: Mapping[bytes, bytes]) -> tuple[Any, Any]:
+        """(principal, None), or (None, a refusal with ``status``, ``headers`` and ``message``)."""
+        ...
+
+    def refusal_for_scopes(self, principal: Any, needed: Any) -> Any:
+        """None when ``principal`` has every scope of ``needed``, else the 403 refusal."""
+        ...
+
+    async def well_known(self, path: str) -> bytes | None:
+        """The JSON document at a ``/.well-known/`` path (protected-resource metadata), or None."""
+        ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -80,6 +97,13 @@ class HTTPOptions:
       stream whose first ``endpoint`` event names ``messages_path?session_id=...``, where the client
       POSTs its messages (202; answers arrive on the stream). One connection per stream, closed
       with it; ``max_sessions`` also bounds the number of open streams.
+    - ``auth`` (an ``anyport.auth.AuthChain``, docs/authentication.md): every request to the MCP
+      endpoints (Streamable HTTP and HTTP+SSE; never ``/healthz`` / ``/readyz``) is authenticated
+      right after the Origin/Host check: 401 with a ``WWW-Authenticate`` challenge naming the
+      protected-resource metadata (served at its ``/.well-known/`` paths), 403 ``insufficient_scope``
+      for a tool, resource or prompt that needs scopes the caller lacks. Handlers read
+      ``ctx.principal``; a legacy session (and an HTTP+SSE connection) belongs to the principal that
+      opened it (another one gets 404). None (the default): no authentication.
     """
 
     path: str = "/mcp"
@@ -105,6 +129,7 @@ class HTTPOptions:
     legacy_sse: bool = True
     sse_path: str = "/sse"
     messages_path: str = "/messages/"
+    auth: RequestAuth | None = None
 
     def __post_init__(self) -> None:
         if not self.path.startswith("/"):

@@ -42,7 +42,7 @@ from anyport.protocol import (
     param_mismatch,
     readable_id,
 )
-from anyport.runtime import answer_inline
+from anyport.runtime import PRINCIPAL, answer_inline
 from anyport.runtime._heap import Releaser, trim_heap
 from anyport.state import Rate, RateLimiter
 from anyport.transports.http._asgi import Receive, Send, error_body, reject, send_empty, send_json
@@ -56,7 +56,7 @@ from anyport.transports.http._sessions import HTTPSession
 if TYPE_CHECKING:
     from anyport.runtime import Application
 
-__all__ = ["ASSUMED_LEGACY_VERSION", "SESSION_HEADER", "PostHandler"]
+__all__ = ["ASSUMED_LEGACY_VERSION", "SESSION_HEADER", "PostHandler", "principal_key"]
 
 log = logging.getLogger("anyport.http")
 
@@ -65,6 +65,12 @@ Headers = list[tuple[bytes, bytes]]
 #: T-HTTP-44: without a header and without a session that knows better, assume this revision.
 ASSUMED_LEGACY_VERSION = "2025-03-26"
 SESSION_HEADER = b"mcp-session-id"
+
+
+def principal_key() -> str | None:
+    """The identity the current request's principal binds sessions to (None without auth)."""
+    principal = PRINCIPAL.get()
+    return None if principal is None else getattr(principal, "key", None)
 
 
 class PostHandler:
@@ -80,6 +86,8 @@ class PostHandler:
         self.rate = options.request_rate
         self.tool_rates = options.tool_rates
         self.options = options
+        #: Authentication (``options.auth``): scopes are checked here before a request runs.
+        self.auth = options.auth
         self.gate = gate
         self.sessions = sessions
         self.stream_options = stream
@@ -125,11 +133,33 @@ class PostHandler:
                 parse_error = exc
         if self.tool_rates and await self._tool_limited(send, client, parsed):
             return
+        if self.auth is not None and parsed is not None:
+            refusal = self.scope_refusal(parsed)
+            if refusal is not None:
+                await reject(send, refusal.status, INVALID_REQUEST, refusal.message, id_=readable_id(parsed), headers=refusal.headers)
+                return
         version = self.gate.version_header(req)
         if is_modern_post(version, parsed, self.server.modern_versions):
             await self._post_modern(req, receive, send, body, parsed, parse_error, version)
         else:
             await self._post_legacy(req, receive, send, body, parsed, parse_error, version)
+
+    # -- scopes --------------------------------------------------------------------------------
+
+    def scope_refusal(self, parsed: Any) -> Any:
+        """403 ``insufficient_scope`` (A-27) when a request of the body calls a tool, reads a resource
+        or gets a prompt that needs scopes the principal lacks; every scope needed is named once."""
+        auth = self.auth
+        if auth is None:
+            return None
+        needed: list[str] = []
+        for message in parsed if isinstance(parsed, list) else (parsed,):
+            if isinstance(message, dict) and "id" in message and isinstance(message.get("method"), str):
+                params = message.get("params")
+                for scope in self.server.required_scopes(message["method"], params if isinstance(params, dict) else {}):
+                    if scope not in needed:
+                        needed.append(scope)
+        return auth.refusal_for_scopes(PRINCIPAL.get(), needed) if needed else None
 
     # -- rate limits ---------------------------------------------------------------------------
 
@@ -178,7 +208,8 @@ class PostHandler:
             sid = req.get(b"mcp-session-id")
             if sid is not None:
                 session = await self.sessions.get(sid.strip())
-                if session is None:
+                if session is None or not self.sessions.owns(session.id, principal_key()):
+                    # Another principal's session is as unknown as a made-up id (A-37, T-HTTP-34).
                     await reject(send, 404, INVALID_REQUEST, UNKNOWN_SESSION)
                     return
             elif not initialize and body is not None and parse_error is None:
@@ -217,7 +248,7 @@ class PostHandler:
         if initialize and session is None and not self.options.stateless:
             reply = received.events[0] if received.events else None
             if isinstance(reply, Reply) and "result" in reply.message:
-                session = await self.sessions.create(conn)
+                session = await self.sessions.create(conn, principal_key())
                 if session is None:
                     await reject(send, 503, INVALID_REQUEST, "Service Unavailable: too many sessions", headers=[(b"retry-after", b"5")])
                     return

@@ -97,6 +97,8 @@ class LiveSessions:
         self.hub = hub
         self.fanout = fanout
         self._sessions: dict[str, HTTPSession] = {}
+        #: Session id -> the key of the principal that opened it (auth only; see ``owns``).
+        self._owners: dict[str, str] = {}
         self._sweep_every = float("inf") if sweep_every is None else max(0.0, sweep_every)
         self._last_sweep = clock()
         self._pending: set[asyncio.Task[None]] = set()
@@ -154,6 +156,7 @@ class LiveSessions:
         """Drop the live part (also the hook for a session another replica ended)."""
         if self._sessions.get(session.id) is session:
             del self._sessions[session.id]
+            self._owners.pop(session.id, None)
             self._releaser.ended(last=not self._sessions and sys.getsizeof(self._sessions) > _EMPTY_TABLE_BYTES)
         session.close()
         if self.hub is not None:
@@ -164,6 +167,7 @@ class LiveSessions:
         left (Python dicts never shrink by themselves), and the C heap returns its free pages to
         the OS (``anyport.runtime._heap.trim_heap``)."""
         self._sessions = dict(self._sessions)
+        self._owners = dict(self._owners)
         if self.hub is not None:
             self.hub.compact()
         # On the loop, not in a worker thread: a first thread would cost more memory (its stack
@@ -201,8 +205,14 @@ class LiveSessions:
         if self.clock() - self._last_sweep >= self._sweep_every:
             await self.sweep()
 
-    async def create(self, conn: ServerConnection) -> HTTPSession | None:
-        """Register a new session for an initialized connection; None when at capacity."""
+    def owns(self, session_id: str, owner: str | None) -> bool:
+        """Whether ``owner`` (a principal's key; None without auth) may use the session: only the
+        principal that opened a session may use it; to anyone else it is unknown (404, A-37)."""
+        return self._owners.get(session_id) == owner
+
+    async def create(self, conn: ServerConnection, owner: str | None = None) -> HTTPSession | None:
+        """Register a new session for an initialized connection; None when at capacity. ``owner``:
+        the key of the authenticated principal that opened it, kept in its record too."""
         await self._maybe_sweep()
         if len(self._sessions) >= self.max_sessions:
             await self.sweep()
@@ -212,6 +222,7 @@ class LiveSessions:
         record = None
         if self.records is not None:
             record = record_of(session_id, conn)
+            record.principal = owner
             if not await self.records.create(record):
                 return None
         # Sessions of the same client software declare the same capabilities and clientInfo: they
@@ -221,6 +232,8 @@ class LiveSessions:
         session = self._new(session_id, conn, first=True)
         session._saved = record
         self._sessions[session.id] = session
+        if owner is not None:
+            self._owners[session.id] = owner
         return session
 
     async def get(self, session_id: str) -> HTTPSession | None:
@@ -311,6 +324,8 @@ class LiveSessions:
         session = self._new(record.id, conn, record.subscriptions)
         session._saved = record
         self._sessions[record.id] = session
+        if record.principal is not None:
+            self._owners[record.id] = record.principal
         log.debug("session %s restored from its record", record.id[:8])
         return session
 
@@ -319,6 +334,7 @@ class LiveSessions:
         if self.records is None:
             return  # the live session is the only copy
         record = session.record()
+        record.principal = self._owners.get(session.id)
         if record != session._saved and not session.closed:
             session._saved = record
             await self.records.put(record)
@@ -343,6 +359,7 @@ class LiveSessions:
             await asyncio.wait(list(self._pending), timeout=5)  # subscriptions still being stored
         self._releaser.cancel()
         sessions, self._sessions = self._sessions, {}
+        self._owners = {}
         for session in sessions.values():
             session.close()
             if self.hub is not None:

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from anyport.runtime import Application
     from anyport.transports.http._app import StreamableHTTPApp
 
-__all__ = ["INSTALL_HINT", "default_allowed_hosts", "is_loopback", "run_http_server"]
+__all__ = ["INSTALL_HINT", "client_cert_options", "default_allowed_hosts", "is_loopback", "run_http_server"]
 
 INSTALL_HINT = "serving over HTTP needs uvicorn: pip install 'anyport[http]'"
 _WILDCARDS = ("0.0.0.0", "::", "")
@@ -92,6 +92,8 @@ def run_http_server(
     port: int = 8000,
     certfile: str | None = None,
     keyfile: str | None = None,
+    client_ca: str | None = None,
+    client_cert: str = "required",
     log_level: str = "info",
     graceful_timeout: int = 10,
     workers: int = 1,
@@ -99,7 +101,9 @@ def run_http_server(
 ) -> None:
     """Blocking: serve ``create_app(server, options, **changes)`` with uvicorn until SIGTERM/SIGINT.
 
-    ``certfile``/``keyfile`` turn on TLS. Without ``allowed_hosts``, a non-loopback ``host`` is
+    ``certfile``/``keyfile`` turn on TLS; ``client_ca`` (a CA bundle) asks clients for a certificate
+    it verifies at the handshake (``client_cert``: ``"required"`` or ``"optional"``), and the verified
+    certificate reaches the app (``anyport.auth.ClientCertificates``). Without ``allowed_hosts``, a non-loopback ``host`` is
     allowed automatically (with a warning on stderr); see ``default_allowed_hosts``.
     ``workers`` > 1 forks that many processes sharing the listening socket; they need shared state
     (``redis``): with in-memory state each would have sessions of its own, so it is refused.
@@ -114,6 +118,7 @@ def run_http_server(
 
     if keyfile is not None and certfile is None:
         raise ValueError("keyfile needs certfile")
+    tls_extra = client_cert_options(client_ca, client_cert, certfile)
     options = HTTPOptions.of(options, **changes)
     if options.allowed_hosts is None:
         hosts, warning = default_allowed_hosts(host)
@@ -142,6 +147,7 @@ def run_http_server(
             # not rewrite the peer address from X-Forwarded-For behind its back.
             proxy_headers=False,
             timeout_graceful_shutdown=graceful_timeout,
+            **tls_extra,
         )
         return _uvicorn_server(config, app)
 
@@ -149,6 +155,56 @@ def run_http_server(
         build().run()
         return
     _run_workers(build, host, port, workers)
+
+
+def client_cert_options(client_ca: str | None, client_cert: str = "required", certfile: str | None = None) -> dict[str, Any]:
+    """uvicorn.Config keywords for client certificates: the CA bundle, whether a certificate is
+    required, and an HTTP protocol that hands the verified certificate to the app as the ASGI TLS
+    extension (``scope["extensions"]["tls"]["client_cert_chain"]``). An untrusted or expired
+    certificate never gets that far: the handshake fails."""
+    if client_ca is None:
+        return {}
+    if certfile is None:
+        raise ValueError("client_ca needs TLS (certfile and keyfile)")
+    if client_cert not in ("required", "optional"):
+        raise ValueError("client_cert is 'required' or 'optional'")
+    if not os.path.isfile(client_ca):
+        raise ValueError(f"client_ca: no such file {client_ca}")
+    import ssl
+
+    return {
+        "ssl_ca_certs": client_ca,
+        "ssl_cert_reqs": ssl.CERT_REQUIRED if client_cert == "required" else ssl.CERT_OPTIONAL,
+        "http": _with_client_cert(),
+    }
+
+
+def _with_client_cert() -> type:
+    """uvicorn's HTTP/1.1 protocol (httptools, else h11), adding the peer's certificate to each scope."""
+    import ssl
+
+    try:
+        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol as base
+    except ImportError:  # pragma: no cover - httptools is optional
+        from uvicorn.protocols.http.h11_impl import H11Protocol as base  # type: ignore[assignment]
+
+    class ClientCertProtocol(base):
+        def connection_made(self, transport: Any) -> None:
+            super().connection_made(transport)
+            ssl_object = transport.get_extra_info("ssl_object")
+            der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
+            if not der:
+                return
+            tls = {"client_cert_chain": [ssl.DER_cert_to_PEM_cert(der)], "tls_used": True}
+            app = self.app
+
+            async def with_cert(scope: Any, receive: Any, send: Any) -> None:
+                scope["extensions"] = {**(scope.get("extensions") or {}), "tls": tls}
+                await app(scope, receive, send)
+
+            self.app = with_cert
+
+    return ClientCertProtocol
 
 
 def _run_workers(build: Any, host: str, port: int, workers: int) -> None:
