@@ -133,6 +133,8 @@ def _options(target: tuple[str, ...], opts: dict[str, Any]) -> Any:
     from anyport.probe import ProbeOptions
 
     is_url = len(target) == 1 and target[0].lower().startswith(("http://", "https://"))
+    if len(target) == 1 and "://" in target[0] and not is_url:
+        raise click.UsageError(f"{target[0]!r}: a URL target is http:// or https://")
     headers = _headers(opts.pop("headers"), opts.pop("token"), opts.pop("api_key"), opts.pop("api_key_header"))
     if not is_url:
         used = [f"--{k.replace('_', '-')}" for k in ("auth_challenge", "insecure", "cafile") if opts.get(k)]

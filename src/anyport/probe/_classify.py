@@ -47,6 +47,11 @@ def malformed_counter() -> list[str]:
     return seen
 
 
+#: How the HTTP client streams word the JSON-RPC errors they make up when the exchange broke
+#: (they reach us as errors "from the server"; anyport.transports.http.client ``_Post.run``).
+_DROPPED = ("the HTTP exchange with", "the server ended the response stream", "the response stream broke")
+
+
 def _http_status(exc: JSONRPCError) -> int | None:
     data = exc.data
     status = data.get("httpStatus") if isinstance(data, dict) else None
@@ -85,6 +90,8 @@ def classify(exc: BaseException, phase: str, *, timeout: float, url: str | None 
         code = "version_mismatch" if "version" in exc.message else "protocol_error"
         return ProbeError(code, exc.message, phase=phase)
     if isinstance(exc, JSONRPCError):
+        if exc.message.startswith(_DROPPED):  # made up by the HTTP client stream for a broken exchange
+            return ProbeError("connection_lost", exc.message.splitlines()[0], phase=phase, url=url)
         status = _http_status(exc)
         if status in (401, 403):
             return ProbeError("auth_required", f"HTTP {status}: authentication required", phase=phase, status=status, url=url)

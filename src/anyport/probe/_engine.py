@@ -78,7 +78,10 @@ class ProbeOptions:
         if self.total_timeout is not None and not (0 < self.total_timeout <= 86400):
             raise ValueError("total_timeout is seconds, > 0")
         if isinstance(self.target, str):
-            Endpoint(self.target)  # a clear error now for a bad URL
+            try:
+                Endpoint(self.target)  # a clear error now for a bad URL
+            except ProbeError as exc:
+                raise ValueError(exc.message) from None
         elif not self.target or not all(isinstance(p, str) and p for p in self.target):
             raise ValueError("a stdio target is a non-empty command (a list of strings)")
         if not self.is_url and (self.auth_challenge or self.transport != "auto" or self.insecure or self.cafile):
