@@ -126,6 +126,7 @@ def test_stdio_misbehaviour(mode: str, exit_code: int, code: str) -> None:
     _failed(out, exit_code, code, "handshake")
     if mode == "exit":
         assert out.error_line is not None and out.error_line["returncode"] == 3
+        assert "failing on purpose" in out.error_line["stderr_tail"]
 
 
 def test_total_timeout_bounds_the_whole_probe() -> None:

@@ -73,7 +73,11 @@ def classify(exc: BaseException, phase: str, *, timeout: float, url: str | None 
             return ProbeError("protocol_error", f"no valid answer in {timeout:g} s; the server sent garbage: {seen[0]}", phase=phase)
         return ProbeError("timeout", f"no answer in {timeout:g} s", phase=phase, url=url)
     if isinstance(exc, ServerExitedError):
-        return ProbeError("server_exited", str(exc).splitlines()[0], phase=phase, detail={"returncode": exc.returncode})
+        first = str(exc).splitlines()[0].removesuffix("; last stderr lines:")
+        detail: dict[str, object] = {"returncode": exc.returncode}
+        if exc.stderr_tail:
+            detail["stderr_tail"] = exc.stderr_tail[-1000:]
+        return ProbeError("server_exited", first, phase=phase, detail=detail)
     if isinstance(exc, ssl.SSLError | ssl.CertificateError):
         return ProbeError("tls_error", f"TLS failed: {exc}", phase=phase, url=url)
     if isinstance(exc, BrokenConnectionError):
@@ -101,8 +105,8 @@ def classify(exc: BaseException, phase: str, *, timeout: float, url: str | None 
         message = exc.message.splitlines()[0] if exc.message else type(exc).__name__
         if seen and not exc.remote:
             message = f"{message}; the server sent garbage: {seen[0]}"
-        detail = {"jsonrpc_code": exc.code} if exc.remote or isinstance(exc, RemoteProtocolError) else {}
-        return ProbeError("protocol_error", message, phase=phase, status=status, url=url, detail=detail)
+        rpc = {"jsonrpc_code": exc.code} if exc.remote or isinstance(exc, RemoteProtocolError) else {}
+        return ProbeError("protocol_error", message, phase=phase, status=status, url=url, detail=rpc)
     if isinstance(exc, OSError):
         return ProbeError("unreachable", f"{type(exc).__name__}: {exc}", phase=phase, url=url)
     return ProbeError("unexpected", f"{type(exc).__name__}: {exc}", phase=phase)
