@@ -3,7 +3,10 @@ code and phase every time, within the timeouts (--timeout 0.5 s per phase)."""
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -56,6 +59,29 @@ def test_http_server_hanging_in_each_phase(mode: str, phase: str, call: list[str
         out = run_probe("--timeout", "0.5", *call, url)
     _failed(out, 4, "timeout", phase)
     assert out.phase(phase)["ms"] >= 450
+
+
+def test_tcp_connect_that_never_completes() -> None:
+    """A listener whose accept queue is full: the kernel drops our SYN, connect hangs, the phase times out."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    fillers = []
+    try:
+        for _ in range(4):
+            s = socket.socket()
+            s.setblocking(False)
+            with contextlib.suppress(BlockingIOError):
+                s.connect(("127.0.0.1", port))
+            fillers.append(s)
+        time.sleep(0.1)
+        out = run_probe("--timeout", "0.5", f"http://127.0.0.1:{port}/mcp")
+    finally:
+        for s in fillers:
+            s.close()
+        listener.close()
+    _failed(out, 4, "timeout", "connect")
 
 
 def test_tls_handshake_that_never_finishes() -> None:
