@@ -1,0 +1,456 @@
+"""``Bridge``: a stdio MCP server, any language, as an anyport ``Application``.
+
+anyport's protocol core answers ``initialize``, ``ping``, ``server/discover`` and every protocol
+error itself, with what the first child said about itself (its serverInfo, capabilities and
+instructions); each admitted request is forwarded to a child (``reply``), and what the child says
+on the way (progress, logs, its own requests to the client) goes back through the request's
+``Outlet``. Both eras reach every child:
+
+- a legacy caller on a legacy child: the child's requests (sampling, elicitation, roots) become
+  server->client requests on the caller's stream;
+- a 2026-07-28 caller on a legacy child: the bridge keeps the child's initialized session and turns
+  each of its requests into an MRTR round (an ``input_required`` result whose sealed
+  ``requestState`` names the call parked in the bridge); the retry's ``inputResponses`` answer
+  the child, and the call goes on (``_rounds``);
+- a legacy caller on a 2026-07-28 child: the child's ``input_required`` results are asked of the
+  caller as server->client requests, and the request is retried with the answers.
+
+Nothing a child says about one caller reaches another: ids and progress tokens are the bridge's
+own on every child (``Child``), notifications go to the caller of the call they name, or to the
+session that owns the child; with shared children, what cannot be attributed is dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from anyport._exceptions import INTERNAL_ERROR, METHOD_NOT_FOUND, InvalidParamsError, JSONRPCError
+from anyport.bridge._child import BRIDGE_INFO, Call, Child, ChildGone
+from anyport.bridge._pool import BridgeOptions, Pool
+from anyport.bridge._rounds import Parked, Rounds, Route
+from anyport.protocol import (
+    LATEST_LEGACY_VERSION,
+    LATEST_VERSION,
+    LEGACY_VERSIONS,
+    LOG_LEVELS,
+    META_CLIENT_CAPABILITIES,
+    META_CLIENT_INFO,
+    META_LOG_LEVEL,
+    META_PROTOCOL_VERSION,
+    META_SERVER_INFO,
+    META_SUBSCRIPTION_ID,
+    MODERN_VERSIONS,
+    IncomingRequest,
+    KeyRing,
+    ParamHeader,
+    Revision,
+    ServerConnection,
+    error_message,
+    result_message,
+)
+from anyport.runtime import NotificationHub, Outlet
+
+__all__ = ["Bridge"]
+
+log = logging.getLogger("anyport.bridge")
+
+_CACHEABLE = frozenset({"tools/list", "prompts/list", "resources/list", "resources/templates/list", "resources/read"})
+_CAPABILITY_OF = {"sampling/createMessage": "sampling", "elicitation/create": "elicitation", "roots/list": "roots"}
+_LIST_CHANGED = frozenset(
+    {"notifications/tools/list_changed", "notifications/prompts/list_changed", "notifications/resources/list_changed"}
+)
+#: Rounds of input a legacy caller is asked for one request to a 2026-07-28 child, at most.
+_MAX_ROUNDS = 16
+
+
+class _SessionHub(NotificationHub):
+    """The hub, plus the one thing a bridge needs to hear from it: a session ended (DELETE, an
+    HTTP+SSE connection closed, the session expired), so its child stops."""
+
+    def __init__(self, ended: Callable[[str], None]) -> None:
+        super().__init__()
+        self._ended = ended
+
+    def unregister(self, peer_id: str, peer: Any = None) -> None:
+        super().unregister(peer_id, peer)
+        if self.peer(peer_id) is None:
+            self._ended(peer_id)
+
+
+class _Slot:
+    """The child of one legacy session (one child per session)."""
+
+    __slots__ = ("child", "last_used", "lock")
+
+    def __init__(self) -> None:
+        self.child: Child | None = None
+        self.lock = asyncio.Lock()
+        self.last_used = time.monotonic()
+
+
+class Bridge:
+    """A stdio MCP server served through anyport (``anyport bridge -- COMMAND ARGS...``)."""
+
+    legacy_versions: tuple[str, ...] = LEGACY_VERSIONS
+    modern_versions: tuple[str, ...] = MODERN_VERSIONS
+
+    def __init__(self, options: BridgeOptions, *, key_ring: KeyRing | None = None, input_ttl: float = 600.0) -> None:
+        self.options = options
+        self._hub = _SessionHub(self._session_ended)
+        self.pool = Pool(options, on_notify=self._child_notify, on_ask=self._child_ask)
+        self.rounds = Rounds(key_ring or KeyRing.from_env(), input_ttl)
+        self.slots: dict[str, _Slot] = {}
+        self.info: dict[str, Any] = {"name": "anyport-bridge", "version": "0"}
+        self.capabilities: dict[str, Any] = {}
+        self.instructions: str | None = None
+        #: Set by the HTTP front (``BridgeASGI``): ends an HTTP session whose child went idle.
+        self.end_session: Callable[[str], Awaitable[None]] | None = None
+        self.started = False
+        self._reaper: asyncio.Task[None] | None = None
+
+    # -- Application -------------------------------------------------------------------------
+
+    @property
+    def hub(self) -> NotificationHub:
+        return self._hub
+
+    def open_connection(self, *, assume_initialized: Revision | None = None) -> ServerConnection:
+        return ServerConnection(
+            server_info=self.info, capabilities=self.capabilities, instructions=self.instructions,
+            legacy_versions=self.legacy_versions, modern_versions=self.modern_versions,
+            discover_extra={"ttlMs": 0, "cacheScope": "private"}, assume_initialized=assume_initialized,
+        )
+
+    def inline_safe(self, req: IncomingRequest) -> bool:
+        return False  # every request waits for a child
+
+    def reply_now(self, req: IncomingRequest, outlet: Outlet) -> dict[str, Any]:  # pragma: no cover - never inline
+        raise RuntimeError("the bridge answers no request inline")
+
+    def required_scopes(self, method: str, params: dict[str, Any]) -> tuple[str, ...]:
+        return ()
+
+    def param_headers(self, name: str) -> list[ParamHeader] | str | None:
+        return None  # the child's x-mcp-header declarations are not checked by the bridge
+
+    async def reply(self, req: IncomingRequest, outlet: Outlet) -> dict[str, Any]:
+        try:
+            return await self._forward(req, outlet)
+        except JSONRPCError as exc:
+            return error_message(req.id, exc.to_error())
+        except ChildGone as exc:
+            return error_message(req.id, {"code": INTERNAL_ERROR, "message": f"The stdio server failed during {req.method}: {exc}"})
+        except TimeoutError:
+            return error_message(req.id, {
+                "code": INTERNAL_ERROR,
+                "message": f"The stdio server did not answer {req.method} within {self.options.call_timeout:g} s",
+            })
+
+    # -- life ------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start the first child and learn what it serves; raises ``ChildStartError`` when it cannot."""
+        if self.started:
+            return
+        child = await self.pool.probe()
+        server = child.server
+        info = server.get("serverInfo")
+        if not isinstance(info, dict):
+            meta = server.get("_meta")
+            info = meta.get(META_SERVER_INFO) if isinstance(meta, dict) else None
+        if isinstance(info, dict) and isinstance(info.get("name"), str):
+            self.info = {"version": "0", **info}
+        caps = server.get("capabilities")
+        self.capabilities = dict(caps) if isinstance(caps, dict) else {}
+        instructions = server.get("instructions")
+        self.instructions = instructions if isinstance(instructions, str) else None
+        if self.options.shared or self.pool.era == "modern":
+            self.pool.shared.append(child)
+        else:
+            await self.pool.stop(child)
+        self.started = True
+        self.pool.refill()
+        self._reaper = asyncio.get_running_loop().create_task(self._reap_idle())
+        log.info("bridging %s (%s child, %s)", self.info.get("name"), self.pool.era,
+                 "shared children" if self.shared else "one child per session")
+
+    @property
+    def shared(self) -> bool:
+        return self.options.shared or self.pool.era == "modern"
+
+    async def aclose(self) -> None:
+        if self._reaper is not None:
+            self._reaper.cancel()
+        self.rounds.close()
+        await self.pool.aclose()
+        self.slots.clear()
+
+    def readiness(self) -> tuple[bool, str]:
+        """Whether children can be started now, and why not (``/readyz``)."""
+        if not self.started:
+            return False, "the first child has not started"
+        if self.pool.closed:
+            return False, "shutting down"
+        if self.pool.failures and self.pool.backoff_left() > 0:
+            return False, f"the stdio server failed to start {self.pool.failures} time(s): {self.pool.last_failure}"
+        if self.pool.exhausted():
+            return False, f"all {self.options.max_children} children are busy"
+        return True, "ready"
+
+    def _session_ended(self, session_id: str) -> None:
+        slot = self.slots.pop(session_id, None)
+        if slot is not None and slot.child is not None:
+            log.debug("session %s ended: stopping child %d", session_id[:8], slot.child.pid)
+            self.pool.stop_soon(slot.child)
+
+    async def _reap_idle(self) -> None:
+        """Stop the child of a session idle for ``idle_timeout`` (open GET streams do not count),
+        and end that session; drop MRTR calls nobody came back for."""
+        period = max(0.05, min(self.options.idle_timeout / 4, 5.0))
+        while True:
+            await asyncio.sleep(period)
+            now = time.monotonic()
+            for sid, slot in list(self.slots.items()):
+                child = slot.child
+                busy = child is not None and (child.calls or self.rounds.holds(child))
+                if not busy and now - slot.last_used >= self.options.idle_timeout:
+                    self.slots.pop(sid, None)
+                    if child is not None:
+                        log.info("child %d of session %s idle for %.0f s: stopped", child.pid, sid[:8], now - slot.last_used)
+                        await self.pool.stop(child)
+                    if self.end_session is not None:
+                        with contextlib.suppress(Exception):
+                            await self.end_session(sid)
+            for parked in self.rounds.expired():
+                await self._drop_parked(parked)
+
+    async def _drop_parked(self, parked: Parked) -> None:
+        parked.flight.cancel()
+        if parked.disposable:
+            await self.pool.stop(parked.child)
+
+    # -- forwarding ----------------------------------------------------------------------------
+
+    async def _forward(self, req: IncomingRequest, outlet: Outlet) -> dict[str, Any]:
+        if req.method == "subscriptions/listen":
+            return result_message(req.id, await self._listen(req, outlet))
+        if req.revision.modern and not self.pool.era == "modern" and req.params.get("requestState") is not None:
+            parked = self.rounds.resume(req)
+            parked.route.outlet = outlet
+            parked.route.req = req
+            return await self._drive(parked.child, parked.route, parked.flight, parked.disposable)
+        session = getattr(outlet, "session_id", None)
+        disposable = False
+        if self.shared:
+            child = await self.pool.shared_child()
+        elif not req.revision.modern and isinstance(session, str):
+            child = await self._session_child(session, req)
+        else:  # a request of its own (2026-07-28, or a legacy request without a session)
+            version = LATEST_LEGACY_VERSION if req.revision.modern else req.revision.version
+            child = await self.pool.start(version, req.client_capabilities, req.client_info)
+            disposable = True
+        route = Route(outlet, req, session if isinstance(session, str) else None)
+        try:
+            if req.revision.modern and child.era == "legacy":
+                flight = asyncio.get_running_loop().create_task(self._call(child, route, self._params_for(child, req)))
+                return await self._drive(child, route, flight, disposable)
+            msg = await self._call_with_rounds(child, route, req)
+            return self._finish(req, msg, child)
+        finally:
+            if disposable and not self.rounds.holds(child):
+                await self.pool.stop(child)
+            elif not disposable:
+                await self.pool.released()
+
+    async def _session_child(self, session: str, req: IncomingRequest) -> Child:
+        slot = self.slots.get(session)
+        if slot is None:
+            slot = self.slots[session] = _Slot()
+        slot.last_used = time.monotonic()
+        async with slot.lock:
+            if slot.child is None or not slot.child.alive:
+                if slot.child is not None:
+                    log.info("session %s: its child ended (%s); starting another", session[:8], slot.child.describe_end())
+                slot.child = await self.pool.start(req.revision.version, req.client_capabilities, req.client_info)
+                slot.child.session = session
+                if session not in self.slots:  # the session ended while its child started
+                    self.pool.stop_soon(slot.child)
+            return slot.child
+
+    def _params_for(self, child: Child, req: IncomingRequest) -> dict[str, Any]:
+        """The caller's params as the child must see them: no caller's era envelope or progress
+        token; a 2026-07-28 child gets its own ``_meta`` (M-02)."""
+        params = dict(req.params)
+        meta = params.get("_meta")
+        kept = {k: v for k, v in meta.items() if not k.startswith("io.modelcontextprotocol/") and k != "progressToken"} if isinstance(meta, dict) else {}
+        if child.era == "modern":
+            kept.update({
+                META_PROTOCOL_VERSION: LATEST_VERSION, META_CLIENT_CAPABILITIES: req.client_capabilities,
+                META_CLIENT_INFO: req.client_info or BRIDGE_INFO,
+            })
+            if req.log_level is not None:
+                kept[META_LOG_LEVEL] = req.log_level
+        elif req.revision.modern:
+            params.pop("requestState", None)
+            params.pop("inputResponses", None)
+        if kept:
+            params["_meta"] = kept
+        else:
+            params.pop("_meta", None)
+        return params
+
+    async def _call(self, child: Child, route: Route, params: dict[str, Any]) -> dict[str, Any]:
+        call = Call(route, route.req.progress_token)
+        if call.original_token is not None:
+            meta = dict(params.get("_meta") or {})
+            meta["progressToken"] = child.new_token(call)
+            params = {**params, "_meta": meta}
+        msg = await child.request(route.req.method, params, call, self.options.call_timeout)
+        if route.req.method == "resources/subscribe" and "result" in msg and route.session is not None:
+            uri = route.req.params.get("uri")
+            if isinstance(uri, str):
+                self._hub.subscribe(route.session, uri)
+        return msg
+
+    async def _call_with_rounds(self, child: Child, route: Route, req: IncomingRequest) -> dict[str, Any]:
+        """One request, and (a 2026-07-28 child answering a legacy caller) its MRTR rounds, each
+        asked of the caller as server->client requests."""
+        params = self._params_for(child, req)
+        for _ in range(_MAX_ROUNDS):
+            msg = await self._call(child, route, params)
+            result = msg.get("result")
+            if req.revision.modern or not isinstance(result, dict) or result.get("resultType") != "input_required":
+                return msg
+            asks = result.get("inputRequests")
+            answers: dict[str, Any] = {}
+            for key, ask in (asks if isinstance(asks, dict) else {}).items():
+                if isinstance(ask, dict) and isinstance(ask.get("method"), str):
+                    answers[key] = await self._ask_caller(route, ask["method"], ask.get("params") or {})
+            params = {**params, "inputResponses": answers}
+            if "requestState" in result:
+                params["requestState"] = result["requestState"]
+            else:
+                params.pop("requestState", None)
+        raise JSONRPCError(f"{req.method}: the stdio server asked for input more than {_MAX_ROUNDS} times", code=INTERNAL_ERROR)
+
+    async def _drive(self, child: Child, route: Route, flight: asyncio.Task[dict[str, Any]], disposable: bool) -> dict[str, Any]:
+        """A 2026-07-28 caller on a legacy child: the answer, or an MRTR round for what the child asked."""
+        req = route.req
+        asked = asyncio.ensure_future(route.asked.wait())
+        try:
+            await asyncio.wait({flight, asked}, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            flight.cancel()  # T-H26-11: the caller closed the stream
+            raise
+        finally:
+            asked.cancel()
+        if flight.done():
+            return self._finish(req, flight.result(), child)
+        result = self.rounds.park(Parked(child, route, flight, disposable))
+        return result_message(req.id, result)
+
+    def _finish(self, req: IncomingRequest, msg: dict[str, Any], child: Child) -> dict[str, Any]:
+        if "error" in msg:
+            error = msg["error"]
+            return error_message(req.id, error if isinstance(error, dict) else {"code": INTERNAL_ERROR, "message": "Internal error"})
+        result = msg.get("result")
+        if not isinstance(result, dict):
+            result = {}
+        if req.revision.result_type:
+            result.setdefault("resultType", "complete")
+            if result["resultType"] == "complete" and req.method in _CACHEABLE:
+                result.setdefault("ttlMs", 0)  # U-18
+                result.setdefault("cacheScope", "public" if self.shared else "private")
+            meta = result.get("_meta")
+            info = {META_SERVER_INFO: {"name": self.info["name"], "version": self.info["version"]}}
+            result["_meta"] = {**meta, **info} if isinstance(meta, dict) else info  # M-07
+        elif child.era == "modern":
+            for key in ("resultType", "ttlMs", "cacheScope"):
+                result.pop(key, None)
+        return result_message(req.id, result)
+
+    # -- what children say -----------------------------------------------------------------------
+
+    def _routes(self, child: Child) -> list[Route]:
+        return [c.owner for c in sorted(child.calls.values(), key=lambda c: c.child_id or 0) if isinstance(c.owner, Route)]
+
+    async def _child_notify(self, child: Child, method: str, params: dict[str, Any]) -> None:
+        if method == "notifications/progress":
+            call = child.by_token.get(params.get("progressToken"))  # type: ignore[arg-type]
+            if call is not None and isinstance(call.owner, Route):
+                await call.owner.outlet.notify(method, {**params, "progressToken": call.original_token})
+            return
+        if method in _LIST_CHANGED or method == "notifications/resources/updated":
+            if child.session is not None:
+                await self._hub.publish(method, params, peers=[child.session])
+            elif method == "notifications/resources/updated" and isinstance(params.get("uri"), str):
+                await self._hub.resource_updated(params["uri"])
+            elif method in _LIST_CHANGED and child in self.pool.shared:
+                await self._hub.publish(method, params)
+            return
+        routes = self._routes(child)
+        if len(routes) == 1:
+            route = routes[0]
+            if method == "notifications/message" and not _wants_log(route.req, params):
+                return
+            await route.outlet.notify(method, params)
+        elif child.session is not None:
+            await self._hub.publish(method, params, peers=[child.session])
+        # else: several callers share this child and nothing names the one it is for: dropped
+
+    async def _child_ask(self, child: Child, method: str, params: dict[str, Any]) -> Any:
+        routes = self._routes(child)
+        if child.session is None and len(routes) != 1:
+            raise JSONRPCError(
+                f"{method}: the bridge cannot tell which of {len(routes)} requests this is for (shared child)",
+                code=INTERNAL_ERROR,
+            )
+        if not routes:
+            raise JSONRPCError(f"{method}: no request of the client is in flight to ask it on", code=INTERNAL_ERROR)
+        return await self._ask_caller(routes[-1], method, params)
+
+    async def _ask_caller(self, route: Route, method: str, params: dict[str, Any]) -> Any:
+        capability = _CAPABILITY_OF.get(method)
+        if capability is not None and capability not in route.req.client_capabilities:
+            raise JSONRPCError(f"{method}: the client did not declare the {capability!r} capability", code=METHOD_NOT_FOUND)
+        if route.req.revision.modern:
+            return await route.ask(method, params)  # an MRTR round (``_drive``)
+        return await route.outlet.request(method, params)
+
+    async def _listen(self, req: IncomingRequest, outlet: Outlet) -> dict[str, Any]:
+        """``subscriptions/listen`` (M-20..M-23): list changes of shared children."""
+        wanted = req.params.get("notifications") or {}
+        if not isinstance(wanted, dict):
+            raise InvalidParamsError("subscriptions/listen notifications must be an object")
+        honoured: dict[str, Any] = {k: True for k in ("toolsListChanged", "promptsListChanged", "resourcesListChanged") if wanted.get(k) is True}
+        uris = wanted.get("resourceSubscriptions")
+        if isinstance(uris, list) and uris and all(isinstance(u, str) for u in uris):
+            honoured["resourceSubscriptions"] = list(dict.fromkeys(uris))
+        tag = {META_SUBSCRIPTION_ID: req.id}
+        listener = self._hub.add_listener(honoured)
+        try:
+            await outlet.notify("notifications/subscriptions/acknowledged", {"_meta": dict(tag), "notifications": honoured})
+            while (item := await listener.queue.get()) is not None:
+                method, params = item
+                meta = params.get("_meta")
+                params["_meta"] = {**meta, **tag} if isinstance(meta, dict) else dict(tag)
+                await outlet.notify(method, params)
+        finally:
+            self._hub.remove_listener(listener)
+        return {"_meta": dict(tag)}
+
+
+def _wants_log(req: IncomingRequest, params: dict[str, Any]) -> bool:
+    """M-19: a 2026-07-28 caller gets log messages only at or above the level it asked for."""
+    if not req.revision.modern:
+        return True
+    if req.log_level is None:
+        return False
+    level = params.get("level")
+    order = list(LOG_LEVELS)
+    return level in order and order.index(level) >= order.index(req.log_level)

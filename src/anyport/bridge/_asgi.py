@@ -1,0 +1,97 @@
+"""The HTTP front of a bridge: anyport's own ASGI app (``create_app``: Streamable HTTP in both eras,
+HTTP+SSE, Origin/Host checks, limits, health) around a ``Bridge``, plus what only a bridge knows:
+
+- the lifespan starts the first child before the first request and stops every child at the end;
+- ``/readyz`` answers 503 (with the reason) while children cannot be started;
+- a POST that would need a new child (no ``Mcp-Session-Id``: a new session or a 2026-07-28
+  request) while the pool is exhausted gets 503 with ``Retry-After``, before its body is read;
+- a session whose child went idle is ended (its next request gets 404: T-HTTP-39/40).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import MutableMapping
+from typing import Any
+
+from anyport._exceptions import SERVER_BUSY
+from anyport.bridge._app import Bridge
+from anyport.protocol import dumps, error_message
+from anyport.transports.http import HTTPOptions, create_app
+
+__all__ = ["BridgeASGI", "bridge_app"]
+
+log = logging.getLogger("anyport.bridge")
+
+Scope = dict[str, Any]
+
+
+class BridgeASGI:
+    """ASGI application: ``bridge`` served by anyport's HTTP transport."""
+
+    def __init__(self, bridge: Bridge, options: HTTPOptions | None = None, **changes: Any) -> None:
+        self.bridge = bridge
+        self.http = create_app(bridge, options, **changes)
+        self.path = self.http.path
+        bridge.end_session = self._end_session
+        self.startup_error: str | None = None
+
+    async def _end_session(self, session_id: str) -> None:
+        if session_id in self.http.sessions:
+            await self.http.sessions.delete(session_id)
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        kind = scope["type"]
+        if kind == "lifespan":
+            await self._lifespan(scope, receive, send)
+            return
+        if kind == "http":
+            path = scope.get("path", "").rstrip("/") or "/"
+            if path == "/readyz":
+                ready, reason = self.bridge.readiness()
+                if not ready:
+                    await _json(send, 503, {"status": "unavailable", "reason": reason}, retry_after=True)
+                    return
+            elif path == self.path and scope.get("method") == "POST" and self.bridge.pool.exhausted():
+                headers = dict(scope.get("headers") or ())
+                if b"mcp-session-id" not in headers:
+                    body = error_message(None, {"code": SERVER_BUSY, "message": "Service Unavailable: every child of the bridge is busy"})
+                    await _json(send, 503, body, retry_after=True)
+                    return
+        await self.http(scope, receive, send)
+
+    async def _lifespan(self, scope: Scope, receive: Any, send: Any) -> None:
+        async def receive_() -> Any:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.bridge.start()
+                except Exception as exc:
+                    self.startup_error = str(exc)
+            return message
+
+        async def send_(message: MutableMapping[str, Any]) -> None:
+            if message["type"] == "lifespan.startup.complete" and self.startup_error is not None:
+                log.error("anyport bridge: %s", self.startup_error)
+                message = {"type": "lifespan.startup.failed", "message": self.startup_error}
+            elif message["type"] == "lifespan.shutdown.complete":
+                with contextlib.suppress(Exception):
+                    await self.bridge.aclose()
+            await send(message)
+
+        await self.http(scope, receive_, send_)
+
+
+async def _json(send: Any, status: int, body: dict[str, Any], *, retry_after: bool = False) -> None:
+    data = dumps(body)
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]
+    if retry_after:
+        headers.append((b"retry-after", b"1"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": data})
+
+
+def bridge_app(bridge: Bridge, options: HTTPOptions | None = None, **changes: Any) -> BridgeASGI:
+    """The ASGI app serving ``bridge`` (every option of ``anyport.transports.http.create_app``)."""
+    return BridgeASGI(bridge, options, **changes)
