@@ -64,6 +64,7 @@ def config(**exporter: Any) -> Any:
             "echo": {"timeout": 5, "call": "echo", "args": {"text": "hi"}},
             "stdio": {"command": [sys.executable, "-m", "anyport", "serve", str(FIXTURE)], "timeout": 10},
             "quick": {"timeout": 0.5},
+            "slow": {"timeout": 3},
         },
     })
 
@@ -162,17 +163,17 @@ def test_bounded_concurrency() -> None:
     with running(app) as base, running(exp) as exporter, httpx.Client(base_url=exporter, timeout=20) as c:
         first: list[httpx.Response] = []
         thread = threading.Thread(
-            target=lambda: first.append(httpx.get(f"{exporter}/probe", params={"module": "quick", "target": f"{base}/mcp"}, timeout=20))
+            target=lambda: first.append(httpx.get(f"{exporter}/probe", params={"module": "slow", "target": f"{base}/mcp"}, timeout=20))
         )
         thread.start()
         deadline = time.monotonic() + 5
         while one(parse_metrics(c.get("/metrics").text), "anyport_probe_exporter_running") != 1:
             assert time.monotonic() < deadline
             time.sleep(0.02)
-        r = c.get("/probe", params={"module": "quick", "target": f"{base}/mcp"})
+        r = c.get("/probe", params={"module": "slow", "target": f"{base}/mcp"})
         assert r.status_code == 503
+        app.stop()  # the hang ends, the first probe finishes
         thread.join(timeout=10)
-        app.stop()
         assert first[0].status_code == 200
         own = parse_metrics(c.get("/metrics").text)
         assert one(own, "anyport_probe_exporter_refused_total", reason="busy") == 1

@@ -25,6 +25,13 @@ def http_base() -> object:
         yield base
 
 
+def test_token_from_the_environment(walled: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """ANYPORT_PROBE_TOKEN authenticates URL probes and is ignored for stdio ones."""
+    monkeypatch.setenv("ANYPORT_PROBE_TOKEN", TOKEN)
+    assert run_probe(f"{walled}/mcp").exit_code == 0
+    assert run_probe(*STDIO).exit_code == 0
+
+
 def test_stdio_both_eras_same_hash() -> None:
     """T-STDIO-15/16, M-09, L-02/L-08: auto finds the modern era, legacy pins initialize; the tool
     list hashes the same in both (the hash ignores the era)."""

@@ -110,6 +110,9 @@ def probe(ctx: click.Context, /, target: tuple[str, ...], as_json: bool, serve: 
         _usage_exit(click.UsageError("give a URL, or -- COMMAND... for a stdio server"))
     if target[0].startswith("-"):
         _usage_exit(click.UsageError(f"no such option: {target[0]} (put a stdio command after --)"))
+    for name in ("token", "api_key"):  # from the environment they are for URL targets only, silently
+        if ctx.get_parameter_source(name) == click.core.ParameterSource.ENVIRONMENT and not _is_url(target):
+            opts[name] = None
     try:
         options = _options(target, opts)
     except (click.UsageError, ValueError) as exc:
@@ -129,10 +132,14 @@ def probe(ctx: click.Context, /, target: tuple[str, ...], as_json: bool, serve: 
     ctx.exit(result.exit_code)
 
 
+def _is_url(target: tuple[str, ...]) -> bool:
+    return len(target) == 1 and target[0].lower().startswith(("http://", "https://"))
+
+
 def _options(target: tuple[str, ...], opts: dict[str, Any]) -> Any:
     from anyport.probe import ProbeOptions
 
-    is_url = len(target) == 1 and target[0].lower().startswith(("http://", "https://"))
+    is_url = _is_url(target)
     if len(target) == 1 and "://" in target[0] and not is_url:
         raise click.UsageError(f"{target[0]!r}: a URL target is http:// or https://")
     headers = _headers(opts.pop("headers"), opts.pop("token"), opts.pop("api_key"), opts.pop("api_key_header"))
