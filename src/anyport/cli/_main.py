@@ -12,6 +12,7 @@ import click
 import orjson
 
 from anyport._exceptions import MCPError
+from anyport.cli._auth import AUTH_OPTIONS, auth_chain, auth_options, keys
 from anyport.limits import Limits
 
 __all__ = ["cli"]
@@ -34,7 +35,7 @@ _LIMIT_OPTIONS = (*_HTTP_LIMIT_OPTIONS, "max_inflight")
 _HTTP_OPTIONS = (
     "host", "port", "path", "stateless", "json_response", "certfile", "keyfile",
     "allowed_hosts", "allowed_origins", "legacy_sse", "log_level", "trusted_proxies", "sse_retry_ms", "sse_poll_after",
-    "redis", "redis_prefix", "workers", "rate_limit", "tool_rate_limits", *_HTTP_LIMIT_OPTIONS,
+    "redis", "redis_prefix", "workers", "rate_limit", "tool_rate_limits", *_HTTP_LIMIT_OPTIONS, *AUTH_OPTIONS,
 )
 
 
@@ -133,6 +134,7 @@ _HTTP_OPTIONS = (
     "--log-level", type=click.Choice(["critical", "error", "warning", "info", "debug"]), default="info",
     show_default=True, envvar="ANYPORT_LOG_LEVEL", help="HTTP: uvicorn's log level.",
 )
+@auth_options
 @click.pass_context
 def serve(ctx: click.Context, /, target: str, transport: str, http_flag: bool, max_message_bytes: int | None, **http: Any) -> None:
     """Serve TARGET: path/to/file.py[:attr] or package.module[:attr] (default attr: app)."""
@@ -171,7 +173,7 @@ def _serve_http(
     certfile: str | None, keyfile: str | None, allowed_hosts: tuple[str, ...], allowed_origins: tuple[str, ...],
     legacy_sse: bool, log_level: str, trusted_proxies: tuple[str, ...], sse_retry_ms: int | None,
     sse_poll_after: float | None, limits: Limits, redis: str | None, redis_prefix: str, workers: int,
-    rate_limit: str | None, tool_rate_limits: tuple[str, ...],
+    rate_limit: str | None, tool_rate_limits: tuple[str, ...], **auth_flags: Any,
 ) -> None:
     import importlib
 
@@ -195,7 +197,12 @@ def _serve_http(
     rates = _rates(rate_limit, tool_rate_limits)
     if redis is not None:
         _check_redis(redis, redis_prefix)
+    if auth_flags.get("client_ca") and certfile is None:
+        raise click.UsageError("--client-ca needs TLS: give --certfile and --keyfile")
+    auth = auth_chain(auth_flags, host=host, port=port, path=path, tls=certfile is not None, trusted_proxies=trusted_proxies)
     server = load_server(target)
+    if auth_flags.get("hide_unauthorized"):
+        server.hide_unauthorized = True
     if redis is not None:
         _share_tasks(server, redis, redis_prefix)
     if max_message_bytes is not None:
@@ -204,15 +211,17 @@ def _serve_http(
         path=path, stateless=stateless, json_response=json_response, allowed_hosts=list(allowed_hosts) or None,
         allowed_origins=list(allowed_origins) or None, trusted_proxies=list(trusted_proxies) or None, legacy_sse=legacy_sse,
         sse_retry_ms=sse_retry_ms, sse_poll_after=sse_poll_after, limits=limits, redis=redis, redis_prefix=redis_prefix,
-        rate_limit=rates[0], tool_rate_limits=rates[1],
+        rate_limit=rates[0], tool_rate_limits=rates[1], auth=auth,
     )
     scheme = "https" if certfile else "http"
     shown = f"[{host}]" if ":" in host else host
     extra = " and HTTP+SSE at /sse" if legacy_sse else ""
+    extra += ", authenticated" if auth is not None else ""
     click.echo(f"anyport: serving {server.name!r} at {scheme}://{shown}:{port}{path}{extra}", err=True)
     try:
         run_http_server(
             server, options, host=host, port=port, certfile=certfile, keyfile=keyfile, log_level=log_level, workers=workers,
+            client_ca=auth_flags.get("client_ca"), client_cert=auth_flags.get("client_cert") or "required",
         )
     except ImportError as exc:  # uvicorn itself present, one of its parts not
         raise click.ClickException(f"{exc}\n{INSTALL_HINT}") from exc
@@ -437,3 +446,6 @@ def keygen(as_hex: bool) -> None:
         "anyport: in a rolling restart, deploy <old>,<new> first, so every replica opens <new> before any seals with it.",
         err=True,
     )
+
+
+cli.add_command(keys)

@@ -24,12 +24,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from anyport._exceptions import INTERNAL_ERROR, INVALID_REQUEST, SERVER_BUSY
 from anyport.protocol import REVISIONS, ServerConnection, accepts_sse, notification
-from anyport.runtime import PRINCIPAL
 from anyport.state import (
     Bus,
     EventLog,
@@ -40,7 +38,7 @@ from anyport.state import (
     RedisState,
     SessionRecord,
 )
-from anyport.transports.http._asgi import ASGIMessage, Receive, Send, reject, send_body, send_empty, send_json
+from anyport.transports.http._asgi import ASGIMessage, Receive, Send, reject, send_empty, send_json
 from anyport.transports.http._exchange import StreamOptions
 from anyport.transports.http._gate import (
     NO_SESSION_ID,
@@ -49,12 +47,14 @@ from anyport.transports.http._gate import (
     Gate,
     HTTPRequest,
     SlowClient,
+    authenticated,
     send_rejection,
+    serve_well_known,
 )
 from anyport.transports.http._legacy_sse import LegacySSE
-from anyport.transports.http._options import HTTPOptions, RequestAuth
+from anyport.transports.http._options import HTTPOptions
 from anyport.transports.http._post import PostHandler, principal_key
-from anyport.transports.http._registry import LiveSessions
+from anyport.transports.http._registry import LiveSessions, owns
 from anyport.transports.http._sessions import BROADCAST_KEY, BusFanout, BusRelay, HTTPSession, session_key
 from anyport.transports.http._shared import close_redis, redis_failure, redis_of
 from anyport.transports.http._streams import GetStreams
@@ -103,7 +103,7 @@ class StreamableHTTPApp:
         self.fanout: BusFanout | None = None if options.stateless else BusFanout(self.bus)
         self.sessions = LiveSessions(
             idle_timeout=limits.session_idle_timeout, max_sessions=limits.max_sessions, records=records,
-            restore=self._restore, bus=self.bus, events=self.events, hub=server.hub, fanout=self.fanout,
+            restore=lambda record: restore_connection(server, options, record), bus=self.bus, events=self.events, hub=server.hub, fanout=self.fanout,
             sweep_every=min(limits.session_idle_timeout, 60.0),
         )
         if self.fanout is not None:
@@ -154,15 +154,15 @@ class StreamableHTTPApp:
             return
         auth = self.options.auth
         if auth is not None and path.startswith("/.well-known/"):
-            await self._well_known(auth, req, path, send)
+            await serve_well_known(auth, req, path, send)
             return
         try:
             if path == self.path:
                 await self._endpoint(req, receive, send)
             elif self.legacy is not None and path == (self.legacy.sse_path.rstrip("/") or "/"):
-                await self._authenticated(req, receive, send, self._legacy_stream)
+                await authenticated(self.gate, auth, req, receive, send, self._legacy_stream)
             elif self.legacy is not None and path == (self.legacy.messages_path.rstrip("/") or "/"):
-                await self._authenticated(req, receive, send, self._legacy_post)
+                await authenticated(self.gate, auth, req, receive, send, self._legacy_post)
             else:
                 await reject(send, 404, INVALID_REQUEST, f"Not Found: {req.path}")
         except ClientGone:
@@ -287,54 +287,11 @@ class StreamableHTTPApp:
         only sessions already initialized."""
         return await self.bus.publish(BROADCAST_KEY, {"message": notification(method, params)})
 
-    def _restore(self, record: SessionRecord) -> ServerConnection | None:
-        """The protocol state of a session begun elsewhere, from its record."""
-        if record.version is None or record.version not in self.server.legacy_versions:
-            return None
-        conn = self.server.open_connection(assume_initialized=REVISIONS[record.version])
-        conn.max_inflight = self.options.limits.max_inflight
-        conn.client_capabilities = dict(record.client_capabilities)
-        conn.client_info = record.client_info
-        conn.log_level = record.log_level
-        conn.initialized = record.initialized
-        return conn
-
     # -- the MCP endpoint ----------------------------------------------------------------------
-
-    async def _well_known(self, auth: RequestAuth, req: HTTPRequest, path: str, send: Send) -> None:
-        """The protected-resource metadata (RFC 9728, A-05, A-07) and, for 2025-03-26 clients, the
-        authorization server's metadata (A-04): public documents, any origin may read them."""
-        document = await auth.well_known(path) if req.method in ("GET", "HEAD") else None
-        if document is None:
-            await reject(send, 404 if req.method in ("GET", "HEAD") else 405, INVALID_REQUEST, f"Not Found: {req.path}")
-            return
-        await send_body(send, 200, document, b"application/json", [(b"access-control-allow-origin", b"*")])
-
-    async def _authenticated(
-        self, req: HTTPRequest, receive: Receive, send: Send, serve: Callable[[HTTPRequest, Receive, Send], Awaitable[None]],
-    ) -> None:
-        """1. Origin/Host, 2. authentication (A-31, A-37), then ``serve`` with ``ctx.principal`` set."""
-        rejection = self.gate.refusal(req)
-        if rejection is not None:
-            await send_rejection(send, rejection)
-            return
-        auth = self.options.auth
-        if auth is None:
-            await serve(req, receive, send)
-            return
-        principal, refusal = await auth.admit(req.scope, req.headers)
-        if refusal is not None:
-            await reject(send, refusal.status, INVALID_REQUEST, refusal.message, headers=refusal.headers)
-            return
-        token = PRINCIPAL.set(principal)
-        try:
-            await serve(req, receive, send)
-        finally:
-            PRINCIPAL.reset(token)
 
     async def _endpoint(self, req: HTTPRequest, receive: Receive, send: Send) -> None:
         if self.options.auth is not None:
-            await self._authenticated(req, receive, send, self._route)
+            await authenticated(self.gate, self.options.auth, req, receive, send, self._route)
             return
         rejection = self.gate.refusal(req)
         if rejection is not None:
@@ -418,7 +375,7 @@ class StreamableHTTPApp:
             await reject(send, 400, INVALID_REQUEST, NO_SESSION_ID)
             return None
         session = await self.sessions.get(sid.strip())
-        if session is None or not self.sessions.owns(session.id, principal_key()):
+        if session is None or not owns(self.sessions, session.id, principal_key()):
             await reject(send, 404, INVALID_REQUEST, UNKNOWN_SESSION)
             return None
         return session
@@ -431,3 +388,16 @@ class StreamableHTTPApp:
             return
         await self.sessions.delete(session.id)  # T-HTTP-42: 2xx now, 404 afterwards
         await send_empty(send, 204)
+
+
+def restore_connection(server: Application, options: HTTPOptions, record: SessionRecord) -> ServerConnection | None:
+    """The protocol state of a session begun elsewhere, from its record."""
+    if record.version is None or record.version not in server.legacy_versions:
+        return None
+    conn = server.open_connection(assume_initialized=REVISIONS[record.version])
+    conn.max_inflight = options.limits.max_inflight
+    conn.client_capabilities = dict(record.client_capabilities)
+    conn.client_info = record.client_info
+    conn.log_level = record.log_level
+    conn.initialized = record.initialized
+    return conn

@@ -7,18 +7,19 @@ error data) or None; the verdicts of the header checks are remembered per distin
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Collection
+from collections.abc import Awaitable, Callable, Collection
 from typing import Any, TypeVar, cast
 
 from anyport._exceptions import INVALID_REQUEST, PARSE_ERROR, ParseError
 from anyport.protocol import accepts_json_and_sse, bounded, brief, is_json_content_type
-from anyport.runtime import _inline
-from anyport.transports.http._asgi import ASGIMessage, Receive, Send, reject
+from anyport.runtime import PRINCIPAL, _inline
+from anyport.transports.http._asgi import ASGIMessage, Receive, Send, reject, send_body
 from anyport.transports.http._headers import HostAllowList, OriginAllowList
-from anyport.transports.http._options import HTTPOptions
+from anyport.transports.http._options import HTTPOptions, RequestAuth
 
 __all__ = [
-    "NO_SESSION_ID", "UNKNOWN_SESSION", "ClientGone", "Gate", "HTTPRequest", "Rejection", "SlowClient", "send_rejection",
+    "NO_SESSION_ID", "UNKNOWN_SESSION", "ClientGone", "Gate", "HTTPRequest", "Rejection", "SlowClient", "authenticated",
+    "send_rejection", "serve_well_known",
 ]
 
 
@@ -85,6 +86,41 @@ def _kept(verdicts: dict[_K, _V], key: _K, verdict: _V) -> _V:
 async def send_rejection(send: Send, rejection: Rejection) -> None:
     status, code, message, data = rejection
     await reject(send, status, code, message, data=data)
+
+
+async def authenticated(
+    gate: Gate, auth: RequestAuth | None, req: HTTPRequest, receive: Receive, send: Send,
+    serve: Callable[[HTTPRequest, Receive, Send], Awaitable[None]],
+) -> None:
+    """1. Origin/Host, 2. authentication (A-31, A-37: every request, sessions are never credentials),
+    then ``serve`` with the principal set for its handlers (``ctx.principal``)."""
+    rejection = gate.refusal(req)
+    if rejection is not None:
+        await send_rejection(send, rejection)
+        return
+    if auth is None:
+        await serve(req, receive, send)
+        return
+    principal, refusal = await auth.admit(req.scope, req.headers)
+    if refusal is not None:
+        await reject(send, refusal.status, INVALID_REQUEST, refusal.message, headers=refusal.headers)
+        return
+    token = PRINCIPAL.set(principal)
+    try:
+        await serve(req, receive, send)
+    finally:
+        PRINCIPAL.reset(token)
+
+
+async def serve_well_known(auth: RequestAuth, req: HTTPRequest, path: str, send: Send) -> None:
+    """The protected-resource metadata (RFC 9728, A-05, A-07) and, for 2025-03-26 clients, the
+    authorization server's metadata (A-04): public documents, readable from any origin."""
+    readable = req.method in ("GET", "HEAD")
+    document = await auth.well_known(path) if readable else None
+    if document is None:
+        await reject(send, 404 if readable else 405, INVALID_REQUEST, f"Not Found: {req.path}")
+        return
+    await send_body(send, 200, document, b"application/json", [(b"access-control-allow-origin", b"*")])
 
 
 NO_SESSION_ID = "Bad Request: Mcp-Session-Id header is required"

@@ -49,7 +49,7 @@ from anyport.transports.http._asgi import Receive, Send, error_body, reject, sen
 from anyport.transports.http._exchange import Exchange, ExchangeOutlet, StreamOptions, resumable
 from anyport.transports.http._gate import NO_SESSION_ID, UNKNOWN_SESSION, Gate, HTTPRequest, send_rejection
 from anyport.transports.http._options import HTTPOptions
-from anyport.transports.http._registry import LiveSessions
+from anyport.transports.http._registry import LiveSessions, owns
 from anyport.transports.http._respond import PostResponse, write_answer
 from anyport.transports.http._sessions import HTTPSession
 
@@ -208,7 +208,7 @@ class PostHandler:
             sid = req.get(b"mcp-session-id")
             if sid is not None:
                 session = await self.sessions.get(sid.strip())
-                if session is None or not self.sessions.owns(session.id, principal_key()):
+                if session is None or not owns(self.sessions, session.id, principal_key()):
                     # Another principal's session is as unknown as a made-up id (A-37, T-HTTP-34).
                     await reject(send, 404, INVALID_REQUEST, UNKNOWN_SESSION)
                     return

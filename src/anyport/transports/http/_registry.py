@@ -34,7 +34,7 @@ from anyport.transports.http._sessions import (
     session_key,
 )
 
-__all__ = ["LiveSessions"]
+__all__ = ["LiveSessions", "owns"]
 
 log = logging.getLogger("anyport.http")
 
@@ -97,8 +97,7 @@ class LiveSessions:
         self.hub = hub
         self.fanout = fanout
         self._sessions: dict[str, HTTPSession] = {}
-        #: Session id -> the key of the principal that opened it (auth only; see ``owns``).
-        self._owners: dict[str, str] = {}
+        self.owners: dict[str, str] = {}  # session id -> key of the principal that opened it (``owns``)
         self._sweep_every = float("inf") if sweep_every is None else max(0.0, sweep_every)
         self._last_sweep = clock()
         self._pending: set[asyncio.Task[None]] = set()
@@ -156,7 +155,7 @@ class LiveSessions:
         """Drop the live part (also the hook for a session another replica ended)."""
         if self._sessions.get(session.id) is session:
             del self._sessions[session.id]
-            self._owners.pop(session.id, None)
+            self.owners.pop(session.id, None)
             self._releaser.ended(last=not self._sessions and sys.getsizeof(self._sessions) > _EMPTY_TABLE_BYTES)
         session.close()
         if self.hub is not None:
@@ -167,7 +166,7 @@ class LiveSessions:
         left (Python dicts never shrink by themselves), and the C heap returns its free pages to
         the OS (``anyport.runtime._heap.trim_heap``)."""
         self._sessions = dict(self._sessions)
-        self._owners = dict(self._owners)
+        self.owners = dict(self.owners)
         if self.hub is not None:
             self.hub.compact()
         # On the loop, not in a worker thread: a first thread would cost more memory (its stack
@@ -205,14 +204,8 @@ class LiveSessions:
         if self.clock() - self._last_sweep >= self._sweep_every:
             await self.sweep()
 
-    def owns(self, session_id: str, owner: str | None) -> bool:
-        """Whether ``owner`` (a principal's key; None without auth) may use the session: only the
-        principal that opened a session may use it; to anyone else it is unknown (404, A-37)."""
-        return self._owners.get(session_id) == owner
-
     async def create(self, conn: ServerConnection, owner: str | None = None) -> HTTPSession | None:
-        """Register a new session for an initialized connection; None when at capacity. ``owner``:
-        the key of the authenticated principal that opened it, kept in its record too."""
+        """Register a new session (opened by ``owner``, see ``owns``); None when at capacity."""
         await self._maybe_sweep()
         if len(self._sessions) >= self.max_sessions:
             await self.sweep()
@@ -232,8 +225,7 @@ class LiveSessions:
         session = self._new(session_id, conn, first=True)
         session._saved = record
         self._sessions[session.id] = session
-        if owner is not None:
-            self._owners[session.id] = owner
+        _bind(self.owners, session.id, owner)
         return session
 
     async def get(self, session_id: str) -> HTTPSession | None:
@@ -264,7 +256,7 @@ class LiveSessions:
             if session is None:
                 return None
         elif record != session._saved:
-            self._sync(session, record)  # another replica changed it (initialized, log level, subscriptions)
+            _sync(self.hub, session, record)  # another replica changed it (initialized, log level, subscriptions)
         session.touch()
         session.checked = session.last_seen
         return session
@@ -305,16 +297,6 @@ class LiveSessions:
         if self.bus is not None and self.records is not None:
             await self.bus.publish(SESSIONS_KEY, {"id": session_id, "event": event, "origin": self._origin})
 
-    def _sync(self, session: HTTPSession, record: SessionRecord) -> None:
-        conn = session.conn
-        conn.log_level = record.log_level
-        conn.initialized = conn.initialized or record.initialized
-        if set(record.subscriptions) != session.subscriptions:
-            session.subscriptions = frozenset(record.subscriptions) or _NO_URIS
-            if self.hub is not None and self.hub.peer(session.id) is session:
-                self.hub.set_subscriptions(session.id, session.subscriptions)
-        session._saved = record
-
     def _restore(self, record: SessionRecord) -> HTTPSession | None:
         if self.restore is None or len(self._sessions) >= self.max_sessions:
             return None
@@ -324,8 +306,7 @@ class LiveSessions:
         session = self._new(record.id, conn, record.subscriptions)
         session._saved = record
         self._sessions[record.id] = session
-        if record.principal is not None:
-            self._owners[record.id] = record.principal
+        _bind(self.owners, record.id, record.principal)
         log.debug("session %s restored from its record", record.id[:8])
         return session
 
@@ -334,7 +315,7 @@ class LiveSessions:
         if self.records is None:
             return  # the live session is the only copy
         record = session.record()
-        record.principal = self._owners.get(session.id)
+        record.principal = self.owners.get(session.id)
         if record != session._saved and not session.closed:
             session._saved = record
             await self.records.put(record)
@@ -359,7 +340,7 @@ class LiveSessions:
             await asyncio.wait(list(self._pending), timeout=5)  # subscriptions still being stored
         self._releaser.cancel()
         sessions, self._sessions = self._sessions, {}
-        self._owners = {}
+        self.owners = {}
         for session in sessions.values():
             session.close()
             if self.hub is not None:
@@ -373,3 +354,26 @@ class LiveSessions:
             await asyncio.wait(list(self.background), timeout=5)
         for task in list(self.background):
             task.cancel()
+
+
+def _sync(hub: NotificationHub | None, session: HTTPSession, record: SessionRecord) -> None:
+    """Take what another replica changed in the record (initialized, log level, subscriptions)."""
+    conn = session.conn
+    conn.log_level = record.log_level
+    conn.initialized = conn.initialized or record.initialized
+    if set(record.subscriptions) != session.subscriptions:
+        session.subscriptions = frozenset(record.subscriptions) or _NO_URIS
+        if hub is not None and hub.peer(session.id) is session:
+            hub.set_subscriptions(session.id, session.subscriptions)
+    session._saved = record
+
+
+def _bind(owners: dict[str, str], session_id: str, owner: str | None) -> None:
+    if owner is not None:
+        owners[session_id] = owner
+
+
+def owns(sessions: LiveSessions, session_id: str, owner: str | None) -> bool:
+    """Whether ``owner`` (a principal's key; None without auth) may use the session: only the
+    principal that opened it; to anyone else it is unknown (404, A-37, T-HTTP-34)."""
+    return sessions.owners.get(session_id) == owner
