@@ -136,6 +136,14 @@ def test_http_unknown_protocol_version() -> None:
     assert "1999-01-01" in (out.error_line or {})["message"]
 
 
+def test_pinned_era_the_server_does_not_speak() -> None:
+    """M-09/T-STDIO-16: --era modern against a legacy-only server (server/discover -> -32601): exit 6."""
+    with scripted("ok") as url:
+        out = run_probe("--timeout", "0.5", "--era", "modern", url)
+    _failed(out, 6, "version_mismatch", "handshake")
+    assert out.error_line is not None and out.error_line["jsonrpc_code"] == -32601
+
+
 def test_tool_annotated_as_writing_is_not_called() -> None:
     with scripted("ok") as url:
         out = run_probe("--timeout", "0.5", "--call", "wipe", url)

@@ -147,7 +147,7 @@ class _Run:
             env=dict(o.env) if o.env is not None else None, client_info={"name": "anyport-probe", "version": "1"},
         )
         try:
-            await self.phase("handshake", client.connect, lambda _: self._learn(client))
+            await self.phase("handshake", lambda: self._connect(client), lambda _: self._learn(client))
             raw = await self.phase("tools_list", lambda: client.list_tools(), lambda t: {"count": len(t)})
             tools = [t.raw for t in raw]
             info = ToolsInfo(len(tools), tools_hash(tools), self._expected())
@@ -162,6 +162,22 @@ class _Run:
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(3 * o.timeout + 10):
                     await client.aclose()
+
+    async def _connect(self, client: Client) -> None:
+        from anyport._exceptions import JSONRPCError
+
+        try:
+            await client.connect()
+        except JSONRPCError as exc:
+            # An era pinned with --era that the server refuses: its handshake method is unknown or
+            # its version unsupported (L-05/L-06, M-08) -- a version mismatch, not garbage.
+            if self.o.era != "auto" and exc.remote and exc.code in (-32601, -32602, -32022):
+                method = "server/discover" if self.o.era == "modern" else "initialize"
+                raise ProbeError(
+                    "version_mismatch", f"the server refused {method} ({exc.code}: {exc.message}): "
+                    f"it does not speak the {self.o.era} era", detail={"jsonrpc_code": exc.code},
+                ) from None
+            raise
 
     def _expected(self) -> str | None:
         h = self.o.expect_tools_hash
