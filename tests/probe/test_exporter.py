@@ -18,7 +18,7 @@ from anyport.probe._config import ConfigError, TargetPattern, load_config, parse
 from anyport.probe.exporter import ProbeExporter, parse_listen
 from anyport.transports.http import create_app
 from tests.interop.fixture_server import app as fixture_app
-from tests.probe._servers import ScriptedHTTP
+from tests.probe._servers import AuthWall, ScriptedHTTP
 from tests.transports._http_helpers import running
 
 ROOT = Path(__file__).parents[2]
@@ -65,6 +65,8 @@ def config(**exporter: Any) -> Any:
             "stdio": {"command": [sys.executable, "-m", "anyport", "serve", str(FIXTURE)], "timeout": 10},
             "quick": {"timeout": 0.5},
             "slow": {"timeout": 3},
+            "drift": {"expect_tools_hash": "0" * 64},
+            "wall": {"auth_challenge": True},
         },
     })
 
@@ -109,6 +111,19 @@ def test_failures_are_metrics_not_errors(mcp_base: str) -> None:
         assert r.json()["ok"] is True and r.json()["tools"]["count"] == 10
         own = parse_metrics(c.get("/metrics").text)
         assert one(own, "anyport_probe_exporter_probes_total", module="quick", result="failure") == 1
+
+
+def test_drift_and_auth_challenge_modules(mcp_base: str) -> None:
+    wall = AuthWall(create_app(fixture_app))
+    with running(wall) as walled, running(ProbeExporter(config())) as exporter, httpx.Client(base_url=exporter, timeout=20) as c:
+        wall.base = walled
+        m = parse_metrics(c.get("/probe", params={"module": "drift", "target": f"{mcp_base}/mcp"}).text)
+        assert (one(m, "probe_success"), one(m, "probe_mcp_tools_drift"), one(m, "probe_mcp_exit_code")) == (0, 1, 7)
+        assert one(m, "probe_mcp_error_info", code="tools_drift", phase="tools_list") == 1
+        m = parse_metrics(c.get("/probe", params={"module": "wall", "target": f"{walled}/mcp"}).text)
+        assert one(m, "probe_success") == 1 and one(m, "probe_mcp_phase_success", phase="auth") == 1
+        m = parse_metrics(c.get("/probe", params={"target": f"{walled}/mcp"}).text)
+        assert one(m, "probe_mcp_error_info", code="auth_required", phase="handshake") == 1
 
 
 def test_allow_list_and_bad_requests(mcp_base: str) -> None:
