@@ -3,7 +3,8 @@
 - ``ScriptedHTTP(mode)``: a raw ASGI app speaking just enough legacy Streamable HTTP (discover
   refused with -32601, initialize, tools/list, tools/call), except where ``mode`` says it hangs
   (``hang_handshake``, ``hang_tools_list``, ``hang_tools_call``), answers garbage (``garbage``), or
-  offers a protocol version nobody speaks (``old_version``). A hang lasts until ``stop()`` (30 s at most).
+  offers a protocol version nobody speaks (``old_version``), or answers every POST with one HTTP
+  status (``status_503``, ``status_403``). A hang lasts until ``stop()`` (30 s at most).
 - ``AuthWall(app, mode)``: 401 + ``WWW-Authenticate: Bearer resource_metadata="..."`` in front of
   ``app`` unless the request carries ``Authorization: Bearer good-token``; serves the protected
   resource metadata (RFC 9728). ``mode="bare"``: a 401 with no challenge at all.
@@ -86,6 +87,9 @@ class ScriptedHTTP:
         method, id_ = msg.get("method"), msg.get("id")
         if self.mode == "garbage":
             await _send(send, 200, b"<html>hello</html>", b"text/html")
+            return
+        if self.mode.startswith("status_"):  # e.g. status_503: a proxy whose backend is gone
+            await _send(send, int(self.mode[7:]), b"unavailable", b"text/plain")
             return
         if id_ is None:
             await _send(send, 202, b"")

@@ -128,6 +128,15 @@ def test_http_garbage_is_a_protocol_error() -> None:
     _failed(out, 6, "protocol_error", "handshake")
 
 
+@pytest.mark.parametrize(("status", "exit_code", "code"), [(503, 4, "unreachable"), (403, 3, "auth_required")])
+def test_http_status_without_mcp(status: int, exit_code: int, code: str) -> None:
+    """A 5xx (a proxy without its backend) is unreachable; a 403 is the Inspector's auth code 3 (A-34)."""
+    with scripted(f"status_{status}") as url:
+        out = run_probe("--timeout", "0.5", url)
+    _failed(out, exit_code, code, "handshake")
+    assert out.error_line is not None and out.error_line["status"] == status
+
+
 def test_http_unknown_protocol_version() -> None:
     """L-05/L-06: a server that answers initialize with a version we do not speak: exit 6."""
     with scripted("old_version") as url:
