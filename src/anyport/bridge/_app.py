@@ -243,7 +243,10 @@ class Bridge:
             parked = self.rounds.resume(req)
             parked.route.outlet = outlet
             parked.route.req = req
-            return await self._drive(parked.child, parked.route, parked.flight, parked.disposable)
+            try:
+                return await self._drive(parked.child, parked.route, parked.flight, parked.disposable)
+            finally:
+                await self._settle(parked.child, parked.disposable)
         session = getattr(outlet, "session_id", None)
         disposable = False
         if self.shared:
@@ -262,10 +265,15 @@ class Bridge:
             msg = await self._call_with_rounds(child, route, req)
             return self._finish(req, msg, child)
         finally:
-            if disposable and not self.rounds.holds(child):
-                await self.pool.stop(child)
-            elif not disposable:
-                await self.pool.released()
+            await self._settle(child, disposable)
+
+    async def _settle(self, child: Child, disposable: bool) -> None:
+        """A request is done with ``child``: a child of its own is stopped (unless a call of it is
+        parked for an MRTR round), a shared one has room for another request."""
+        if disposable and not self.rounds.holds(child):
+            await self.pool.stop(child)
+        elif not disposable:
+            await self.pool.released()
 
     async def _session_child(self, session: str, req: IncomingRequest) -> Child:
         slot = self.slots.get(session)

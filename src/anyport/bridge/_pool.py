@@ -104,6 +104,9 @@ class Pool:
         self.started = 0
         self._tasks: set[asyncio.Task[Any]] = set()
         self._refill_task: asyncio.Task[None] | None = None
+        #: Stops under way (a child, or a process started for nobody): awaited by ``aclose``.
+        self._stopping: dict[object, asyncio.Future[Any]] = {}
+        self._spawning: set[asyncio.Future[Any]] = set()
         #: Learned from the first child: "modern" when it answered server/discover.
         self.era = "legacy"
 
@@ -126,9 +129,16 @@ class Pool:
                 + (f" (last: {self.last_failure})" if self.last_failure else "")
             )
         o = self.options
+        spawning = asyncio.ensure_future(spawn(o.command, env=child_env(o.env_allow, o.env_set), cwd=o.cwd,
+                                               line_limit=o.max_line_bytes, tail_lines=o.stderr_lines))
+        self._spawning.add(spawning)
+        spawning.add_done_callback(self._spawning.discard)
         try:
-            process = await spawn(o.command, env=child_env(o.env_allow, o.env_set), cwd=o.cwd,
-                                  line_limit=o.max_line_bytes, tail_lines=o.stderr_lines)
+            process = await asyncio.shield(spawning)
+        except asyncio.CancelledError:
+            # Started for nobody (the caller went away): stopped all the same, never left behind.
+            spawning.add_done_callback(self._orphan)
+            raise
         except OSError as exc:
             self._failed(f"cannot start {o.command[0]!r}: {exc}")
             raise ChildStartError(f"cannot start the stdio server: {exc}") from exc
@@ -137,6 +147,12 @@ class Pool:
         self.started += 1
         self._watch(child)
         return child
+
+    def _orphan(self, spawning: asyncio.Future[Any]) -> None:
+        if not spawning.cancelled() and spawning.exception() is None:
+            process = spawning.result()
+            self._stopping[process] = asyncio.ensure_future(process.stop(self.options.grace))
+            self._stopping[process].add_done_callback(lambda _t: self._stopping.pop(process, None))
 
     def _failed(self, reason: str) -> None:
         self.failures += 1
@@ -273,14 +289,19 @@ class Pool:
     # -- stopping ------------------------------------------------------------------------------
 
     async def stop(self, child: Child) -> None:
-        if child not in self.children:
-            return
-        self.children.discard(child)
-        with contextlib.suppress(ValueError):
-            self.shared.remove(child)
-        with contextlib.suppress(ValueError):
-            self.spares.remove(child)
-        await child.stop(self.options.grace)
+        """Stop ``child`` (once, whoever asks): the stop goes on even if the caller is cancelled."""
+        stopping = self._stopping.get(child)
+        if stopping is None:
+            if child not in self.children:
+                return
+            self.children.discard(child)
+            with contextlib.suppress(ValueError):
+                self.shared.remove(child)
+            with contextlib.suppress(ValueError):
+                self.spares.remove(child)
+            stopping = self._stopping[child] = asyncio.ensure_future(child.stop(self.options.grace))
+            stopping.add_done_callback(lambda _t: self._stopping.pop(child, None))
+        await asyncio.shield(stopping)
         await self.released()
         self.refill()
 
@@ -291,6 +312,11 @@ class Pool:
         self.closed = True
         if self._refill_task is not None:
             self._refill_task.cancel()
+        if self._spawning:  # a process being started now is stopped with the others
+            await asyncio.wait(list(self._spawning), timeout=10)
+            await asyncio.sleep(0)
         await asyncio.gather(*(self.stop(c) for c in list(self.children)), return_exceptions=True)
+        while self._stopping:  # stops begun elsewhere (a session that ended, a child that crashed)
+            await asyncio.gather(*list(self._stopping.values()), return_exceptions=True)
         for task in list(self._tasks):
             task.cancel()

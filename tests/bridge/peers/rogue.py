@@ -1,0 +1,156 @@
+"""A small stdio MCP server written without anyport (raw JSON-RPC, stdlib only), for the bridge tests:
+a stateful counter and every way a child can misbehave.
+
+Usage: python rogue.py [MODE]   MODE: normal (default), exit-at-start, silent (never answers initialize),
+       garbage-at-start (prints junk lines before serving), env (prints its environment names to stderr)
+
+Tools:
+- ``inc``: adds 1 to this process's counter and returns it; sends a progress notification (when the
+  request has a progressToken) and a log message naming the counter;
+- ``pid``: this process's id;
+- ``env``: the names of the environment variables this process got, sorted, comma-separated;
+- ``ask``: asks the client ``elicitation/create`` and returns ``name=<content.name>`` (or the action);
+- ``crash``: exits with status 3 in the middle of the call;
+- ``hang``: never answers;
+- ``flood``: writes 64 MiB on stdout without a newline;
+- ``garbage``: writes three lines that are no JSON-RPC, then answers ``ok``;
+- ``slow``: sleeps ``seconds`` then answers ``slept``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+import time
+
+MODE = sys.argv[1] if len(sys.argv) > 1 else "normal"
+OUT = sys.stdout
+LOCK = threading.Lock()
+counter = 0
+pending: dict[int, dict] = {}
+waiters: dict[int, threading.Event] = {}
+next_id = 0
+
+TOOLS = ["inc", "pid", "env", "ask", "crash", "hang", "flood", "garbage", "slow"]
+
+
+def send(msg: dict) -> None:
+    with LOCK:
+        OUT.write(json.dumps(msg, separators=(",", ":")) + "\n")
+        OUT.flush()
+
+
+def ask_client(method: str, params: dict) -> dict:
+    global next_id
+    with LOCK:
+        next_id += 1
+        rid = next_id
+        waiters[rid] = threading.Event()
+    send({"jsonrpc": "2.0", "id": rid, "method": method, "params": params})
+    waiters[rid].wait(60)
+    return pending.pop(rid, {"error": {"message": "no answer"}})
+
+
+def text(value: str) -> dict:
+    return {"content": [{"type": "text", "text": value}]}
+
+
+def call_tool(rid: object, params: dict) -> None:
+    global counter
+    name = params.get("name")
+    args = params.get("arguments") or {}
+    token = (params.get("_meta") or {}).get("progressToken")
+    if name == "inc":
+        with LOCK:
+            counter += 1
+            value = counter
+        if token is not None:
+            send({"jsonrpc": "2.0", "method": "notifications/progress", "params": {"progressToken": token, "progress": 1, "total": 1}})
+        send({"jsonrpc": "2.0", "method": "notifications/message", "params": {"level": "info", "data": f"counter={value}"}})
+        result = text(str(value))
+    elif name == "pid":
+        result = text(str(os.getpid()))
+    elif name == "env":
+        result = text(",".join(sorted(os.environ)))
+    elif name == "ask":
+        answer = ask_client("elicitation/create", {"message": "Name?", "requestedSchema": {"type": "object", "properties": {"name": {"type": "string"}}}})
+        res = answer.get("result") or {}
+        result = text(f"name={res.get('content', {}).get('name')}" if res.get("action") == "accept" else str(res.get("action") or answer))
+    elif name == "crash":
+        sys.stderr.write("rogue: crashing on purpose\n")
+        sys.stderr.flush()
+        os._exit(3)
+    elif name == "hang":
+        return
+    elif name == "flood":
+        chunk = "x" * (1 << 20)
+        with LOCK:
+            for _ in range(64):
+                OUT.write(chunk)
+            OUT.flush()
+        return
+    elif name == "garbage":
+        with LOCK:
+            OUT.write("this is not json\n{\"no\": \"jsonrpc\"\n[1,2,3]\n")
+            OUT.flush()
+        result = text("ok")
+    elif name == "slow":
+        time.sleep(float(args.get("seconds", 1)))
+        result = text("slept")
+    else:
+        send({"jsonrpc": "2.0", "id": rid, "error": {"code": -32602, "message": f"Unknown tool: {name}"}})
+        return
+    send({"jsonrpc": "2.0", "id": rid, "result": result})
+
+
+def handle(msg: dict) -> None:
+    method = msg.get("method")
+    rid = msg.get("id")
+    if method is None:  # an answer to one of our requests
+        if rid in waiters:
+            pending[rid] = msg
+            waiters.pop(rid).set()
+        return
+    if rid is None:
+        return  # notifications: nothing to do
+    if method == "initialize":
+        if MODE == "silent":
+            return
+        version = msg["params"].get("protocolVersion", "2025-06-18")
+        send({"jsonrpc": "2.0", "id": rid, "result": {
+            "protocolVersion": version, "capabilities": {"tools": {}, "logging": {}},
+            "serverInfo": {"name": "rogue", "version": "1.0"},
+        }})
+    elif method == "tools/list":
+        tools = [{"name": n, "inputSchema": {"type": "object"}} for n in TOOLS]
+        send({"jsonrpc": "2.0", "id": rid, "result": {"tools": tools}})
+    elif method == "tools/call":
+        threading.Thread(target=call_tool, args=(rid, msg.get("params") or {}), daemon=True).start()
+    elif method == "ping":
+        send({"jsonrpc": "2.0", "id": rid, "result": {}})
+    else:
+        send({"jsonrpc": "2.0", "id": rid, "error": {"code": -32601, "message": f"Method not found: {method}"}})
+
+
+def main() -> None:
+    if MODE == "exit-at-start":
+        sys.stderr.write("rogue: missing configuration, giving up\n")
+        sys.exit(2)
+    if MODE == "garbage-at-start":
+        OUT.write("Starting rogue server v1.0...\n")
+        OUT.flush()
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        try:
+            msg = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(msg, dict):
+            handle(msg)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,190 @@
+"""One child per session, shared children, and both eras through the bridge (rogue.py children)."""
+
+from __future__ import annotations
+
+import threading
+
+import httpx
+
+from tests.bridge._helpers import (
+    POST_HEADERS,
+    alive,
+    call,
+    initialize,
+    modern_call,
+    rogue,
+    serving,
+    text_of,
+    wait_until,
+)
+
+
+def test_two_sessions_never_see_each_others_state_or_notifications() -> None:
+    """Isolation (issue 15): two concurrent legacy sessions on a stateful child (a counter) each get a
+    child of their own; progress (U-06, token rewritten) and log notifications reach only their caller."""
+    with serving(rogue()) as (base, bridge), httpx.Client(base_url=base, timeout=20) as c:
+        a, b = initialize(c), initialize(c)
+        results: dict[str, list[list[dict]]] = {"a": [], "b": []}
+
+        def run(name: str, headers: dict[str, str]) -> None:
+            for i in range(5):
+                results[name].append(call(c, headers, 10 + i, "inc", meta={"progressToken": f"{name}-{i}"}))
+
+        threads = [threading.Thread(target=run, args=(n, h)) for n, h in (("a", a), ("b", b))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        for name in ("a", "b"):
+            assert [text_of(m) for m in results[name]] == ["1", "2", "3", "4", "5"]
+            for i, messages in enumerate(results[name]):
+                progress = [m["params"] for m in messages if m.get("method") == "notifications/progress"]
+                assert progress == [{"progressToken": f"{name}-{i}", "progress": 1, "total": 1}]
+                logs = [m["params"]["data"] for m in messages if m.get("method") == "notifications/message"]
+                assert logs == [f"counter={i + 1}"]
+        pids = {text_of(call(c, h, 99, "pid")) for h in (a, b)}
+        assert len(pids) == 2 and len(bridge.slots) == 2
+
+
+def test_delete_stops_the_sessions_child() -> None:
+    """T-HTTP-41/42: DELETE ends the session and its child (process group stopped, reaped)."""
+    with serving(rogue()) as (base, _bridge), httpx.Client(base_url=base, timeout=20) as c:
+        h = initialize(c)
+        pid = int(text_of(call(c, h, 1, "pid")))
+        assert alive(pid)
+        assert c.delete("/mcp", headers=h).status_code in (200, 202, 204)
+        assert wait_until(lambda: not alive(pid)), "the child survived its session"
+        assert c.post("/mcp", headers=h, json={"jsonrpc": "2.0", "id": 2, "method": "tools/list"}).status_code == 404
+
+
+def test_idle_child_is_stopped_although_a_get_stream_is_open() -> None:
+    """supergateway #160: the idle timeout does not depend on open GET streams; the session ends with it
+    (404 afterwards, T-HTTP-39) so the client starts over (T-HTTP-40)."""
+    with serving(rogue(), idle_timeout=0.6) as (base, _bridge), httpx.Client(base_url=base, timeout=20) as c:
+        h = initialize(c)
+        pid = int(text_of(call(c, h, 1, "pid")))
+        with c.stream("GET", "/mcp", headers={**h, "accept": "text/event-stream"}) as stream:
+            assert stream.status_code == 200
+            assert wait_until(lambda: not alive(pid), timeout=8), "an open GET stream kept the idle child"
+        assert wait_until(lambda: c.post("/mcp", headers=h, json={"jsonrpc": "2.0", "id": 2, "method": "tools/list"}).status_code == 404)
+
+
+def test_http_sse_connection_closing_stops_its_child() -> None:
+    """T-SSE-07: on HTTP+SSE the session is the connection; closing it reaps the child."""
+    with serving(rogue()) as (base, bridge), httpx.Client(base_url=base, timeout=20) as c:
+        with c.stream("GET", "/sse", headers={"accept": "text/event-stream"}) as stream:
+            lines = stream.iter_lines()
+            endpoint = next(line for line in lines if line.startswith("data:"))[5:].strip()
+            init = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+                "protocolVersion": "2024-11-05", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}
+            assert c.post(endpoint, json=init).status_code == 202
+            c.post(endpoint, json={"jsonrpc": "2.0", "method": "notifications/initialized"})
+            c.post(endpoint, json={"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "pid", "arguments": {}}})
+            pid = None
+            for line in lines:
+                if line.startswith("data:") and '"id":2' in line:
+                    pid = int(line.split('"text":"')[1].split('"')[0])
+                    break
+            assert pid is not None and alive(pid)
+        assert wait_until(lambda: not alive(pid)), "the child outlived its HTTP+SSE connection"
+        assert wait_until(lambda: not bridge.slots)
+
+
+def test_modern_request_gets_a_child_of_its_own_and_it_is_stopped() -> None:
+    """M-05: a 2026-07-28 request carries everything; it runs on a fresh child (no state from another
+    caller), answered with resultType and serverInfo (J-16, M-07); the child is stopped after."""
+    with serving(rogue(), spares=1) as (base, bridge), httpx.Client(base_url=base, timeout=20) as c:
+        first = modern_call(c, 1, "inc")
+        second = modern_call(c, 2, "inc")
+        assert text_of(first) == text_of(second) == "1"
+        result = first[-1]["result"]
+        assert result["resultType"] == "complete"
+        assert result["_meta"]["io.modelcontextprotocol/serverInfo"]["name"] == "rogue"
+        assert wait_until(lambda: len(bridge.pool.children) <= 1)  # the warm spare only
+
+
+def test_modern_caller_answers_a_legacy_childs_elicitation_in_an_mrtr_round() -> None:
+    """M-14/M-15/M-18: the child's elicitation/create becomes an input_required result; the retry's
+    inputResponses answer the parked call; a forged requestState is refused (M-16)."""
+    caps = {"elicitation": {}}
+    with serving(rogue()) as (base, bridge), httpx.Client(base_url=base, timeout=20) as c:
+        first = modern_call(c, 1, "ask", caps=caps)[-1]["result"]
+        assert first["resultType"] == "input_required"
+        ((key, ask),) = first["inputRequests"].items()
+        assert ask["method"] == "elicitation/create" and ask["params"]["message"] == "Name?"
+        retry = {"inputResponses": {key: {"action": "accept", "content": {"name": "Ada"}}}, "requestState": first["requestState"]}
+        assert text_of(modern_call(c, 2, "ask", caps=caps, extra=retry)) == "name=Ada"
+        again = modern_call(c, 3, "ask", caps=caps, extra=retry)[-1]
+        assert again["error"]["code"] == -32602  # used once: the call it named is gone
+        forged = modern_call(c, 4, "ask", caps=caps, extra={"requestState": "x" + first["requestState"][1:]})[-1]
+        assert forged["error"]["code"] == -32602
+        assert wait_until(lambda: not bridge.pool.children)
+
+
+def test_legacy_caller_answers_the_childs_elicitation_on_its_stream() -> None:
+    """T-HTTP-15: the child's request goes out on the caller's POST stream, the answer comes back."""
+    with serving(rogue()) as (base, _bridge), httpx.Client(base_url=base, timeout=20) as c:
+        h = initialize(c, capabilities={"elicitation": {}})
+        body = {"jsonrpc": "2.0", "id": 5, "method": "tools/call", "params": {"name": "ask", "arguments": {}}}
+        with c.stream("POST", "/mcp", headers=h, json=body) as r:
+            for line in r.iter_lines():
+                if line.startswith("data:") and "elicitation/create" in line:
+                    rid = line.split('"id":')[1].split(",")[0]
+                    answer = {"jsonrpc": "2.0", "id": int(rid), "result": {"action": "accept", "content": {"name": "Bo"}}}
+                    assert c.post("/mcp", headers=h, json=answer).status_code == 202
+                if line.startswith("data:") and '"id":5' in line:
+                    assert "name=Bo" in line
+                    break
+            else:
+                raise AssertionError("no answer")
+
+
+def test_shared_children_multiplex_callers_with_their_own_ids() -> None:
+    """Shared model (a stateless server): one child serves several sessions; the same JSON-RPC id from
+    two callers never collides (the bridge's ids on the child), answers go to their own caller."""
+    with serving(rogue(), shared=True, min_children=1, max_children=1, concurrency=8) as (base, bridge), \
+            httpx.Client(base_url=base, timeout=20) as c:
+        a, b = initialize(c), initialize(c)
+        out: dict[str, str] = {}
+
+        def run(name: str, headers: dict[str, str]) -> None:
+            out[name] = text_of(call(c, headers, 7, "slow", {"seconds": 0.3}))
+
+        threads = [threading.Thread(target=run, args=(n, h)) for n, h in (("a", a), ("b", b))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(20)
+        assert out == {"a": "slept", "b": "slept"}
+        assert text_of(call(c, a, 8, "pid")) == text_of(call(c, b, 8, "pid"))
+        assert len(bridge.pool.children) == 1
+
+
+def test_pool_exhausted_is_503_with_retry_after() -> None:
+    """Bounded pool: with --max 1 and a session holding the only child, a new session gets 503 + Retry-After
+    and /readyz says why; an existing session still works."""
+    with serving(rogue(), max_children=1) as (base, _bridge), httpx.Client(base_url=base, timeout=20) as c:
+        h = initialize(c)
+        text_of(call(c, h, 1, "pid"))
+        body = {"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+            "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}
+        r = c.post("/mcp", headers=POST_HEADERS, json=body)
+        assert r.status_code == 503 and r.headers["retry-after"] == "1"
+        ready = c.get("/readyz")
+        assert ready.status_code == 503 and "busy" in ready.json()["reason"]
+        assert text_of(call(c, h, 2, "inc")) == "1"
+
+
+def test_environment_is_an_allow_list() -> None:
+    """No variable of the bridge's environment reaches a child unless allowed (never a token)."""
+    import os
+
+    os.environ["ANYPORT_TEST_SECRET_TOKEN"] = "s3cret"
+    try:
+        with serving(rogue(), env_set={"GIVEN": "1"}) as (base, _bridge), httpx.Client(base_url=base, timeout=20) as c:
+            h = initialize(c)
+            names = set(text_of(call(c, h, 1, "env")).split(","))
+    finally:
+        del os.environ["ANYPORT_TEST_SECRET_TOKEN"]
+    assert "ANYPORT_TEST_SECRET_TOKEN" not in names and "GIVEN" in names and "PATH" in names
+    assert names <= {"PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "GIVEN"}
