@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "anyport needs Python >= 3.11"'
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -U pip
-	$(PY) -m pip install -q --disable-pip-version-check -e ".[cli,fast,http,redis,auth,test]"
+	$(PY) -m pip install -q --disable-pip-version-check -e ".[cli,fast,http,redis,auth,metrics,otel,test]"
 	@scripts/ensure-redis
 	@scripts/ensure-nginx
 	@touch $@

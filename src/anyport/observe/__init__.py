@@ -1,0 +1,22 @@
+"""Observability: metrics after the OpenTelemetry MCP conventions, spans, a log line per request.
+
+    from anyport.observe import MCPMetrics, Observed, Tracing, AccessLog
+    metrics = MCPMetrics()
+    app = create_app(Observed(server, metrics=metrics, tracing=Tracing(), access=AccessLog()))
+
+``anyport serve --metrics-port``, ``--otel`` and ``--access-log`` do the same from the command line
+(``docs/operations.md``). Each part is optional and costs nothing when off; prometheus-client
+(``anyport[metrics]``) and the OpenTelemetry API (``anyport[otel]``) load only when used.
+"""
+
+from __future__ import annotations
+
+from anyport.observe._access import AccessLog, JSONFormatter, configure_logging
+from anyport.observe._metrics import BUCKETS, OTHER, MCPMetrics
+from anyport.observe._observed import Observed, outcome
+from anyport.observe._tracing import Tracing, inject_meta
+
+__all__ = [
+    "BUCKETS", "OTHER", "AccessLog", "JSONFormatter", "MCPMetrics", "Observed", "Tracing", "configure_logging",
+    "inject_meta", "outcome",
+]
