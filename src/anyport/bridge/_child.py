@@ -195,15 +195,22 @@ class Child:
         except Exception as exc:  # a bug of ours must not leave calls waiting forever
             log.exception("reading child %d failed", self.pid)
             reason = f"reading the child failed: {exc}"
-        self._end(reason)
+        if self.gone is None:
+            # Say why in the callers' errors: its exit status and last stderr lines, when they come soon.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.process.proc.wait(), 1.0)
+            await self.process.settle_stderr(0.2)
+        self._end(reason, detailed=True)
 
-    def _end(self, reason: str) -> None:
+    def _end(self, reason: str, *, detailed: bool = False) -> None:
         if self.gone is not None:
             return
         self.gone = reason
+        error = ChildGone(self.describe_end() if detailed else reason)
         for call in list(self.calls.values()):
             if not call.future.done():
-                call.future.set_exception(ChildGone(reason))
+                call.future.set_exception(error)
+                call.future.exception()  # retrieved: a caller that already left logs no warning
         self.ended.set()
 
     async def _on_line(self, line: bytes) -> None:

@@ -84,6 +84,11 @@ class ChildProcess:
             self.tail.append(text)
             log.info("[%s %d] %s", name, self.pid, text)
 
+    async def settle_stderr(self, timeout: float) -> None:
+        """Wait a little for the last stderr lines of a child that is ending."""
+        with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+            await asyncio.wait_for(asyncio.shield(self._stderr), timeout)
+
     def stderr_tail(self, lines: int = 5) -> str:
         return " | ".join(list(self.tail)[-lines:])
 
@@ -110,6 +115,9 @@ class ChildProcess:
         with contextlib.suppress(TimeoutError, asyncio.CancelledError):
             await asyncio.wait_for(self._stderr, 1.0)
         self._stderr.cancel()
+        transport = getattr(proc, "_transport", None)  # its pipes, now: not when collected after the loop
+        if transport is not None:
+            transport.close()
         return proc.returncode
 
 

@@ -2,7 +2,7 @@
 a stateful counter and every way a child can misbehave.
 
 Usage: python rogue.py [MODE]   MODE: normal (default), exit-at-start, silent (never answers initialize),
-       garbage-at-start (prints junk lines before serving), env (prints its environment names to stderr)
+       garbage-at-start (prints junk lines before serving), exit-if:PATH (exit-at-start while PATH exists)
 
 Tools:
 - ``inc``: adds 1 to this process's counter and returns it; sends a progress notification (when the
@@ -135,7 +135,7 @@ def handle(msg: dict) -> None:
 
 
 def main() -> None:
-    if MODE == "exit-at-start":
+    if MODE == "exit-at-start" or (MODE.startswith("exit-if:") and os.path.exists(MODE[8:])):
         sys.stderr.write("rogue: missing configuration, giving up\n")
         sys.exit(2)
     if MODE == "garbage-at-start":

@@ -1,0 +1,128 @@
+"""``anyport bridge -- COMMAND ARGS...`` and ``anyport connect URL``, as click commands.
+
+Registered by ``anyport.cli._main`` (``cli.add_command``); ``python -m anyport.cli._bridge bridge ...``
+runs them on their own.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import click
+
+__all__ = ["bridge", "commands", "connect"]
+
+
+def _env_options(items: tuple[str, ...]) -> tuple[tuple[str, ...], dict[str, str]]:
+    """--env NAME (passed from the bridge's environment) and --env NAME=VALUE (set)."""
+    from anyport.bridge import DEFAULT_ENV
+
+    allow = list(DEFAULT_ENV)
+    given: dict[str, str] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not name or not name.replace("_", "").isalnum():
+            raise click.BadParameter(f"{item!r}: expected NAME or NAME=VALUE", param_hint="--env")
+        if sep:
+            given[name] = value
+        elif name not in allow:
+            allow.append(name)
+    return tuple(allow), given
+
+
+@click.command(context_settings={"ignore_unknown_options": False})
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+@click.option("--host", default="127.0.0.1", show_default=True, envvar="ANYPORT_HOST", help="Address to bind.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, envvar="ANYPORT_PORT", help="Port.")
+@click.option("--path", default="/mcp", show_default=True, help="The Streamable HTTP endpoint (HTTP+SSE is at /sse).")
+@click.option("--shared", is_flag=True, help="The server is stateless: share children between callers (ids rewritten).")
+@click.option("--min", "min_children", type=click.IntRange(0), default=None, help="Shared: children kept running (default 1).")
+@click.option("--max", "max_children", type=click.IntRange(1), default=32, show_default=True, help="Children at most, spares included.")
+@click.option("--spares", type=click.IntRange(0), default=1, show_default=True, help="Warm children kept started for new callers.")
+@click.option("--concurrency", type=click.IntRange(1), default=16, show_default=True, help="Shared: requests at once per child.")
+@click.option("--idle-timeout", type=click.FloatRange(0.1), default=600.0, show_default=True,
+              help="Seconds without a request after which a session's child is stopped (and the session ended).")
+@click.option("--grace", type=click.FloatRange(0), default=3.0, show_default=True, help="Seconds between SIGTERM and SIGKILL.")
+@click.option("--start-timeout", type=click.FloatRange(0.1), default=30.0, show_default=True, help="Seconds a child has to answer initialize.")
+@click.option("--call-timeout", type=click.FloatRange(0.1), default=300.0, show_default=True, help="Seconds a child has to answer a request.")
+@click.option("--env", "env", multiple=True, metavar="NAME[=VALUE]",
+              help="Pass NAME from this environment to children, or set NAME=VALUE (repeatable). Others are not passed.")
+@click.option("--cwd", type=click.Path(exists=True, file_okay=False), default=None, help="Working directory of the children.")
+@click.option("--child-era", type=click.Choice(["auto", "legacy"]), default="auto", show_default=True,
+              help="auto: ask server/discover first; legacy: always initialize.")
+@click.option("--allowed-host", "allowed_hosts", multiple=True, help="Host header allowed (repeatable; default: the local names).")
+@click.option("--allowed-origin", "allowed_origins", multiple=True, help="Origin allowed (repeatable).")
+@click.option("--json-response", is_flag=True, help="Answer POSTs with JSON, not SSE streams.")
+@click.option("--legacy-sse/--no-legacy-sse", default=True, show_default=True, help="Also serve HTTP+SSE (2024-11-05) at /sse.")
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info", show_default=True)
+def bridge(command: tuple[str, ...], host: str, port: int, path: str, shared: bool, min_children: int | None, max_children: int,
+           spares: int, concurrency: int, idle_timeout: float, grace: float, start_timeout: float, call_timeout: float,
+           env: tuple[str, ...], cwd: str | None, child_era: str, allowed_hosts: tuple[str, ...],
+           allowed_origins: tuple[str, ...], json_response: bool, legacy_sse: bool, log_level: str) -> None:
+    """Serve the stdio MCP server COMMAND over Streamable HTTP (both eras) and HTTP+SSE.
+
+    Put -- before the command: anyport bridge --port 8000 -- npx -y @modelcontextprotocol/server-everything
+    """
+    try:
+        import uvicorn
+    except ImportError as exc:
+        raise click.ClickException("the bridge needs uvicorn: pip install 'anyport[http]'") from exc
+    from anyport.bridge import Bridge, BridgeOptions, bridge_app
+    from anyport.transports.http._serve import default_allowed_hosts
+
+    allow, given = _env_options(env)
+    if min_children is None:
+        min_children = 1 if shared else 0
+    try:
+        options = BridgeOptions(
+            command=command, shared=shared, min_children=min_children, max_children=max_children, spares=spares,
+            concurrency=concurrency, idle_timeout=idle_timeout, grace=grace, start_timeout=start_timeout,
+            call_timeout=call_timeout, env_allow=allow, env_set=given, cwd=cwd, child_era=child_era,
+        )
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    if not path.startswith("/"):
+        raise click.UsageError("--path must start with '/'")
+    hosts, warning = (list(allowed_hosts), None) if allowed_hosts else default_allowed_hosts(host)
+    if warning:
+        click.echo(warning, err=True)
+    logging.basicConfig(level=log_level.upper(), stream=sys.stderr, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    app = bridge_app(
+        Bridge(options), path=path, json_response=json_response, allowed_hosts=hosts or None,
+        allowed_origins=list(allowed_origins) or None, legacy_sse=legacy_sse,
+        session_idle_timeout=max(idle_timeout, 1.0),
+    )
+    shown = f"[{host}]" if ":" in host else host
+    click.echo(f"anyport: bridging {' '.join(command)!r} at http://{shown}:{port}{path}"
+               + (" and HTTP+SSE at /sse" if legacy_sse else ""), err=True)
+    config = uvicorn.Config(app, host=host, port=port, lifespan="on", log_level=log_level if log_level != "info" else "warning",
+                            ws="none", timeout_graceful_shutdown=5)
+    try:
+        uvicorn.Server(config).run()
+    except SystemExit:  # uvicorn exits when the lifespan start-up failed: say why, in one line
+        if app.startup_error is None:
+            raise
+    if app.startup_error is not None:
+        raise click.ClickException(app.startup_error)
+
+
+@click.group()
+def commands() -> None:
+    """The bridge commands on their own (``python -m anyport.cli._bridge``)."""
+
+
+commands.add_command(bridge)
+
+
+def connect() -> None:  # pragma: no cover - replaced below when written
+    raise NotImplementedError
+
+
+def main(argv: list[str] | None = None) -> Any:
+    return commands.main(args=argv, prog_name="anyport")
+
+
+if __name__ == "__main__":
+    main()
