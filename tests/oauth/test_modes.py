@@ -1,0 +1,152 @@
+"""Browser and headless modes, login(), and the error paths a user meets.
+
+Requirement IDs: /work/shared/spec/DIGEST.md §14 (A-*).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+import pytest
+
+from anyport import Client, OAuthDiscoveryError, OAuthRegistrationError, OAuthResponseError
+from anyport.oauth import BrowserAuthorizer, MemoryTokenStore, OAuth, login
+from tests.oauth._servers import Protected, ToyAS
+
+Servers = tuple[ToyAS, Protected]
+
+
+async def test_browser_mode_uses_a_loopback_listener(servers: Servers) -> None:
+    """A-21/RFC 8252: the redirect URI is http://127.0.0.1:<random port>/callback; the 'browser'
+    (here: httpx following the redirect to the listener) completes the flow."""
+    auth, resource = servers
+    opened: list[str] = []
+
+    def browser(url: str) -> None:
+        opened.append(url)
+
+        async def visit() -> None:
+            async with httpx.AsyncClient(follow_redirects=True, timeout=10) as http:
+                r = await http.get(url)
+                assert r.status_code == 200 and "close this window" in r.text
+
+        asyncio.get_running_loop().create_task(visit())
+
+    flow = OAuth(authorizer=BrowserAuthorizer(open_browser=browser, timeout=10), store=MemoryTokenStore())
+    async with Client(resource.url, auth=flow, era="legacy", timeout=10) as c:
+        await c.list_tools()
+    (authz,) = auth.paths("/authorize")
+    redirect = authz.query["redirect_uri"]
+    assert redirect.startswith("http://127.0.0.1:") and redirect.endswith("/callback") and len(opened) == 1
+    assert auth.paths("/register")[0].form["redirect_uris"] == [redirect]
+
+
+async def test_browser_wait_is_bounded() -> None:
+    """Nobody comes back: a clear error after the timeout, the listener closed."""
+    authorizer = BrowserAuthorizer(open_browser=lambda url: None, timeout=0.2)
+    redirect = await authorizer.redirect_uri()
+    with pytest.raises(OAuthResponseError, match="within"):
+        await authorizer.authorize("https://as.example/authorize?x=1")
+    with pytest.raises(httpx.ConnectError):
+        async with httpx.AsyncClient(timeout=2) as http:
+            await http.get(redirect)
+
+
+async def test_headless_callback_gets_the_url(servers: Servers) -> None:
+    """Headless mode: the caller's callback receives the authorization URL and returns the redirect."""
+    from anyport.oauth import follow_redirect
+
+    auth, resource = servers
+    urls: list[str] = []
+
+    async def callback(url: str) -> str:
+        urls.append(url)
+        return await follow_redirect(url)
+
+    async with Client(resource.url, auth=OAuth(authorize=callback, store=MemoryTokenStore()), timeout=10) as c:
+        await c.list_tools()
+    assert len(urls) == 1 and urls[0].startswith(auth.issuer + "/authorize?")
+
+
+async def test_login_stores_tokens_for_a_later_client(servers: Servers) -> None:
+    """login(url) (what `anyport call URL --login` runs): authorize without an MCP request; a later
+    Client with the same store needs no new authorization."""
+    auth, resource = servers
+    store = MemoryTokenStore()
+    tokens = await login(resource.url, auth=OAuth(authorize="follow", store=store))
+    assert tokens.access_token == "at-3"
+    assert not [s for s in resource.seen if s.method == "POST"]
+    async with Client(resource.url, auth=OAuth(authorize="follow", store=store), timeout=10) as c:
+        await c.list_tools()
+    assert len(auth.paths("/authorize")) == 1
+
+
+async def test_no_way_to_register_is_explained(servers: Servers) -> None:
+    """A-14 step 4: no pre-registration, no CIMD, no DCR -> OAuthRegistrationError saying what to do."""
+    auth, resource = servers
+    original = auth.metadata
+
+    def without_dcr() -> dict[str, Any]:
+        md = original()
+        md.pop("registration_endpoint")
+        return md
+
+    auth.metadata = without_dcr  # type: ignore[method-assign]
+    with pytest.raises(OAuthRegistrationError, match="pass its client_id"):
+        async with Client(resource.url, auth=OAuth(authorize="follow", store=MemoryTokenStore()), timeout=10):
+            pass
+
+
+async def test_no_pkce_s256_no_authorization(servers: Servers) -> None:
+    """A-20: metadata without S256 in code_challenge_methods_supported -> refuse to proceed."""
+    auth, resource = servers
+    original = auth.metadata
+
+    def without_pkce() -> dict[str, Any]:
+        md = original()
+        md.pop("code_challenge_methods_supported")
+        return md
+
+    auth.metadata = without_pkce  # type: ignore[method-assign]
+    with pytest.raises(OAuthDiscoveryError, match="A-20"):
+        async with Client(resource.url, auth=OAuth(authorize="follow", store=MemoryTokenStore()), timeout=10):
+            pass
+    assert not auth.paths("/authorize")
+
+
+async def test_concurrent_requests_share_one_grant(servers: Servers) -> None:
+    """Many requests meet the same 401 (modern era: one POST each): one authorization serves them all."""
+    auth, resource = servers
+    async with Client(resource.url, auth=OAuth(authorize="follow", store=MemoryTokenStore()), era="modern", timeout=10) as c:
+        auth.live.clear()
+        auth.refresh.clear()
+        await asyncio.gather(*(c.list_tools() for _ in range(5)))
+    assert len(auth.paths("/authorize")) == 2  # the first connect, then one for the five
+
+
+def test_bad_arguments_are_refused() -> None:
+    with pytest.raises(ValueError, match="https"):
+        OAuth(client_metadata_url="http://insecure.example/md.json")
+    with pytest.raises(ValueError, match="not both"):
+        Client("http://127.0.0.1:1/mcp", auth=OAuth(), httpx_client=httpx.AsyncClient())
+    with pytest.raises(ValueError, match="http"):
+        Client(["python", "server.py"], auth=OAuth())
+
+
+async def test_the_http_sse_transport_carries_the_token_too(servers: Servers) -> None:
+    """A-30 on the 2024-11-05 HTTP+SSE transport: the GET event stream and every POST to the
+    endpoint it names (same origin) carry the token."""
+    auth, resource = servers
+    resource.prm_resource = resource.base  # one PRM for the whole origin: /mcp and /sse alike
+    flow = OAuth(authorize="follow", store=MemoryTokenStore())
+    async with Client(f"{resource.base}/sse", auth=flow, transport="sse", timeout=10) as c:
+        assert c.transport == "sse"
+        await c.list_tools()
+    sse = [s for s in resource.seen if s.path != "/mcp" and not s.path.startswith("/.well-known")]
+    assert {s.method for s in sse} == {"GET", "POST"}
+    authed = [s for s in sse if "authorization" in s.headers]
+    assert authed and all(s.headers["authorization"].startswith("Bearer at-") for s in authed)
+    assert {s.method for s in authed} == {"GET", "POST"}
+    assert auth.paths("/authorize")[0].query["resource"] == resource.base
