@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from anyport import Client, OAuthDiscoveryError, OAuthRegistrationError, OAuthResponseError
+from anyport import AuthError, Client, OAuthDiscoveryError, OAuthRegistrationError, OAuthResponseError
 from anyport.oauth import BrowserAuthorizer, MemoryTokenStore, OAuth, login
 from tests.oauth._servers import Protected, ToyAS
 
@@ -41,6 +41,8 @@ async def test_browser_mode_uses_a_loopback_listener(servers: Servers) -> None:
     redirect = authz.query["redirect_uri"]
     assert redirect.startswith("http://127.0.0.1:") and redirect.endswith("/callback") and len(opened) == 1
     assert auth.paths("/register")[0].form["redirect_uris"] == [redirect]
+    posts = [s for s in resource.seen if s.method == "POST" and s.path == "/mcp"]
+    assert all("authorization" in s.headers for s in posts)  # authorized before the handshake (prepare)
 
 
 async def test_browser_wait_is_bounded() -> None:
@@ -150,3 +152,18 @@ async def test_the_http_sse_transport_carries_the_token_too(servers: Servers) ->
     assert authed and all(s.headers["authorization"].startswith("Bearer at-") for s in authed)
     assert {s.method for s in authed} == {"GET", "POST"}
     assert auth.paths("/authorize")[0].query["resource"] == resource.base
+
+
+class BrokenStore:
+    async def get(self, key: str) -> dict[str, Any] | None:
+        raise OSError("disk on fire")
+
+    async def set(self, key: str, value: dict[str, Any] | None) -> None:
+        raise OSError("disk on fire")
+
+
+async def test_a_failing_store_is_an_auth_error_not_a_hang(servers: Servers) -> None:
+    _, resource = servers
+    with pytest.raises(AuthError, match="disk on fire"):
+        async with Client(resource.url, auth=OAuth(authorize="follow", store=BrokenStore()), timeout=10):
+            pass

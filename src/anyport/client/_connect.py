@@ -151,6 +151,9 @@ class Connector:
 
     async def _connect_http(self, url: str) -> None:
         """Streamable HTTP, or the 2024-11-05 HTTP+SSE transport (T-BC-02..05)."""
+        prepare = getattr(self._auth, "prepare", None)  # e.g. anyport.oauth: a browser login before any request
+        if prepare is not None:
+            await prepare(url)
         wanted = self._transport_wanted
         hinted = wanted == "auto" and self._era_wanted != "modern" and urlsplit(url).path.rstrip("/").endswith("/sse")
         if wanted == "sse" or hinted:

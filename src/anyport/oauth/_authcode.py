@@ -95,6 +95,11 @@ class OAuth(OAuthFlow):
         else:
             self.authorizer = BrowserAuthorizer()
 
+    @property
+    def interactive(self) -> bool:  # type: ignore[override]
+        """True with a browser: ``Client`` then authorizes before its handshake (``prepare``)."""
+        return bool(getattr(self.authorizer, "interactive", False))
+
     async def _identity(self, http: httpx.AsyncClient, state: ServerState, server: AuthServer) -> ClientIdentity:
         redirect_uri = await self.authorizer.redirect_uri()
         identity = state.identity

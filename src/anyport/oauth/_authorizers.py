@@ -56,6 +56,8 @@ async def follow_redirect(authorization_url: str, *, timeout: float = 30.0) -> s
 class HeadlessAuthorizer:
     """No browser: ``callback(authorization_url)`` returns the redirect URL (default: ``follow_redirect``).
 
+    ``interactive`` is False: the grant runs inside the request that met the 401.
+
     Args:
         callback: sync or async; gets the authorization URL, returns where the browser was sent back to.
         redirect_uri: the redirect URI registered with the authorization server.
@@ -66,6 +68,7 @@ class HeadlessAuthorizer:
     ) -> None:
         self._callback = callback
         self._redirect_uri = redirect_uri
+        self.interactive = False
 
     async def redirect_uri(self) -> str:
         return self._redirect_uri
@@ -90,6 +93,8 @@ _PAGE = (
 class BrowserAuthorizer:
     """Opens the browser; waits at most ``timeout`` seconds for the redirect on 127.0.0.1.
 
+    ``interactive`` is True: ``Client`` authorizes before its handshake, not inside a request.
+
     Args:
         timeout: seconds to wait for the person to finish in the browser.
         open_browser: how to show the URL (default ``webbrowser.open``; also printed to stderr).
@@ -100,6 +105,7 @@ class BrowserAuthorizer:
         self, *, timeout: float = 300.0, open_browser: Callable[[str], object] | None = None, path: str = "/callback"
     ) -> None:
         self.timeout = timeout
+        self.interactive = True
         self._open = open_browser or webbrowser.open
         self._path = path
         self._server: asyncio.Server | None = None
