@@ -9,7 +9,6 @@ For streamed answers use the Lambda Web Adapter instead (lambda/Dockerfile): it 
 from __future__ import annotations
 
 from mangum import Mangum
-
 from mcp_app import app
 
 # lifespan="auto": Mangum runs the app's lifespan around every invocation; the app allows it.

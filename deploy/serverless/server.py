@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 
+from pydantic import BaseModel
+
 from anyport import Context, Server
 
 app = Server("serverless-notes", version="1.0.0")
@@ -28,6 +30,18 @@ async def count(n: int, ctx: Context) -> int:
     for i in range(1, n + 1):
         await ctx.report_progress(i, n)
     return n
+
+
+class Name(BaseModel):
+    name: str
+
+
+@app.tool()
+async def greet(ctx: Context) -> str:
+    """Ask the user's name, then greet them. On 2026-07-28 the question is an MRTR round: the
+    retry may reach another instance, which opens the round's state with ANYPORT_STATE_KEYS."""
+    answer = await ctx.elicit("What is your name?", Name)
+    return f"Hello, {answer.content.name}!" if answer.content else "Hello!"
 
 
 @app.tool()

@@ -121,11 +121,14 @@ async def request(
     return Response(status, out_headers, b"".join(chunks), chunks)
 
 
-def modern_call(id_: int, method: str, params: dict[str, Any] | None = None, name: str | None = None) -> tuple[dict[str, str], bytes]:
+def modern_call(
+    id_: int, method: str, params: dict[str, Any] | None = None, name: str | None = None, caps: dict[str, Any] | None = None,
+) -> tuple[dict[str, str], bytes]:
     """Headers and body of a 2026-07-28 POST (SEP-2243 header mirroring included)."""
     p = dict(params or {})
     p["_meta"] = {
-        **p.get("_meta", {}), "io.modelcontextprotocol/protocolVersion": MODERN, "io.modelcontextprotocol/clientCapabilities": {},
+        **p.get("_meta", {}), "io.modelcontextprotocol/protocolVersion": MODERN,
+        "io.modelcontextprotocol/clientCapabilities": caps or {},
     }
     headers = {
         "accept": "application/json, text/event-stream", "content-type": "application/json",

@@ -205,6 +205,39 @@ def test_progress_is_dropped_from_json_answers_on_lambda(recipe: dict[str, str],
     assert result["statusCode"] == 200 and isinstance(answer, dict) and answer["result"]["structuredContent"] == {"result": 3}
 
 
+def _fresh_handler(monkeypatch: pytest.MonkeyPatch, keys: str) -> Any:
+    """The handler of a new Lambda instance (a fresh import: nothing shared with the others)."""
+    monkeypatch.setenv("ANYPORT_STATE_KEYS", keys)
+    for name in ("server", "mcp_app", "lambda_handler"):
+        sys.modules.pop(name, None)
+    return _import("lambda_handler").handler
+
+
+def test_an_elicitation_round_is_finished_by_another_lambda_instance(
+    recipe: dict[str, str], lambda_loop: None, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """2026-07-28 MRTR: instance A asks (input_required, its state sealed with ANYPORT_STATE_KEYS),
+    instance B (same keys) finishes the call; an instance with other keys refuses the state."""
+    caps = {"elicitation": {}}
+    first = _fresh_handler(monkeypatch, recipe["ANYPORT_STATE_KEYS"])
+    headers, body = modern_call(1, "tools/call", {"name": "greet", "arguments": {}}, name="greet", caps=caps)
+    asked = _answer(first(_http_api_event(HOST, "POST", "/mcp", headers, body, function_url=False), _Context()))["result"]
+    assert asked["resultType"] == "input_required" and isinstance(asked["requestState"], str), asked
+    (key,) = asked["inputRequests"]
+    retry = {"name": "greet", "arguments": {}, "requestState": asked["requestState"],
+             "inputResponses": {key: {"action": "accept", "content": {"name": "Ada"}}}}
+    headers, body = modern_call(2, "tools/call", retry, name="greet", caps=caps)
+
+    second = _fresh_handler(monkeypatch, recipe["ANYPORT_STATE_KEYS"])
+    assert second is not first
+    done = _answer(second(_http_api_event(HOST, "POST", "/mcp", headers, body, function_url=False), _Context()))
+    assert done["result"]["content"] == [{"type": "text", "text": "Hello, Ada!"}], done
+
+    stranger = _fresh_handler(monkeypatch, KeyRing.generate_key())
+    refused = _answer(stranger(_http_api_event(HOST, "POST", "/mcp", headers, body, function_url=False), _Context()))
+    assert refused["error"]["code"] == -32602 and "requestState" in refused["error"]["message"], refused
+
+
 # -- Cloudflare Workers -----------------------------------------------------------------------------------
 
 
@@ -235,7 +268,7 @@ async def test_the_worker_entry_serves_the_2026_path_through_the_adapter_convent
     assert entry._app.server.key_ring is not None
     headers, body = modern_call(1, "tools/list")
     r = await worker.fetch(workers_standin.Request("POST", url, [*headers.items(), ("host", WORKER_HOST)], body))
-    assert {t["name"] for t in json.loads(r.body)["result"]["tools"]} == {"search", "count", "whoami"}
+    assert {t["name"] for t in json.loads(r.body)["result"]["tools"]} == {"search", "count", "greet", "whoami"}
     r = await worker.fetch(workers_standin.Request("GET", f"https://{WORKER_HOST}/healthz", [("host", WORKER_HOST)]))
     assert r.status == 200 and json.loads(r.body) == {"status": "ok"}
     # A legacy GET stream has no place on a Worker (stateless): refused, not hanging.
