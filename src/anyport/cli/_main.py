@@ -13,6 +13,8 @@ import orjson
 
 from anyport._exceptions import MCPError
 from anyport.cli._auth import AUTH_OPTIONS, auth_chain, auth_options, keys
+from anyport.cli._observe import OBSERVE_OPTIONS, apply_observe, observe_options
+from anyport.cli._probe import probe
 from anyport.limits import Limits
 
 __all__ = ["cli"]
@@ -135,6 +137,7 @@ _HTTP_OPTIONS = (
     show_default=True, envvar="ANYPORT_LOG_LEVEL", help="HTTP: uvicorn's log level.",
 )
 @auth_options
+@observe_options
 @click.pass_context
 def serve(ctx: click.Context, /, target: str, transport: str, http_flag: bool, max_message_bytes: int | None, **http: Any) -> None:
     """Serve TARGET: path/to/file.py[:attr] or package.module[:attr] (default attr: app)."""
@@ -150,8 +153,9 @@ def serve(ctx: click.Context, /, target: str, transport: str, http_flag: bool, m
         transport = "http"
     chosen = {name: http.pop(name) for name in _LIMIT_OPTIONS}
     limits = Limits(**{name: value for name, value in chosen.items() if value is not None})
+    observing = {name: http.pop(name) for name in OBSERVE_OPTIONS}
     if transport == "http":
-        _serve_http(target, max_message_bytes, limits=limits, **http)
+        _serve_http(target, max_message_bytes, limits=limits, observing=observing, **http)
         return
     given = [f"--{n.replace('_', '-')}" for n in _HTTP_OPTIONS if ctx.get_parameter_source(n) == click.core.ParameterSource.COMMANDLINE]
     if given:
@@ -162,7 +166,7 @@ def serve(ctx: click.Context, /, target: str, transport: str, http_flag: bool, m
 
     # T-STDIO-03: stdout is ours before user code is imported, so import-time prints go to stderr.
     kw: dict[str, Any] = {"stdout_fd": claim_stdout(), "limits": limits}
-    server = load_server(target)
+    server = apply_observe(load_server(target), transport="stdio", **observing)
     if max_message_bytes is not None:
         kw["max_message_bytes"] = max_message_bytes
     run_stdio_server(server, **kw)
@@ -173,7 +177,7 @@ def _serve_http(
     certfile: str | None, keyfile: str | None, allowed_hosts: tuple[str, ...], allowed_origins: tuple[str, ...],
     legacy_sse: bool, log_level: str, trusted_proxies: tuple[str, ...], sse_retry_ms: int | None,
     sse_poll_after: float | None, limits: Limits, redis: str | None, redis_prefix: str, workers: int,
-    rate_limit: str | None, tool_rate_limits: tuple[str, ...], **auth_flags: Any,
+    rate_limit: str | None, tool_rate_limits: tuple[str, ...], observing: dict[str, Any], **auth_flags: Any,
 ) -> None:
     import importlib
 
@@ -205,6 +209,7 @@ def _serve_http(
         server.hide_unauthorized = True
     if redis is not None:
         _share_tasks(server, redis, redis_prefix)
+    server = apply_observe(server, transport="http", workers=workers, **observing)
     if max_message_bytes is not None:
         limits = dataclasses.replace(limits, max_body_bytes=max_message_bytes)
     options = HTTPOptions(
@@ -449,3 +454,4 @@ def keygen(as_hex: bool) -> None:
 
 
 cli.add_command(keys)
+cli.add_command(probe)

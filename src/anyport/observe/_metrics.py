@@ -72,7 +72,9 @@ class MCPMetrics:
         self._gauges: dict[str, Callable[[], float]] = {}
         live = prom.Gauge("anyport_live_sessions", "Legacy sessions held now.", registry=self.registry)
         live.set_function(lambda: self._gauge("sessions"))
-        streams = prom.Gauge("anyport_open_streams", "SSE streams open now (POST and GET).", registry=self.registry)
+        streams = prom.Gauge(
+            "anyport_open_streams", "Standalone SSE streams (GET) and HTTP+SSE connections open now.", registry=self.registry,
+        )
         streams.set_function(lambda: self._gauge("streams"))
         #: Children of ``operations`` by label values: ``labels()`` costs more than ``observe``.
         self._children: dict[tuple[str, ...], Any] = {}

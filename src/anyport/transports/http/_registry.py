@@ -110,6 +110,8 @@ class LiveSessions:
         self._announcements: asyncio.Task[None] | None = None
         self._announced = False
         self._origin = secrets.token_hex(8)  # not id(self): forked workers may share addresses
+        #: Called with each session that ends here for good (DELETE, idle expiry): metrics.
+        self.on_end: Callable[[HTTPSession], None] | None = None
 
     @property
     def local_only(self) -> bool:
@@ -178,6 +180,8 @@ class LiveSessions:
         parts other replicas are busy with."""
         self._drop(session)
         if forget:
+            if self.on_end is not None:
+                self.on_end(session)
             await self._forget(session.id)
 
     async def _forget(self, session_id: str, *, record: bool = True) -> None:
