@@ -6,6 +6,7 @@ Requirement IDs: /work/shared/spec/DIGEST.md §14 (A-*), RFC 9449 for DPoP.
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 from typing import Any
 
@@ -156,3 +157,44 @@ async def test_a_refused_grant_is_a_typed_error(servers: Servers) -> None:
             pass
     assert info.value.error == "invalid_client" and info.value.status == 401
     assert len(auth.paths("/token")) == 1
+
+
+async def test_authorization_server_migration(servers: Servers) -> None:
+    """A-10/A-19: the PRM now names another AS: register there anew; neither the old client id nor
+    the old refresh token is shown to the new AS; the same holds for a new process with the store."""
+    as1, resource = servers
+    as2 = ToyAS(_n=itertools.count(100))  # AS2's ids and tokens: dcr-100.., at-1xx, rt-1xx
+    store = MemoryTokenStore()
+    with running(as2) as as2_base:
+        as2.base = as2_base
+        async with Client(resource.url, auth=oauth(store=store), era="legacy", timeout=10) as c:
+            await c.list_tools()
+            resource.auth = as2  # the server moves: AS1's tokens are no longer accepted
+            await c.list_tools()
+        assert len(as2.paths("/register")) == 1
+        client_ids = {s.query.get("client_id") for s in as2.paths("/authorize")}
+        client_ids |= {s.form.get("client_id") for s in as2.paths("/token")}
+        assert client_ids == {"dcr-100"}  # never AS1's dcr-1
+        as2.live.clear()
+        async with Client(resource.url, auth=oauth(store=store), era="legacy", timeout=10) as c:
+            await c.list_tools()  # a new process: the stored AS2 refresh token goes to AS2 only
+    refreshes = [s.form["refresh_token"] for s in as2.paths("/token") if s.form.get("grant_type") == "refresh_token"]
+    assert refreshes and all(int(t.split("-")[1]) >= 100 for t in refreshes)  # AS2's own refresh tokens
+    assert not [s for s in as1.paths("/token") if s.form.get("grant_type") == "refresh_token"]
+
+
+async def test_stored_tokens_of_a_former_as_stay_with_it(servers: Servers) -> None:
+    """A-19: a new process loads tokens from AS1, but the server now names AS2: AS1's refresh token
+    is not sent to AS2; the client registers and authorizes there."""
+    _, resource = servers
+    as2 = ToyAS(_n=itertools.count(100))
+    store = MemoryTokenStore()
+    with running(as2) as as2_base:
+        as2.base = as2_base
+        async with Client(resource.url, auth=oauth(store=store), era="legacy", timeout=10) as c:
+            await c.list_tools()
+        resource.auth = as2
+        async with Client(resource.url, auth=oauth(store=store), era="legacy", timeout=10) as c:
+            await c.list_tools()
+    assert not [s for s in as2.paths("/token") if s.form.get("grant_type") == "refresh_token"]
+    assert len(as2.paths("/register")) == 1 and len(as2.paths("/authorize")) == 1

@@ -32,6 +32,8 @@ class ServerState:
     discovery: Discovery | None = None
     tokens: Tokens | None = None
     identity: ClientIdentity | None = None
+    #: The issuer ``tokens`` came from: its refresh token goes to no other authorization server.
+    issuer: str | None = None
     loaded: bool = False
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -125,13 +127,14 @@ class TokenKeeper:
         data = await self.store.get(f"tokens {where['issuer']} {where['resource']}")
         tokens = Tokens.from_dict(data) if data is not None else None
         if tokens is not None and not tokens.is_dpop:  # a DPoP token is bound to a key this process lacks
-            state.tokens = tokens
+            state.tokens, state.issuer = tokens, where["issuer"]
 
     async def _save(self, state: ServerState) -> None:
         d, tokens = state.discovery, state.tokens
         if d is None:
             return
         key = f"tokens {d.server.issuer} {d.resource}"
+        state.issuer = d.server.issuer if tokens is not None else None
         await self.store.set(key, tokens.to_dict() if tokens is not None else None)
         await self.store.set(f"issuer {state.server_url}", {"issuer": d.server.issuer, "resource": d.resource})
 
@@ -146,7 +149,9 @@ class TokenKeeper:
                 previous = state.discovery
                 d = await discover(http, state.server_url, challenge, issuer=self.issuer)
                 state.discovery = d
-                moved = previous is not None and previous.server.issuer != d.server.issuer
+                moved = (previous is not None and previous.server.issuer != d.server.issuer) or (
+                    state.issuer is not None and state.issuer != d.server.issuer
+                )
                 if moved:
                     state.identity = None  # credentials stay with the AS that issued them
                 if sent is None and state.tokens is None and await self._use_stored(state, d):
@@ -168,7 +173,7 @@ class TokenKeeper:
         tokens = Tokens.from_dict(data) if data is not None else None
         if tokens is None or tokens.is_dpop:
             return False
-        state.tokens = tokens
+        state.tokens, state.issuer = tokens, d.server.issuer
         if not tokens.expired:
             return True
         if tokens.refresh_token:
