@@ -11,7 +11,8 @@ import base64
 import importlib
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from types import ModuleType
 from typing import Any
 
@@ -150,17 +151,45 @@ class _Context:
         return 30_000
 
 
+class LambdaRuntime:
+    """A Lambda execution environment's thread, with an event loop of its own: Mangum runs the app
+    on its thread's loop, and the test's own thread and loop stay as they were."""
+
+    def __init__(self) -> None:
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="lambda", initializer=self._start)
+
+    def _start(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(self.loop)
+
+    def load(self) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+        """Import lambda_handler there (as the Lambda runtime does) and call its handler there."""
+        handler = self.pool.submit(lambda: _import("lambda_handler").handler).result(60)
+
+        def invoke(event: dict[str, Any], context: Any) -> dict[str, Any]:
+            result: dict[str, Any] = self.pool.submit(handler, event, context).result(60)
+            return result
+
+        return invoke
+
+    def close(self) -> None:
+        def stop() -> None:
+            if self.loop is not None:
+                self.loop.close()
+            asyncio.set_event_loop(None)
+
+        self.pool.submit(stop).result(60)
+        self.pool.shutdown()
+
+
 @pytest.fixture
-def lambda_loop() -> Iterator[None]:
-    """Mangum runs the app on the thread's event loop (made in its constructor when there is none):
-    give it one and close it afterwards."""
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
+def runtime() -> Iterator[LambdaRuntime]:
+    env = LambdaRuntime()
     try:
-        yield
+        yield env
     finally:
-        asyncio.set_event_loop(None)
-        loop.close()
+        env.close()
 
 
 def _answer(result: dict[str, Any]) -> Any:
@@ -170,9 +199,9 @@ def _answer(result: dict[str, Any]) -> Any:
 
 @pytest.mark.parametrize("function_url", [False, True], ids=["http-api", "function-url"])
 def test_the_lambda_handler_answers_http_api_and_function_url_events(
-    recipe: dict[str, str], lambda_loop: None, function_url: bool,
+    recipe: dict[str, str], runtime: LambdaRuntime, function_url: bool,
 ) -> None:
-    handler = _import("lambda_handler").handler
+    handler = runtime.load()
     host = URL_HOST if function_url else HOST
     for i in range(20):  # warm invocations: the lifespan runs around each one
         headers, body = modern_call(i, "tools/call", {"name": "search", "arguments": {"query": "revision"}}, name="search")
@@ -195,31 +224,31 @@ def test_the_lambda_handler_answers_http_api_and_function_url_events(
     assert handler(event, _Context())["statusCode"] == 403
 
 
-def test_progress_is_dropped_from_json_answers_on_lambda(recipe: dict[str, str], lambda_loop: None) -> None:
+def test_progress_is_dropped_from_json_answers_on_lambda(recipe: dict[str, str], runtime: LambdaRuntime) -> None:
     """A buffered platform carries one JSON answer: a tool's progress never reaches the client there
     (the Lambda Web Adapter recipe streams it)."""
-    handler = _import("lambda_handler").handler
+    handler = runtime.load()
     headers, body = modern_call(1, "tools/call", {"name": "count", "arguments": {"n": 3}, "_meta": {"progressToken": "p"}}, name="count")
     result = handler(_http_api_event(HOST, "POST", "/mcp", headers, body, function_url=False), _Context())
     answer = _answer(result)
     assert result["statusCode"] == 200 and isinstance(answer, dict) and answer["result"]["structuredContent"] == {"result": 3}
 
 
-def _fresh_handler(monkeypatch: pytest.MonkeyPatch, keys: str) -> Any:
-    """The handler of a new Lambda instance (a fresh import: nothing shared with the others)."""
+def _fresh_handler(runtime: LambdaRuntime, monkeypatch: pytest.MonkeyPatch, keys: str) -> Any:
+    """The handler of a new Lambda instance (a fresh import: no object shared with the others)."""
     monkeypatch.setenv("ANYPORT_STATE_KEYS", keys)
     for name in ("server", "mcp_app", "lambda_handler"):
         sys.modules.pop(name, None)
-    return _import("lambda_handler").handler
+    return runtime.load()
 
 
 def test_an_elicitation_round_is_finished_by_another_lambda_instance(
-    recipe: dict[str, str], lambda_loop: None, monkeypatch: pytest.MonkeyPatch,
+    recipe: dict[str, str], runtime: LambdaRuntime, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """2026-07-28 MRTR: instance A asks (input_required, its state sealed with ANYPORT_STATE_KEYS),
     instance B (same keys) finishes the call; an instance with other keys refuses the state."""
     caps = {"elicitation": {}}
-    first = _fresh_handler(monkeypatch, recipe["ANYPORT_STATE_KEYS"])
+    first = _fresh_handler(runtime, monkeypatch, recipe["ANYPORT_STATE_KEYS"])
     headers, body = modern_call(1, "tools/call", {"name": "greet", "arguments": {}}, name="greet", caps=caps)
     asked = _answer(first(_http_api_event(HOST, "POST", "/mcp", headers, body, function_url=False), _Context()))["result"]
     assert asked["resultType"] == "input_required" and isinstance(asked["requestState"], str), asked
@@ -228,12 +257,12 @@ def test_an_elicitation_round_is_finished_by_another_lambda_instance(
              "inputResponses": {key: {"action": "accept", "content": {"name": "Ada"}}}}
     headers, body = modern_call(2, "tools/call", retry, name="greet", caps=caps)
 
-    second = _fresh_handler(monkeypatch, recipe["ANYPORT_STATE_KEYS"])
+    second = _fresh_handler(runtime, monkeypatch, recipe["ANYPORT_STATE_KEYS"])
     assert second is not first
     done = _answer(second(_http_api_event(HOST, "POST", "/mcp", headers, body, function_url=False), _Context()))
     assert done["result"]["content"] == [{"type": "text", "text": "Hello, Ada!"}], done
 
-    stranger = _fresh_handler(monkeypatch, KeyRing.generate_key())
+    stranger = _fresh_handler(runtime, monkeypatch, KeyRing.generate_key())
     refused = _answer(stranger(_http_api_event(HOST, "POST", "/mcp", headers, body, function_url=False), _Context()))
     assert refused["error"]["code"] == -32602 and "requestState" in refused["error"]["message"], refused
 
