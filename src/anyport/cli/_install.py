@@ -302,7 +302,7 @@ def install(
 
     \b
     anyport install claude-desktop notes.py
-    anyport install cursor notes.py --env NOTES_DIR=~/notes
+    anyport install cursor notes.py --env NOTES_DIR=/srv/notes
     anyport install vscode https://mcp.example.com/mcp --header "Authorization: Bearer ${input:token}"
     anyport install claude-code notes.py --with httpx --scope user
     anyport install json notes.py            # prints {"mcpServers": {...}} for any other host
