@@ -167,3 +167,21 @@ async def test_a_failing_store_is_an_auth_error_not_a_hang(servers: Servers) -> 
     with pytest.raises(AuthError, match="disk on fire"):
         async with Client(resource.url, auth=OAuth(authorize="follow", store=BrokenStore()), timeout=10):
             pass
+
+
+async def test_browser_listener_keeps_its_port_between_authorizations() -> None:
+    """A step-up in browser mode reuses the redirect URI, so a registered client stays valid (A-21)."""
+    authorizer = BrowserAuthorizer(open_browser=lambda url: None, timeout=0.1)
+    first = await authorizer.redirect_uri()
+    await authorizer.aclose()
+    assert await authorizer.redirect_uri() == first
+    await authorizer.aclose()
+
+
+def test_redirect_uris_must_be_https_or_loopback() -> None:
+    """A-21: redirect URIs are localhost or https."""
+    with pytest.raises(ValueError, match="A-21"):
+        OAuth(authorize="follow", redirect_uri="http://app.example/callback")
+    OAuth(authorize="follow", redirect_uri="https://app.example/callback")
+    with pytest.raises(ValueError, match="A-15"):
+        OAuth(client_metadata_url="https://app.example")

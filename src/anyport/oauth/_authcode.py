@@ -22,6 +22,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 from anyport._exceptions import OAuthDiscoveryError, OAuthResponseError
 from anyport.oauth._authorizers import AuthorizeCallback, Authorizer, BrowserAuthorizer, HeadlessAuthorizer
+from anyport.oauth._discovery import is_loopback
 from anyport.oauth._flow import OAuthFlow, ServerState
 from anyport.oauth._register import register
 from anyport.oauth._tokens import ClientIdentity, Tokens, request_tokens
@@ -78,8 +79,12 @@ class OAuth(OAuthFlow):
         )
         if client_secret is not None and client_id is None:
             raise ValueError("client_secret without client_id")
-        if client_metadata_url is not None and urlsplit(client_metadata_url).scheme != "https":
-            raise ValueError("client_metadata_url must be an https URL (A-15)")
+        if client_metadata_url is not None and (
+            urlsplit(client_metadata_url).scheme != "https" or urlsplit(client_metadata_url).path in ("", "/")
+        ):
+            raise ValueError("client_metadata_url must be an https URL with a path (A-15)")
+        if urlsplit(redirect_uri).scheme != "https" and not is_loopback(redirect_uri):
+            raise ValueError("redirect_uri must be https or on a loopback host (A-21)")
         if authorize is not None and authorizer is not None:
             raise ValueError("pass authorize= or authorizer=, not both")
         self.client_id = client_id

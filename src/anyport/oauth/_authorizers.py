@@ -113,9 +113,17 @@ class BrowserAuthorizer:
         self._waiter: asyncio.Future[str] | None = None
 
     async def redirect_uri(self) -> str:
+        """The listener's URI; a later authorization (a step-up) gets the same port when it is free,
+        so a dynamically registered client stays valid."""
         if self._server is None:
-            self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
-            self._port = int(self._server.sockets[0].getsockname()[1])
+            server = None
+            if self._port is not None:
+                with contextlib.suppress(OSError):
+                    server = await asyncio.start_server(self._handle, "127.0.0.1", self._port)
+            if server is None:
+                server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+            self._server = server
+            self._port = int(server.sockets[0].getsockname()[1])
         return f"http://127.0.0.1:{self._port}{self._path}"
 
     async def authorize(self, authorization_url: str) -> str:

@@ -153,9 +153,9 @@ class OAuthFlow(TokenKeeper, httpx.Auth):
             return state.tokens
         challenge = None
         async with self._http() as http:
-            with contextlib.suppress(httpx.HTTPError):
-                probe = await http.get(server_url, headers={"accept": "text/event-stream"})
-                challenge = self._challenge(probe) if probe.status_code == 401 else None
+            with contextlib.suppress(httpx.HTTPError):  # only the status and headers: never wait on a stream
+                async with http.stream("GET", server_url, headers={"accept": "text/event-stream"}) as probe:
+                    challenge = self._challenge(probe) if probe.status_code == 401 else None
         await self._renew(state, state.tokens, challenge)
         assert state.tokens is not None
         return state.tokens
