@@ -97,7 +97,8 @@ def modern_headers(method: str, name: str | None = None) -> dict[str, str]:
 def modern_call(c: httpx.Client, id_: int, name: str, arguments: dict[str, Any] | None = None,
                 caps: dict[str, Any] | None = None, extra: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     params: dict[str, Any] = {"name": name, "arguments": arguments or {}, **(extra or {})}
-    params["_meta"] = {"io.modelcontextprotocol/protocolVersion": MODERN, "io.modelcontextprotocol/clientCapabilities": caps or {}}
+    params["_meta"] = {**params.get("_meta", {}), "io.modelcontextprotocol/protocolVersion": MODERN,
+                       "io.modelcontextprotocol/clientCapabilities": caps or {}}
     r = c.post("/mcp", headers=modern_headers("tools/call", name), json={"jsonrpc": "2.0", "id": id_, "method": "tools/call", "params": params})
     return answers(r)
 

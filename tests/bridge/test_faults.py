@@ -55,7 +55,7 @@ def test_hanging_call_times_out_and_the_session_goes_on() -> None:
 def test_child_flooding_stdout_is_stopped() -> None:
     """T-STDIO-02: a line over the limit (64 MiB without a newline here, limit 1 MiB) ends that child
     with a clear error instead of growing the bridge's memory."""
-    with serving(rogue(), max_line_bytes=1 << 20) as (base, _bridge), httpx.Client(base_url=base, timeout=30) as c:
+    with serving(rogue(), max_line_bytes=1 << 20, grace=0.5) as (base, _bridge), httpx.Client(base_url=base, timeout=30) as c:
         h = initialize(c)
         pid = int(text_of(call(c, h, 1, "pid")))
         error = _error(call(c, h, 2, "flood"))
@@ -91,7 +91,7 @@ def test_failed_starts_back_off_and_readyz_tells(tmp_path: Path) -> None:
     """Restarts with backoff: while children cannot start, requests get a clean error and /readyz 503
     with the reason; once they can again, both recover."""
     flag = tmp_path / "broken"
-    with serving(rogue(f"exit-if:{flag}"), backoff_initial=0.3, backoff_max=0.6) as (base, _bridge), \
+    with serving(rogue(f"exit-if:{flag}"), spares=0, backoff_initial=0.3, backoff_max=0.6) as (base, _bridge), \
             httpx.Client(base_url=base, timeout=20) as c:
         assert c.get("/readyz").status_code == 200
         flag.touch()

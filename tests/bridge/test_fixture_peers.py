@@ -37,7 +37,7 @@ def _client(name: str, era: str, url: str, sse: bool) -> list[str]:
     ("client", "era", "transport", "child", "child_era"),
     [
         ("python", "legacy", "streamable", "typescript", "auto"),   # legacy caller, MRTR rounds of a modern child
-        ("python", "modern", "streamable", "python", "legacy"),     # modern caller, legacy child: rounds parked
+        ("python", "modern", "streamable", "typescript", "legacy"), # modern caller, legacy child: rounds parked
         ("python", "legacy", "sse", "python", "legacy"),            # HTTP+SSE, legacy child's requests on the stream
         ("typescript", "legacy", "streamable", "python", "legacy"),
         ("typescript", "modern", "streamable", "typescript", "auto"),
@@ -46,7 +46,7 @@ def _client(name: str, era: str, url: str, sse: bool) -> list[str]:
 def test_fixture_through_the_bridge(client: str, era: str, transport: str, child: str, child_era: str) -> None:
     """T-HTTP-05..17/33/37/43, T-SSE-01..06, T-H26-03..15, M-14..M-19, U-01..U-10, F-*: the fixture
     report of an official SDK client, through the bridge to an official SDK stdio server."""
-    with serving(_child(child), child_era=child_era) as (base, bridge):
+    with serving(_child(child), child_era=child_era, spares=3 if era == "modern" else 1) as (base, bridge):
         url = f"{base}/sse" if transport == "sse" else f"{base}/mcp"
         report = _peer_report(_client(client, era, url, transport == "sse"))
         assert bridge.pool.era == ("legacy" if child_era == "legacy" else "modern")

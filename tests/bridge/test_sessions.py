@@ -107,7 +107,7 @@ def test_modern_caller_answers_a_legacy_childs_elicitation_in_an_mrtr_round() ->
     """M-14/M-15/M-18: the child's elicitation/create becomes an input_required result; the retry's
     inputResponses answer the parked call; a forged requestState is refused (M-16)."""
     caps = {"elicitation": {}}
-    with serving(rogue()) as (base, bridge), httpx.Client(base_url=base, timeout=20) as c:
+    with serving(rogue(), spares=0) as (base, bridge), httpx.Client(base_url=base, timeout=20) as c:
         first = modern_call(c, 1, "ask", caps=caps)[-1]["result"]
         assert first["resultType"] == "input_required"
         ((key, ask),) = first["inputRequests"].items()

@@ -271,7 +271,7 @@ class Bridge:
         """A request is done with ``child``: a child of its own is stopped (unless a call of it is
         parked for an MRTR round), a shared one has room for another request."""
         if disposable and not self.rounds.holds(child):
-            await self.pool.stop(child)
+            self.pool.stop_soon(child)  # in the background: the answer does not wait for the exit
         elif not disposable:
             await self.pool.released()
 

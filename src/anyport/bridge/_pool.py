@@ -58,7 +58,7 @@ class BridgeOptions:
     shared: bool = False
     min_children: int = 0
     max_children: int = 32
-    spares: int = 0
+    spares: int = 1
     concurrency: int = 16
     idle_timeout: float = 600.0
     grace: float = 3.0
