@@ -7,6 +7,8 @@ TS_PEERS := tests/interop/peers/ts
 TS_STAMP := $(TS_PEERS)/node_modules/.installed
 CONF := tests/conformance
 CONF_STAMP := $(CONF)/node_modules/.installed
+BRIDGE_PEERS := tests/bridge/peers
+BRIDGE_STAMP := $(BRIDGE_PEERS)/node_modules/.installed
 
 .PHONY: install demo test lint typecheck unit conformance bench bench-quick fuzz clean
 
@@ -31,6 +33,11 @@ $(CONF_STAMP): $(CONF)/package.json $(CONF)/package-lock.json
 	npm ci --prefix $(CONF) --no-audit --no-fund --loglevel=error
 	@touch $@
 
+$(BRIDGE_STAMP): $(BRIDGE_PEERS)/package.json $(BRIDGE_PEERS)/package-lock.json
+	@scripts/ensure-node
+	npm ci --prefix $(BRIDGE_PEERS) --no-audit --no-fund --loglevel=error
+	@touch $@
+
 demo: install
 	$(PY) examples/demo.py
 
@@ -40,12 +47,12 @@ lint: install
 typecheck: install
 	$(VENV)/bin/mypy
 
-unit: install $(TS_STAMP) $(CONF_STAMP)
+unit: install $(TS_STAMP) $(CONF_STAMP) $(BRIDGE_STAMP)
 	@scripts/ensure-redis
 	@scripts/ensure-nginx
 	$(VENV)/bin/pytest -q
 
-test: install $(TS_STAMP) $(CONF_STAMP) lint typecheck
+test: install $(TS_STAMP) $(CONF_STAMP) $(BRIDGE_STAMP) lint typecheck
 	@scripts/ensure-redis
 	@scripts/ensure-nginx
 	$(VENV)/bin/pytest -q
@@ -76,4 +83,4 @@ fuzz: install
 	$(PY) bench/soak.py --rounds 3 --ramp 5
 
 clean:
-	rm -rf $(VENV) $(TS_PEERS)/node_modules $(CONF)/node_modules .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(TS_PEERS)/node_modules $(CONF)/node_modules $(BRIDGE_PEERS)/node_modules .pytest_cache .mypy_cache .ruff_cache
