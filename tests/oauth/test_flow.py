@@ -15,6 +15,7 @@ from anyport import (
     Client,
     InsufficientScopeError,
     OAuthDiscoveryError,
+    OAuthRegistrationError,
     OAuthResponseError,
 )
 from anyport.oauth import MemoryTokenStore, OAuth
@@ -212,3 +213,13 @@ async def test_dcr_is_stored_per_issuer_and_reused(servers: Servers) -> None:
     auth.refresh.clear()
     await call(resource, oauth(store=store))
     assert len(auth.paths("/register")) == 1 and len(auth.paths("/authorize")) == 2
+
+
+async def test_pre_registered_credentials_stay_with_their_issuer(servers: Servers) -> None:
+    """A-19: client_id registered with another issuer -> refused before anything is sent to this AS."""
+    auth, resource = servers
+    flow = oauth(client_id="known", client_secret="s3cret", client_issuer="https://other-as.example")
+    with pytest.raises(OAuthRegistrationError, match="A-19"):
+        await call(resource, flow)
+    assert not auth.paths("/authorize") and not auth.paths("/token")
+    assert await call(resource, oauth(client_id="known", client_issuer=auth.issuer)) == "hello"

@@ -198,3 +198,19 @@ async def test_stored_tokens_of_a_former_as_stay_with_it(servers: Servers) -> No
             await c.list_tools()
     assert not [s for s in as2.paths("/token") if s.form.get("grant_type") == "refresh_token"]
     assert len(as2.paths("/register")) == 1 and len(as2.paths("/authorize")) == 1
+
+
+async def test_an_expiring_token_is_refreshed_before_it_is_sent(servers: Servers) -> None:
+    """Refresh ahead of expiry (no 401 needed): a token within 30 s of its end is refreshed first,
+    with resource (A-23) and rotation."""
+    auth, resource = servers
+    auth.expires_in = 5  # always "about to expire" for the client
+    async with Client(resource.url, auth=oauth(), era="legacy", timeout=10) as c:
+        await c.list_tools()
+        resource.seen.clear()
+        await c.list_tools()
+    refreshes = [s for s in auth.paths("/token") if s.form["grant_type"] == "refresh_token"]
+    assert refreshes and all(s.form["resource"] == resource.url for s in refreshes)
+    assert len(auth.paths("/authorize")) == 1
+    assert [s for s in resource.seen if s.path == "/mcp"]  # requests went on ...
+    assert all("authorization" in s.headers for s in resource.seen if s.path == "/mcp")  # ... each with a token

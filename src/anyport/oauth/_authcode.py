@@ -43,6 +43,8 @@ class OAuth(OAuthFlow):
     Args:
         client_id / client_secret: pre-registered credentials (A-18); without them the client uses
             ``client_metadata_url`` (CIMD) where supported, else dynamic registration.
+        client_issuer: the authorization server ``client_id`` is registered with; another one is
+            refused with ``OAuthRegistrationError`` instead of seeing the credentials (A-19).
         token_endpoint_auth_method: for pre-registered credentials (default: what the server lists).
         client_metadata_url: an https URL serving this client's metadata document (A-15).
         client_name: the name given in dynamic registration.
@@ -59,6 +61,7 @@ class OAuth(OAuthFlow):
         *,
         client_id: str | None = None,
         client_secret: str | None = None,
+        client_issuer: str | None = None,
         token_endpoint_auth_method: str | None = None,
         client_metadata_url: str | None = None,
         client_name: str = "anyport",
@@ -88,6 +91,7 @@ class OAuth(OAuthFlow):
         if authorize is not None and authorizer is not None:
             raise ValueError("pass authorize= or authorizer=, not both")
         self.client_id = client_id
+        self.client_issuer = client_issuer
         self.client_secret = client_secret
         self.token_endpoint_auth_method = token_endpoint_auth_method
         self.client_metadata_url = client_metadata_url
@@ -112,7 +116,7 @@ class OAuth(OAuthFlow):
             identity = await register(
                 http, server, self.store, redirect_uri, client_id=self.client_id, client_secret=self.client_secret,
                 auth_method=self.token_endpoint_auth_method, client_metadata_url=self.client_metadata_url,
-                client_name=self.client_name,
+                client_name=self.client_name, client_issuer=self.client_issuer,
             )
             state.identity = identity
         return identity

@@ -90,9 +90,11 @@ class OAuthFlow(TokenKeeper, httpx.Auth):
             elif status == 403 and challenge is not None and challenge.params.get("error") == "insufficient_scope":
                 wanted = challenge.scopes or ()
                 if step_ups >= self.max_step_ups:
+                    why = challenge.params.get("error_description")
                     raise InsufficientScopeError(
-                        f"{request.url} refuses the request for lack of scope {' '.join(wanted)!r} after "
-                        f"{step_ups} re-authorization(s); ask the server's operator for these scopes (A-28)",
+                        f"{request.url} refuses the request for lack of scope {' '.join(wanted)!r}"
+                        + (f" ({why})" if why else "")
+                        + f" after {step_ups} re-authorization(s); ask for these scopes or a role that has them (A-28)",
                         scopes=tuple(wanted),
                     )
                 step_ups += 1

@@ -53,8 +53,18 @@ async def register(
     auth_method: str | None,
     client_metadata_url: str | None,
     client_name: str,
+    client_issuer: str | None = None,
 ) -> ClientIdentity:
-    """The client identity for ``server`` (see the module docstring for the order)."""
+    """The client identity for ``server`` (see the module docstring for the order).
+
+    ``client_issuer``: the issuer the pre-registered ``client_id`` belongs to; another issuer is
+    refused rather than shown those credentials (A-19).
+    """
+    if client_id is not None and client_issuer is not None and client_issuer != server.issuer:
+        raise OAuthRegistrationError(
+            f"the server's authorization server is {server.issuer}, but client_id {client_id!r} was registered "
+            f"with {client_issuer}: not sending it there (A-19); register with {server.issuer} or fix client_issuer"
+        )
     if client_id is not None:
         method = auth_method_for(server, client_secret is not None, auth_method)
         return ClientIdentity(client_id, client_secret, method, [redirect_uri], "pre-registered")
