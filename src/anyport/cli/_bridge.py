@@ -108,16 +108,60 @@ def bridge(command: tuple[str, ...], host: str, port: int, path: str, shared: bo
         raise click.ClickException(app.startup_error)
 
 
+
+
+@click.command()
+@click.argument("url")
+@click.option("--header", "headers", multiple=True, metavar="'NAME: VALUE'", help="An HTTP header sent upstream (repeatable).")
+@click.option("--transport", type=click.Choice(["auto", "streamable-http", "sse"]), default="auto", show_default=True,
+              help="auto: Streamable HTTP, falling back to HTTP+SSE as the client does.")
+@click.option("--timeout", type=click.FloatRange(0.1), default=300.0, show_default=True, help="Seconds a request may take upstream.")
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="warning", show_default=True,
+              help="Logs go to stderr; stdout carries protocol messages only.")
+def connect(url: str, headers: tuple[str, ...], transport: str, timeout: float, log_level: str) -> None:
+    """Serve the remote MCP server at URL on stdio (for hosts that only spawn commands)."""
+    from anyport.transports.stdio import claim_stdout
+
+    stdout_fd = claim_stdout()  # T-STDIO-03: nothing but protocol messages on stdout, from here on
+    logging.basicConfig(level=log_level.upper(), stream=sys.stderr, format="anyport connect: %(levelname)s %(message)s")
+    parsed: dict[str, str] = {}
+    for item in headers:
+        name, sep, value = item.partition(":")
+        if not sep or not name.strip():
+            raise click.BadParameter(f"{item!r}: expected 'NAME: VALUE'", param_hint="--header")
+        parsed[name.strip()] = value.strip()
+    if not url.lower().startswith(("http://", "https://")):
+        raise click.BadParameter("expected an http:// or https:// URL", param_hint="URL")
+    import asyncio
+
+    from anyport._exceptions import MCPError
+    from anyport.bridge._remote import Remote
+    from anyport.transports.stdio import serve_stdio
+
+    async def run() -> None:
+        remote = Remote(url, headers=parsed, transport=transport, timeout=timeout)
+        try:
+            await remote.start()
+        except (MCPError, OSError) as exc:
+            raise click.ClickException(f"cannot connect to {url}: {exc}") from None
+        try:
+            await serve_stdio(remote, stdout_fd=stdout_fd)
+        finally:
+            await remote.aclose()
+
+    try:
+        asyncio.run(run())
+    except KeyboardInterrupt:
+        pass
+
+
 @click.group()
 def commands() -> None:
     """The bridge commands on their own (``python -m anyport.cli._bridge``)."""
 
 
 commands.add_command(bridge)
-
-
-def connect() -> None:  # pragma: no cover - replaced below when written
-    raise NotImplementedError
+commands.add_command(connect)
 
 
 def main(argv: list[str] | None = None) -> Any:

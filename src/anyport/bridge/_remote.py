@@ -1,0 +1,156 @@
+"""``Remote``: a remote MCP server (Streamable HTTP or HTTP+SSE) as an ``Application``, so that
+``anyport connect URL`` serves it over stdio to hosts that only spawn commands.
+
+The upstream side is anyport's ``Client``: transport and era detection (falling back from
+Streamable HTTP to HTTP+SSE as the client does), ``--header``, a legacy session renewed when the
+server forgot it (T-HTTP-40), resumption of a dropped stream with ``Last-Event-ID``, MRTR rounds of a
+2026-07-28 server. The stdio side is anyport's protocol core and stdio runtime: the local host
+gets the remote's serverInfo, capabilities and instructions, and speaks whichever era it speaks.
+What the remote asks (elicitation, sampling, roots) is asked of the local host on the stream of
+the request in flight; what it notifies goes to the local host; progress tokens are the local ones.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from anyport._exceptions import INTERNAL_ERROR, METHOD_NOT_FOUND, JSONRPCError, MCPError
+from anyport.protocol import (
+    LEGACY_VERSIONS,
+    META_SERVER_INFO,
+    MODERN_VERSIONS,
+    IncomingRequest,
+    ParamHeader,
+    Revision,
+    ServerConnection,
+    error_message,
+    result_message,
+)
+from anyport.runtime import NotificationHub, Outlet
+
+__all__ = ["Remote"]
+
+log = logging.getLogger("anyport.connect")
+
+_CAPABILITY_OF = {"sampling/createMessage": "sampling", "elicitation/create": "elicitation", "roots/list": "roots"}
+
+
+class Remote:
+    """The remote server at ``url``, served to one local host (``anyport connect``)."""
+
+    legacy_versions: tuple[str, ...] = LEGACY_VERSIONS
+    modern_versions: tuple[str, ...] = MODERN_VERSIONS
+
+    def __init__(self, url: str, *, headers: Mapping[str, str] | None = None, transport: str = "auto",
+                 timeout: float = 300.0) -> None:
+        from anyport.client import Client
+
+        self._hub = NotificationHub()
+        #: The local requests in flight, newest last: where the remote's questions are asked.
+        self._inflight: list[tuple[IncomingRequest, Outlet]] = []
+        self.client = Client(
+            url, headers=headers, transport=transport, timeout=timeout,
+            on_elicit=lambda p: self._ask("elicitation/create", p),
+            on_sample=lambda p: self._ask("sampling/createMessage", p),
+            on_list_roots=self._roots,
+            on_notification=self._notified, on_log=lambda p: self._notified("notifications/message", p),
+            log_level="debug", client_info={"name": "anyport-connect", "version": "1"},
+        )
+
+    async def start(self) -> None:
+        await self.client.connect()
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+    # -- Application -------------------------------------------------------------------------
+
+    @property
+    def hub(self) -> NotificationHub:
+        return self._hub
+
+    def open_connection(self, *, assume_initialized: Revision | None = None) -> ServerConnection:
+        info = dict(self.client.server_info) or {"name": "remote"}
+        info.setdefault("name", "remote")
+        info.setdefault("version", "0")
+        return ServerConnection(
+            server_info=info, capabilities=dict(self.client.server_capabilities), instructions=self.client.instructions,
+            legacy_versions=self.legacy_versions, modern_versions=self.modern_versions, assume_initialized=assume_initialized,
+        )
+
+    def inline_safe(self, req: IncomingRequest) -> bool:
+        return False
+
+    def reply_now(self, req: IncomingRequest, outlet: Outlet) -> dict[str, Any]:  # pragma: no cover - never inline
+        raise RuntimeError("connect answers no request inline")
+
+    def required_scopes(self, method: str, params: dict[str, Any]) -> tuple[str, ...]:
+        return ()
+
+    def param_headers(self, name: str) -> list[ParamHeader] | str | None:
+        return None
+
+    async def reply(self, req: IncomingRequest, outlet: Outlet) -> dict[str, Any]:
+        params = dict(req.params)
+        meta = params.get("_meta")
+        kept = {k: v for k, v in meta.items() if not k.startswith("io.modelcontextprotocol/") and k != "progressToken"} if isinstance(meta, dict) else {}
+        if kept:
+            params["_meta"] = kept
+        else:
+            params.pop("_meta", None)
+        token = req.progress_token
+
+        async def progress(value: float, total: float | None, message: str | None) -> None:
+            note: dict[str, Any] = {"progressToken": token, "progress": value}
+            if total is not None:
+                note["total"] = total
+            if message is not None:
+                note["message"] = message
+            await outlet.notify("notifications/progress", note)
+
+        entry = (req, outlet)
+        self._inflight.append(entry)
+        try:
+            result = await self.client.request(req.method, params, on_progress=progress if token is not None else None)
+        except JSONRPCError as exc:
+            return error_message(req.id, exc.to_error())
+        except MCPError as exc:
+            return error_message(req.id, {"code": INTERNAL_ERROR, "message": f"The remote server failed: {exc}"})
+        finally:
+            self._inflight.remove(entry)
+        if req.revision.result_type:
+            result.setdefault("resultType", "complete")
+            meta_out = result.get("_meta")
+            stamp = {META_SERVER_INFO: {"name": self.client.server_info.get("name", "remote"),
+                                        "version": self.client.server_info.get("version", "0")}}
+            result["_meta"] = {**meta_out, **stamp} if isinstance(meta_out, dict) else stamp
+        else:  # a legacy host of a 2026-07-28 remote: no fields its revision does not have
+            for key in ("resultType", "ttlMs", "cacheScope"):
+                result.pop(key, None)
+        return result_message(req.id, result)
+
+    # -- what the remote says ----------------------------------------------------------------
+
+    async def _ask(self, method: str, params: dict[str, Any]) -> Any:
+        if not self._inflight:
+            raise JSONRPCError(f"{method}: no request of the local client is in flight to ask it on", code=INTERNAL_ERROR)
+        req, outlet = self._inflight[-1]
+        capability = _CAPABILITY_OF.get(method)
+        if capability is not None and capability not in req.client_capabilities:
+            raise JSONRPCError(f"{method}: the local client did not declare the {capability!r} capability", code=METHOD_NOT_FOUND)
+        if req.revision.modern:
+            raise JSONRPCError(f"{method}: the local client speaks 2026-07-28 (no server->client requests)", code=METHOD_NOT_FOUND)
+        return await outlet.request(method, params)
+
+    async def _roots(self) -> list[Any]:
+        result = await self._ask("roots/list", {})
+        roots = result.get("roots") if isinstance(result, dict) else None
+        return roots if isinstance(roots, list) else []
+
+    async def _notified(self, method: str, params: dict[str, Any]) -> None:
+        if method == "notifications/message" and self._inflight and self._inflight[-1][0].revision.modern:
+            await self._inflight[-1][1].notify(method, params)
+            return
+        await self._hub.publish(method, params)
