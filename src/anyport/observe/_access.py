@@ -41,6 +41,7 @@ class AccessLog:
         self._buffer: list[bytes] = []
         self._size = 0
         self._timer: asyncio.TimerHandle | None = None
+        self._second, self._stamp = -1, ""  # the formatted second of the last line, reused within it
         atexit.register(self.flush)
 
     def request(
@@ -53,8 +54,11 @@ class AccessLog:
         status = error or "ok"
         ms = round(seconds * 1000, 3)
         if self.json:
+            second = int(now)
+            if second != self._second:
+                self._second, self._stamp = second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
             fields: dict[str, Any] = {
-                "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}Z",
+                "ts": f"{self._stamp}.{int(now * 1000) % 1000:03d}Z",
                 "method": method, "status": status, "duration_ms": ms, "protocol_version": version,
             }
             if name:

@@ -55,6 +55,7 @@ class Observed:
         self.tracing = tracing
         self.access = access
         self.transport = transport
+        self._tools: dict[str, str] = {}
         self.legacy_versions = app.legacy_versions
         self.modern_versions = app.modern_versions
 
@@ -129,7 +130,14 @@ class Observed:
         method = req.method
         if method == "tools/call":
             name = req.params.get("name")
-            return (name if isinstance(name, str) and self.app.param_headers(name) is not None else OTHER), ""
+            if not isinstance(name, str):
+                return OTHER, ""
+            label = self._tools.get(name)
+            if label is None:
+                label = name if self.app.param_headers(name) is not None else OTHER
+                if label is not OTHER and len(self._tools) < 10_000:
+                    self._tools[name] = label  # only registered names: a client cannot grow this
+            return label, ""
         if method == "prompts/get":
             name = req.params.get("name")
             prompts = getattr(self.app, "_prompts", None)
