@@ -13,6 +13,7 @@ import orjson
 
 from anyport._exceptions import MCPError
 from anyport.cli._auth import AUTH_OPTIONS, auth_chain, auth_options, keys
+from anyport.cli._install import install
 from anyport.cli._observe import OBSERVE_OPTIONS, apply_observe, observe_options
 from anyport.cli._probe import probe
 from anyport.limits import Limits
@@ -455,3 +456,4 @@ def keygen(as_hex: bool) -> None:
 
 cli.add_command(keys)
 cli.add_command(probe)
+cli.add_command(install)
