@@ -42,7 +42,7 @@ demo: install
 	$(PY) examples/demo.py
 
 lint: install
-	$(VENV)/bin/ruff check src tests examples bench fuzz
+	$(VENV)/bin/ruff check src tests examples bench fuzz deploy
 
 typecheck: install
 	$(VENV)/bin/mypy
