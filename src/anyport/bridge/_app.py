@@ -29,21 +29,20 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from anyport._exceptions import INTERNAL_ERROR, METHOD_NOT_FOUND, InvalidParamsError, JSONRPCError
+from anyport._exceptions import INTERNAL_ERROR, JSONRPCError
 from anyport.bridge._child import BRIDGE_INFO, Call, Child, ChildGone
 from anyport.bridge._pool import BridgeOptions, Pool
+from anyport.bridge._relay import _Relay
 from anyport.bridge._rounds import Parked, Rounds, Route
 from anyport.protocol import (
     LATEST_LEGACY_VERSION,
     LATEST_VERSION,
     LEGACY_VERSIONS,
-    LOG_LEVELS,
     META_CLIENT_CAPABILITIES,
     META_CLIENT_INFO,
     META_LOG_LEVEL,
     META_PROTOCOL_VERSION,
     META_SERVER_INFO,
-    META_SUBSCRIPTION_ID,
     MODERN_VERSIONS,
     IncomingRequest,
     KeyRing,
@@ -60,10 +59,6 @@ __all__ = ["Bridge"]
 log = logging.getLogger("anyport.bridge")
 
 _CACHEABLE = frozenset({"tools/list", "prompts/list", "resources/list", "resources/templates/list", "resources/read"})
-_CAPABILITY_OF = {"sampling/createMessage": "sampling", "elicitation/create": "elicitation", "roots/list": "roots"}
-_LIST_CHANGED = frozenset(
-    {"notifications/tools/list_changed", "notifications/prompts/list_changed", "notifications/resources/list_changed"}
-)
 #: Rounds of input a legacy caller is asked for one request to a 2026-07-28 child, at most.
 _MAX_ROUNDS = 16
 
@@ -93,7 +88,7 @@ class _Slot:
         self.last_used = time.monotonic()
 
 
-class Bridge:
+class Bridge(_Relay):
     """A stdio MCP server served through anyport (``anyport bridge -- COMMAND ARGS...``)."""
 
     legacy_versions: tuple[str, ...] = LEGACY_VERSIONS
@@ -381,84 +376,3 @@ class Bridge:
             for key in ("resultType", "ttlMs", "cacheScope"):
                 result.pop(key, None)
         return result_message(req.id, result)
-
-    # -- what children say -----------------------------------------------------------------------
-
-    def _routes(self, child: Child) -> list[Route]:
-        return [c.owner for c in sorted(child.calls.values(), key=lambda c: c.child_id or 0) if isinstance(c.owner, Route)]
-
-    async def _child_notify(self, child: Child, method: str, params: dict[str, Any]) -> None:
-        if method == "notifications/progress":
-            call = child.by_token.get(params.get("progressToken"))  # type: ignore[arg-type]
-            if call is not None and isinstance(call.owner, Route):
-                await call.owner.outlet.notify(method, {**params, "progressToken": call.original_token})
-            return
-        if method in _LIST_CHANGED or method == "notifications/resources/updated":
-            if child.session is not None:
-                await self._hub.publish(method, params, peers=[child.session])
-            elif method == "notifications/resources/updated" and isinstance(params.get("uri"), str):
-                await self._hub.resource_updated(params["uri"])
-            elif method in _LIST_CHANGED and child in self.pool.shared:
-                await self._hub.publish(method, params)
-            return
-        routes = self._routes(child)
-        if len(routes) == 1:
-            route = routes[0]
-            if method == "notifications/message" and not _wants_log(route.req, params):
-                return
-            await route.outlet.notify(method, params)
-        elif child.session is not None:
-            await self._hub.publish(method, params, peers=[child.session])
-        # else: several callers share this child and nothing names the one it is for: dropped
-
-    async def _child_ask(self, child: Child, method: str, params: dict[str, Any]) -> Any:
-        routes = self._routes(child)
-        if child.session is None and len(routes) != 1:
-            raise JSONRPCError(
-                f"{method}: the bridge cannot tell which of {len(routes)} requests this is for (shared child)",
-                code=INTERNAL_ERROR,
-            )
-        if not routes:
-            raise JSONRPCError(f"{method}: no request of the client is in flight to ask it on", code=INTERNAL_ERROR)
-        return await self._ask_caller(routes[-1], method, params)
-
-    async def _ask_caller(self, route: Route, method: str, params: dict[str, Any]) -> Any:
-        capability = _CAPABILITY_OF.get(method)
-        if capability is not None and capability not in route.req.client_capabilities:
-            raise JSONRPCError(f"{method}: the client did not declare the {capability!r} capability", code=METHOD_NOT_FOUND)
-        if route.req.revision.modern:
-            return await route.ask(method, params)  # an MRTR round (``_drive``)
-        return await route.outlet.request(method, params)
-
-    async def _listen(self, req: IncomingRequest, outlet: Outlet) -> dict[str, Any]:
-        """``subscriptions/listen`` (M-20..M-23): list changes of shared children."""
-        wanted = req.params.get("notifications") or {}
-        if not isinstance(wanted, dict):
-            raise InvalidParamsError("subscriptions/listen notifications must be an object")
-        honoured: dict[str, Any] = {k: True for k in ("toolsListChanged", "promptsListChanged", "resourcesListChanged") if wanted.get(k) is True}
-        uris = wanted.get("resourceSubscriptions")
-        if isinstance(uris, list) and uris and all(isinstance(u, str) for u in uris):
-            honoured["resourceSubscriptions"] = list(dict.fromkeys(uris))
-        tag = {META_SUBSCRIPTION_ID: req.id}
-        listener = self._hub.add_listener(honoured)
-        try:
-            await outlet.notify("notifications/subscriptions/acknowledged", {"_meta": dict(tag), "notifications": honoured})
-            while (item := await listener.queue.get()) is not None:
-                method, params = item
-                meta = params.get("_meta")
-                params["_meta"] = {**meta, **tag} if isinstance(meta, dict) else dict(tag)
-                await outlet.notify(method, params)
-        finally:
-            self._hub.remove_listener(listener)
-        return {"_meta": dict(tag)}
-
-
-def _wants_log(req: IncomingRequest, params: dict[str, Any]) -> bool:
-    """M-19: a 2026-07-28 caller gets log messages only at or above the level it asked for."""
-    if not req.revision.modern:
-        return True
-    if req.log_level is None:
-        return False
-    level = params.get("level")
-    order = list(LOG_LEVELS)
-    return level in order and order.index(level) >= order.index(req.log_level)
