@@ -53,10 +53,10 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def server() -> tuple[list[str], str, dict[str, Any]]:
+def server(choice: str = "auto") -> tuple[list[str], str, dict[str, Any]]:
     """(command, tool, arguments) of the server to bridge."""
     node = shutil.which("node")
-    if EVERYTHING.is_file() and node:
+    if choice != "rogue" and EVERYTHING.is_file() and node:
         return [node, str(EVERYTHING), "stdio"], "echo", {"message": "hi"}
     return [sys.executable, str(PEERS / "rogue.py")], "pid", {}
 
@@ -285,53 +285,58 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--starts", type=int, default=10)
     parser.add_argument("--soak", type=int, default=0, metavar="N", help="also open and close N sessions (e.g. 10000)")
+    parser.add_argument("--server", choices=("auto", "everything", "rogue"), default="auto",
+                        help="the reference server when installed (auto), or the small Python one (faster to start)")
+    parser.add_argument("--skip", action="store_true", help="with --soak: only the soak")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     if args.quick:
         args.calls, args.seconds, args.starts = 200, 3.0, 3
-    cmd, tool, targs = server()
+    cmd, tool, targs = server(args.server)
     log(f"server: {' '.join(cmd)} (tool {tool})")
     results: dict[str, Any] = {"server": cmd, "tool": tool}
-    log("direct stdio latency ...")
-    direct = direct_latency(cmd, tool, targs, args.calls)
-    with bridge(cmd, "--spares", "0", "--max", str(args.sessions + 8)) as (base, _pid):
-        log("bridge latency ...")
-        via = bridge_latency(base, tool, targs, args.calls)
-        log("throughput, one child per session ...")
-        per_session = asyncio.run(throughput(base, tool, targs, args.sessions, args.seconds))
-        log("child start cost, no spare ...")
-        cold = first_calls(base, tool, targs, args.starts)
-    with bridge(cmd, "--spares", "2") as (base, _pid):
-        log("child start cost, warm spares ...")
-        warm = first_calls(base, tool, targs, args.starts)
-        modern = modern_calls(base, tool, targs, args.starts)
-    with bridge(cmd, "--shared", "--min", "2", "--max", "2", "--concurrency", "16") as (base, _pid):
-        log("throughput, shared children ...")
-        shared = asyncio.run(throughput(base, tool, targs, args.sessions, args.seconds))
-    results["latency_ms"] = {
-        "direct": {"p50": pct(direct, 50), "p99": pct(direct, 99)},
-        "bridge": {"p50": pct(via, 50), "p99": pct(via, 99)},
-    }
-    results["throughput_calls_per_s"] = {"per_session": per_session, "shared": shared, "sessions": args.sessions}
-    results["first_call_ms"] = {
-        "no_spare": statistics.median(cold) * 1000, "warm_spare": statistics.median(warm) * 1000,
-        "modern_own_child": statistics.median(modern) * 1000,
-    }
+    if not args.skip:
+        log("direct stdio latency ...")
+        direct = direct_latency(cmd, tool, targs, args.calls)
+        with bridge(cmd, "--spares", "0", "--max", str(args.sessions + 8)) as (base, _pid):
+            log("bridge latency ...")
+            via = bridge_latency(base, tool, targs, args.calls)
+            log("throughput, one child per session ...")
+            per_session = asyncio.run(throughput(base, tool, targs, args.sessions, args.seconds))
+            log("child start cost, no spare ...")
+            cold = first_calls(base, tool, targs, args.starts)
+        with bridge(cmd, "--spares", "2") as (base, _pid):
+            log("child start cost, warm spares ...")
+            warm = first_calls(base, tool, targs, args.starts)
+            modern = modern_calls(base, tool, targs, args.starts)
+        with bridge(cmd, "--shared", "--min", "2", "--max", "2", "--concurrency", "16") as (base, _pid):
+            log("throughput, shared children ...")
+            shared = asyncio.run(throughput(base, tool, targs, args.sessions, args.seconds))
+        results["latency_ms"] = {
+            "direct": {"p50": pct(direct, 50), "p99": pct(direct, 99)},
+            "bridge": {"p50": pct(via, 50), "p99": pct(via, 99)},
+        }
+        results["throughput_calls_per_s"] = {"per_session": per_session, "shared": shared, "sessions": args.sessions}
+        results["first_call_ms"] = {
+            "no_spare": statistics.median(cold) * 1000, "warm_spare": statistics.median(warm) * 1000,
+            "modern_own_child": statistics.median(modern) * 1000,
+        }
     if args.soak:
         with bridge(cmd, "--spares", "2", "--max", "64") as (base, pid):
             log(f"soak: {args.soak} sessions ...")
             results["soak"] = soak(base, pid, tool, targs, args.soak)
-    lat = results["latency_ms"]
-    print("| path | p50 ms | p99 ms |\n|---|---|---|")
-    for name in ("direct", "bridge"):
-        print(f"| {name} | {lat[name]['p50']:.2f} | {lat[name]['p99']:.2f} |")
-    print(f"\nadded by the bridge: p50 +{lat['bridge']['p50'] - lat['direct']['p50']:.2f} ms, "
-          f"p99 +{lat['bridge']['p99'] - lat['direct']['p99']:.2f} ms")
-    tp = results["throughput_calls_per_s"]
-    print(f"\nthroughput, {args.sessions} sessions: {tp['per_session']:.0f} calls/s (a child each), {tp['shared']:.0f} calls/s (2 shared children)")
-    fc = results["first_call_ms"]
-    print(f"\nfirst call of a session: {fc['no_spare']:.0f} ms without a spare, {fc['warm_spare']:.0f} ms with warm spares; "
-          f"a 2026-07-28 request (its own child): {fc['modern_own_child']:.0f} ms")
+    if not args.skip:
+        lat = results["latency_ms"]
+        print("| path | p50 ms | p99 ms |\n|---|---|---|")
+        for name in ("direct", "bridge"):
+            print(f"| {name} | {lat[name]['p50']:.2f} | {lat[name]['p99']:.2f} |")
+        print(f"\nadded by the bridge: p50 +{lat['bridge']['p50'] - lat['direct']['p50']:.2f} ms, "
+              f"p99 +{lat['bridge']['p99'] - lat['direct']['p99']:.2f} ms")
+        tp = results["throughput_calls_per_s"]
+        print(f"\nthroughput, {args.sessions} sessions: {tp['per_session']:.0f} calls/s (a child each), {tp['shared']:.0f} calls/s (2 shared children)")
+        fc = results["first_call_ms"]
+        print(f"\nfirst call of a session: {fc['no_spare']:.0f} ms without a spare, {fc['warm_spare']:.0f} ms with warm spares; "
+              f"a 2026-07-28 request (its own child): {fc['modern_own_child']:.0f} ms")
     if args.soak:
         s = results["soak"]
         print(f"\nsoak: {s['sessions']} sessions in {s['seconds']:.0f} s, {s['errors']} errors; children {s['before']['children']} -> "
