@@ -64,6 +64,8 @@ conformance: install $(CONF_STAMP)
 bench: install $(TS_STAMP)
 	$(PY) bench/stdio.py
 	$(PY) bench/http.py --plot
+	$(PY) bench/defaults.py
+	$(PY) bench/observe_cost.py
 
 # A smoke run of the same harness (about 2 minutes): checks that every row runs, measures nothing.
 bench-quick: install $(TS_STAMP)
