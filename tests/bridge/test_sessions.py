@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 
 import httpx
@@ -9,6 +10,7 @@ import httpx
 from tests.bridge._helpers import (
     POST_HEADERS,
     alive,
+    answers,
     call,
     initialize,
     modern_call,
@@ -188,3 +190,31 @@ def test_environment_is_an_allow_list() -> None:
         del os.environ["ANYPORT_TEST_SECRET_TOKEN"]
     assert "ANYPORT_TEST_SECRET_TOKEN" not in names and "GIVEN" in names and "PATH" in names
     assert names <= {"PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "GIVEN"}
+
+
+def test_a_cancelled_request_is_cancelled_on_the_child() -> None:
+    """U-01/U-04: the caller's notifications/cancelled reaches the child for the bridge's own id of that
+    request (not the caller's id); the caller gets no answer for it and the session goes on."""
+    import json
+
+    with serving(rogue()) as (base, _bridge), httpx.Client(base_url=base, timeout=20) as c:
+        h = initialize(c)
+        text_of(call(c, h, 1, "pid"))
+
+        def hang() -> None:
+            body = {"jsonrpc": "2.0", "id": 77, "method": "tools/call", "params": {"name": "hang", "arguments": {}}}
+            with contextlib.suppress(httpx.HTTPError):
+                answered.extend(answers(c.post("/mcp", headers=h, json=body, timeout=5)))
+
+        answered: list[dict] = []
+        t = threading.Thread(target=hang)
+        t.start()
+        time_to_start = wait_until(lambda: bool(_bridge.slots) and any(s.child and s.child.calls for s in _bridge.slots.values()))
+        assert time_to_start
+        note = {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 77, "reason": "changed my mind"}}
+        assert c.post("/mcp", headers=h, json=note).status_code == 202
+        t.join(10)
+        assert wait_until(lambda: json.loads(text_of(call(c, h, 3, "cancels"))) != [])
+        cancelled = json.loads(text_of(call(c, h, 4, "cancels")))
+        assert len(cancelled) == 1 and cancelled[0] != 77  # the bridge's id on the child, not the caller's
+        assert not [m for m in answered if m.get("id") == 77]  # U-04: no answer to a cancelled request

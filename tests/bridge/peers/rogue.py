@@ -14,7 +14,8 @@ Tools:
 - ``hang``: never answers;
 - ``flood``: writes 64 MiB on stdout without a newline;
 - ``garbage``: writes three lines that are no JSON-RPC, then answers ``ok``;
-- ``slow``: sleeps ``seconds`` then answers ``slept``.
+- ``slow``: sleeps ``seconds`` then answers ``slept``;
+- ``cancels``: the request ids named by the ``notifications/cancelled`` this process received.
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ pending: dict[int, dict] = {}
 waiters: dict[int, threading.Event] = {}
 next_id = 0
 
-TOOLS = ["inc", "pid", "env", "ask", "crash", "hang", "flood", "garbage", "slow"]
+TOOLS = ["inc", "pid", "env", "ask", "crash", "hang", "flood", "garbage", "slow", "cancels"]
+cancelled: list[object] = []
 
 
 def send(msg: dict) -> None:
@@ -96,6 +98,8 @@ def call_tool(rid: object, params: dict) -> None:
             OUT.write("this is not json\n{\"no\": \"jsonrpc\"\n[1,2,3]\n")
             OUT.flush()
         result = text("ok")
+    elif name == "cancels":
+        result = text(json.dumps(cancelled))
     elif name == "slow":
         time.sleep(float(args.get("seconds", 1)))
         result = text("slept")
@@ -114,7 +118,9 @@ def handle(msg: dict) -> None:
             waiters.pop(rid).set()
         return
     if rid is None:
-        return  # notifications: nothing to do
+        if method == "notifications/cancelled":
+            cancelled.append((msg.get("params") or {}).get("requestId"))
+        return  # other notifications: nothing to do
     if method == "initialize":
         if MODE == "silent":
             return
