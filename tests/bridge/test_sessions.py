@@ -218,3 +218,22 @@ def test_a_cancelled_request_is_cancelled_on_the_child() -> None:
         cancelled = json.loads(text_of(call(c, h, 4, "cancels")))
         assert len(cancelled) == 1 and cancelled[0] != 77  # the bridge's id on the child, not the caller's
         assert not [m for m in answered if m.get("id") == 77]  # U-04: no answer to a cancelled request
+
+
+def test_pass_header_reaches_the_sessions_child_and_credentials_never_do() -> None:
+    """Headers a child sees are named by an option only (issue 15); the caller's token never (A-33)."""
+    import pytest
+
+    from anyport.bridge import BridgeOptions
+
+    with serving(rogue(), pass_headers=("X-Tenant",), spares=0) as (base, _bridge), httpx.Client(base_url=base, timeout=20) as c:
+        h = initialize(c)
+        h = {**h, "x-tenant": "acme", "authorization": "Bearer caller-token"}
+        assert text_of(call(c, h, 1, "getenv", {"name": "MCP_HEADER_X_TENANT"})) == "acme"
+        names = text_of(call(c, h, 2, "env")).split(",")
+        assert not [n for n in names if "AUTHORIZATION" in n]
+    for name in ("Authorization", "cookie", "Mcp-Session-Id"):
+        with pytest.raises(ValueError, match="never passed"):
+            BridgeOptions(command=("x",), pass_headers=(name,))
+    with pytest.raises(ValueError, match="child per session"):
+        BridgeOptions(command=("x",), pass_headers=("X-Tenant",), shared=True)

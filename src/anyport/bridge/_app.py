@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -54,9 +55,12 @@ from anyport.protocol import (
 )
 from anyport.runtime import NotificationHub, Outlet
 
-__all__ = ["Bridge"]
+__all__ = ["PASSED_HEADERS", "Bridge"]
 
 log = logging.getLogger("anyport.bridge")
+
+#: The ``pass_headers`` of the HTTP request being served (set by ``BridgeASGI``; tasks inherit it).
+PASSED_HEADERS: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar("anyport_bridge_headers", default=None)
 
 _CACHEABLE = frozenset({"tools/list", "prompts/list", "resources/list", "resources/templates/list", "resources/read"})
 #: Rounds of input a legacy caller is asked for one request to a 2026-07-28 child, at most.
@@ -250,7 +254,7 @@ class Bridge(_Relay):
             child = await self._session_child(session, req)
         else:  # a request of its own (2026-07-28, or a legacy request without a session)
             version = LATEST_LEGACY_VERSION if req.revision.modern else req.revision.version
-            child = await self.pool.start(version, req.client_capabilities, req.client_info)
+            child = await self.pool.start(version, req.client_capabilities, req.client_info, PASSED_HEADERS.get())
             disposable = True
         route = Route(outlet, req, session if isinstance(session, str) else None)
         try:
@@ -279,7 +283,7 @@ class Bridge(_Relay):
             if slot.child is None or not slot.child.alive:
                 if slot.child is not None:
                     log.info("session %s: its child ended (%s); starting another", session[:8], slot.child.describe_end())
-                slot.child = await self.pool.start(req.revision.version, req.client_capabilities, req.client_info)
+                slot.child = await self.pool.start(req.revision.version, req.client_capabilities, req.client_info, PASSED_HEADERS.get())
                 slot.child.session = session
                 if session not in self.slots:  # the session ended while its child started
                     self.pool.stop_soon(slot.child)

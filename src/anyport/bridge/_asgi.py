@@ -16,7 +16,8 @@ from collections.abc import MutableMapping
 from typing import Any
 
 from anyport._exceptions import SERVER_BUSY
-from anyport.bridge._app import Bridge
+from anyport.bridge._app import PASSED_HEADERS, Bridge
+from anyport.bridge._pool import header_env
 from anyport.protocol import dumps, error_message
 from anyport.transports.http import HTTPOptions, create_app
 
@@ -59,6 +60,16 @@ class BridgeASGI:
                     body = error_message(None, {"code": SERVER_BUSY, "message": "Service Unavailable: every child of the bridge is busy"})
                     await _json(send, 503, body, retry_after=True)
                     return
+        passed = self.bridge.options.pass_headers
+        if kind == "http" and passed:
+            wanted = {h.lower().encode("latin-1"): header_env(h) for h in passed}
+            env = {wanted[k]: v.decode("latin-1") for k, v in scope.get("headers") or () if k in wanted}
+            token = PASSED_HEADERS.set(env or None)
+            try:
+                await self.http(scope, receive, send)
+            finally:
+                PASSED_HEADERS.reset(token)
+            return
         await self.http(scope, receive, send)
 
     async def _lifespan(self, scope: Scope, receive: Any, send: Any) -> None:

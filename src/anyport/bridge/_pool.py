@@ -30,9 +30,18 @@ from anyport._exceptions import SERVER_BUSY, JSONRPCError
 from anyport.bridge._child import Child, ChildGone, OnAsk, OnNotify
 from anyport.bridge._spawn import DEFAULT_ENV, child_env, spawn
 
-__all__ = ["BridgeOptions", "ChildStartError", "Pool", "PoolExhausted"]
+__all__ = ["BridgeOptions", "ChildStartError", "Pool", "PoolExhausted", "header_env"]
 
 log = logging.getLogger("anyport.bridge")
+
+
+#: Headers no option can pass to a child: the caller's credentials and the transport's own (A-33).
+_NEVER_PASSED = frozenset({"authorization", "proxy-authorization", "cookie", "mcp-session-id", "last-event-id"})
+
+
+def header_env(name: str) -> str:
+    """The environment variable a passed header becomes: ``X-Tenant`` -> ``MCP_HEADER_X_TENANT``."""
+    return "MCP_HEADER_" + "".join(ch if ch.isalnum() else "_" for ch in name.upper())
 
 
 class PoolExhausted(JSONRPCError):
@@ -74,6 +83,9 @@ class BridgeOptions:
     stderr_lines: int = 50
     #: "auto": ask ``server/discover`` first (T-STDIO-15); "legacy": always ``initialize``.
     child_era: str = "auto"
+    #: HTTP request headers a child started for a session or a request sees, as environment
+    #: variables ``MCP_HEADER_<NAME>`` (``X-Tenant`` -> ``MCP_HEADER_X_TENANT``). Credentials never.
+    pass_headers: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.command:
@@ -84,6 +96,11 @@ class BridgeOptions:
             raise ValueError("--concurrency must be >= 1")
         if self.child_era not in ("auto", "legacy"):
             raise ValueError("child_era is 'auto' or 'legacy'")
+        refused = [h for h in self.pass_headers if h.lower() in _NEVER_PASSED]
+        if refused:
+            raise ValueError(f"--pass-header {refused[0]}: credentials are never passed to children")
+        if self.pass_headers and self.shared:
+            raise ValueError("--pass-header needs a child per session (shared children are started for nobody)")
 
 
 class Pool:
@@ -119,7 +136,7 @@ class Pool:
     def backoff_left(self) -> float:
         return max(0.0, self._not_before - time.monotonic())
 
-    async def _spawn(self) -> Child:
+    async def _spawn(self, extra_env: dict[str, str] | None = None) -> Child:
         if self.closed:
             raise ChildStartError("the bridge is shutting down")
         wait = self.backoff_left()
@@ -129,7 +146,8 @@ class Pool:
                 + (f" (last: {self.last_failure})" if self.last_failure else "")
             )
         o = self.options
-        spawning = asyncio.ensure_future(spawn(o.command, env=child_env(o.env_allow, o.env_set), cwd=o.cwd,
+        env = child_env(o.env_allow, {**o.env_set, **(extra_env or {})})
+        spawning = asyncio.ensure_future(spawn(o.command, env=env, cwd=o.cwd,
                                                line_limit=o.max_line_bytes, tail_lines=o.stderr_lines))
         self._spawning.add(spawning)
         spawning.add_done_callback(self._spawning.discard)
@@ -175,11 +193,13 @@ class Pool:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def start(self, version: str, capabilities: dict[str, Any], client_info: dict[str, Any] | None) -> Child:
-        """A child ready for one caller: a warm spare or a new process, after its handshake."""
-        child = self.spares.pop() if self.spares else None
+    async def start(self, version: str, capabilities: dict[str, Any], client_info: dict[str, Any] | None,
+                    extra_env: dict[str, str] | None = None) -> Child:
+        """A child ready for one caller: a warm spare (none when it needs an environment of its own)
+        or a new process, after its handshake."""
+        child = self.spares.pop() if self.spares and not extra_env else None
         if child is None or not child.alive:
-            child = await self._spawn()
+            child = await self._spawn(extra_env)
         self.refill()
         return await self._handshake(child, version, capabilities, client_info)
 

@@ -9,6 +9,7 @@ Tools:
   request has a progressToken) and a log message naming the counter;
 - ``pid``: this process's id;
 - ``env``: the names of the environment variables this process got, sorted, comma-separated;
+- ``getenv``: the value of the variable ``name`` ("" when unset);
 - ``ask``: asks the client ``elicitation/create`` and returns ``name=<content.name>`` (or the action);
 - ``crash``: exits with status 3 in the middle of the call;
 - ``hang``: never answers;
@@ -34,7 +35,7 @@ pending: dict[int, dict] = {}
 waiters: dict[int, threading.Event] = {}
 next_id = 0
 
-TOOLS = ["inc", "pid", "env", "ask", "crash", "hang", "flood", "garbage", "slow", "cancels"]
+TOOLS = ["inc", "pid", "env", "getenv", "ask", "crash", "hang", "flood", "garbage", "slow", "cancels"]
 cancelled: list[object] = []
 
 
@@ -76,6 +77,8 @@ def call_tool(rid: object, params: dict) -> None:
         result = text(str(os.getpid()))
     elif name == "env":
         result = text(",".join(sorted(os.environ)))
+    elif name == "getenv":
+        result = text(os.environ.get(str(args.get("name")), ""))
     elif name == "ask":
         answer = ask_client("elicitation/create", {"message": "Name?", "requestedSchema": {"type": "object", "properties": {"name": {"type": "string"}}}})
         res = answer.get("result") or {}
