@@ -1,0 +1,45 @@
+"""The ``bridge`` and ``connect`` click commands: help, usage errors, and a real start-up from the CLI."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from click.testing import CliRunner
+
+from anyport.cli._bridge import bridge, commands, connect
+from tests.bridge._helpers import rogue
+
+
+def test_help_names_every_option() -> None:
+    runner = CliRunner()
+    out = runner.invoke(bridge, ["--help"]).output
+    for option in ("--shared", "--min", "--max", "--spares", "--concurrency", "--idle-timeout", "--grace",
+                   "--call-timeout", "--env", "--pass-header", "--child-era", "--allowed-host"):
+        assert option in out
+    assert "--header" in runner.invoke(connect, ["--help"]).output
+
+
+def test_usage_errors_are_one_line_and_exit_2() -> None:
+    runner = CliRunner()
+    cases = [
+        (["bridge"], "Missing argument"),
+        (["bridge", "--min", "5", "--max", "2", "--", "x"], "--min"),
+        (["bridge", "--env", "BAD NAME", "--", "x"], "NAME or NAME=VALUE"),
+        (["bridge", "--pass-header", "Authorization", "--", "x"], "never passed"),
+        (["bridge", "--path", "mcp", "--", "x"], "--path must start with '/'"),
+        (["connect", "http://127.0.0.1:9/mcp", "--header", "no colon"], "NAME: VALUE"),
+    ]
+    for argv, message in cases:
+        result = runner.invoke(commands, argv)
+        assert result.exit_code == 2, (argv, result.output)
+        assert message in result.output, (argv, result.output)
+
+
+def test_a_command_that_cannot_start_is_exit_1_with_the_reason() -> None:
+    """The command exits at once: one line saying why (its exit status, its stderr), exit status 1."""
+    argv = [sys.executable, "-m", "anyport.cli._bridge", "bridge", "--port", "0", "--", *rogue("exit-at-start")]
+    proc = subprocess.run(argv, capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 1
+    last = proc.stderr.decode().strip().splitlines()[-1]
+    assert last.startswith("Error: the stdio server did not start") and "missing configuration" in last
