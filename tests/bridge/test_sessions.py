@@ -237,3 +237,33 @@ def test_pass_header_reaches_the_sessions_child_and_credentials_never_do() -> No
             BridgeOptions(command=("x",), pass_headers=(name,))
     with pytest.raises(ValueError, match="child per session"):
         BridgeOptions(command=("x",), pass_headers=("X-Tenant",), shared=True)
+
+
+def test_shared_child_never_guesses_the_caller() -> None:
+    """Shared model: while two callers' requests are in flight on one child, a request of the child and
+    a log line name no caller: the request is refused to the child, the log dropped; neither reaches
+    the wrong caller (supergateway #35 was the opposite: a broadcast)."""
+    with serving(rogue(), shared=True, min_children=1, max_children=1, concurrency=4) as (base, bridge), \
+            httpx.Client(base_url=base, timeout=20) as c:
+        a, b = initialize(c, capabilities={"elicitation": {}}), initialize(c, capabilities={"elicitation": {}})
+        slow: list[list[dict]] = []
+        t = threading.Thread(target=lambda: slow.append(call(c, a, 1, "slow", {"seconds": 1.5})))
+        t.start()
+        assert wait_until(lambda: any(ch.calls for ch in bridge.pool.shared))
+        asked = call(c, b, 2, "ask")
+        counted = call(c, b, 3, "inc", meta={"progressToken": "b-3"})
+        t.join(10)
+        assert "cannot tell which of 2 requests" in text_of(asked)
+        assert not [m for m in asked + counted + slow[0] if m.get("method") in ("elicitation/create", "notifications/message")]
+        # Progress names its request (the bridge's token): it still reaches its caller, with the caller's token.
+        assert [m["params"]["progressToken"] for m in counted if m.get("method") == "notifications/progress"] == ["b-3"]
+
+
+def test_idle_shared_children_above_the_minimum_are_stopped() -> None:
+    """The pool shrinks back to --min when shared children have been idle --idle-timeout seconds."""
+    with serving(rogue(), shared=True, min_children=0, spares=0, idle_timeout=0.5) as (base, bridge), \
+            httpx.Client(base_url=base, timeout=20) as c:
+        h = initialize(c)
+        pid = int(text_of(call(c, h, 1, "pid")))
+        assert wait_until(lambda: not bridge.pool.children and not alive(pid), timeout=8)
+        assert int(text_of(call(c, h, 2, "pid"))) != pid  # started again when needed

@@ -149,6 +149,9 @@ class Bridge(_Relay):
                 "code": INTERNAL_ERROR,
                 "message": f"The stdio server did not answer {req.method} within {self.options.call_timeout:g} s",
             })
+        except Exception:  # a bug of ours: an answer all the same, never a caller left waiting
+            log.exception("internal error while forwarding %s", req.method)
+            return error_message(req.id, {"code": INTERNAL_ERROR, "message": "Internal error"})
 
     # -- life ------------------------------------------------------------------------------------
 
@@ -227,8 +230,17 @@ class Bridge(_Relay):
                             await self.end_session(sid)
             for parked in self.rounds.expired():
                 await self._drop_parked(parked)
+            if self.shared:  # shared children above the minimum, idle for long, are stopped
+                spare = len(self.pool.shared) - self.options.min_children
+                for child in sorted(self.pool.shared, key=lambda c: c.last_used)[:max(0, spare)]:
+                    if not child.calls and not self.rounds.holds(child) and now - child.last_used >= self.options.idle_timeout:
+                        await self.pool.stop(child)
 
     async def _drop_parked(self, parked: Parked) -> None:
+        for _ask, fut in parked.route.questions.values():
+            if not fut.done():  # the child's question gets an answer: the client never came back
+                fut.set_exception(JSONRPCError("the client did not answer in time", code=INTERNAL_ERROR))
+                fut.exception()
         parked.flight.cancel()
         if parked.disposable:
             await self.pool.stop(parked.child)

@@ -134,10 +134,11 @@ class Child:
         try:
             await self._write({"jsonrpc": "2.0", "id": cid, "method": method, "params": params})
             return await asyncio.wait_for(asyncio.shield(call.future), timeout)
-        except (asyncio.CancelledError, TimeoutError):
-            if self.gone is None:
-                reason = "the caller went away" if not call.future.done() else "timed out"
-                asyncio.get_running_loop().create_task(self.notify("notifications/cancelled", {"requestId": cid, "reason": reason}))
+        except (asyncio.CancelledError, TimeoutError) as exc:
+            if self.gone is None and not call.future.done():
+                reason = "timed out" if isinstance(exc, TimeoutError) else "the caller went away"
+                note = self.notify("notifications/cancelled", {"requestId": cid, "reason": reason})
+                self._asks_track(asyncio.get_running_loop().create_task(note))
             raise
         finally:
             self.calls.pop(cid, None)
@@ -227,9 +228,7 @@ class Child:
             raw = msg.get("params")
             params: dict[str, Any] = raw if isinstance(raw, dict) else {}
             if "id" in msg:
-                task = asyncio.get_running_loop().create_task(self._answer(msg["id"], method, params))
-                self._asks.add(task)
-                task.add_done_callback(self._asks.discard)
+                self._asks_track(asyncio.get_running_loop().create_task(self._answer(msg["id"], method, params)))
             else:
                 try:
                     await self.on_notify(self, method, params)
@@ -241,6 +240,10 @@ class Child:
             self._garbage(line)
             return
         call.future.set_result(msg)
+
+    def _asks_track(self, task: asyncio.Task[None]) -> None:
+        self._asks.add(task)
+        task.add_done_callback(self._asks.discard)
 
     def _garbage(self, line: bytes) -> None:
         self.garbage += 1

@@ -235,7 +235,8 @@ class Pool:
             raise ChildStartError(f"the stdio server did not start: {child.describe_end()}")
         from anyport.protocol import LATEST_LEGACY_VERSION
 
-        return await self._handshake(child, LATEST_LEGACY_VERSION, {}, None)
+        # Shared children all declare the same capabilities (some servers list tools by them).
+        return await self._handshake(child, LATEST_LEGACY_VERSION, self._shared_caps if self.options.shared else {}, None)
 
     def refill(self) -> None:
         """Top up the warm spares and (shared model) the pool's minimum, in the background."""
