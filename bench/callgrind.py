@@ -20,13 +20,18 @@ the JSON codec, the allocator).
   handshake (``--era modern``: the 2026-07-28 ``_meta`` envelope and ``Mcp-Method``/``Mcp-Name``
   headers), sequentially on ONE keep-alive connection to 127.0.0.1.
 
+``--auth jwt`` / ``--auth api-key`` (HTTP only) serve with authentication and send a credential
+with every request: a JWT (ES256) verified against a JWKS that this process serves on loopback
+(``--jwt-issuer``/``--jwks-url``/``--resource-url``), or an API key from a keys file
+(``--api-keys``). Compare with ``--auth none`` (the default) for the cost of authentication.
+
 The client is this process (raw pipes / a raw socket, not under valgrind). Before measuring,
 each server is started once without valgrind, so both measured runs find the same bytecode
 caches. Servers get ``PYTHONPATH=--src`` (default: this checkout's src/), ``PYTHONHASHSEED=0``
 and no ``ANYPORT_*`` variables, run in an empty temporary directory and are stopped by this script
 (stdio: stdin closed; HTTP: the connection closed, then SIGTERM). Every wait is bounded.
 
-Usage: python bench/callgrind.py [--only stdio|http] [--src DIR] [--warmup W] [--calls N] [--json]
+Usage: python bench/callgrind.py [--only stdio|http] [--src DIR] [--warmup W] [--calls N] [--auth none|jwt|api-key] [--json]
 """
 
 from __future__ import annotations
@@ -131,6 +136,7 @@ class Config:
     timeout: float
     startup_timeout: float
     work: Path
+    auth: BenchAuth | None = None
 
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("ANYPORT_")}
@@ -145,6 +151,8 @@ class Config:
         if path == "http":
             cmd += ["--http", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
                     "--stateless", "--json-response"]
+            if self.auth is not None:
+                cmd += self.auth.flags(port)
         if out is None:
             return cmd
         return [self.valgrind, "--tool=callgrind", f"--callgrind-out-file={out}", *cmd]
@@ -263,17 +271,86 @@ def stdio_run(cfg: Config, calls: int, out: Path | None) -> float:
         server.close()
 
 
+class BenchAuth:
+    """The credentials of ``--auth``: a JWKS served from this process and a token for each port
+    (``jwt``), or a keys file and its key (``api-key``)."""
+
+    def __init__(self, kind: str, work: Path) -> None:
+        self.kind = kind
+        self._server: Any = None
+        if kind == "jwt":
+            import threading
+
+            from joserfc import jwk
+
+            self.key = jwk.ECKey.generate_key("P-256", parameters={"kid": "bench", "alg": "ES256", "use": "sig"})
+            document = json.dumps({"keys": [self.key.as_dict(private=False)]}).encode()
+            reply = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nconnection: close\r\ncontent-length: %d\r\n\r\n%s" % (
+                len(document), document)
+            listener = socket.create_server(("127.0.0.1", 0))
+            listener.settimeout(0.5)
+            self._server = listener
+            self._stop = threading.Event()
+
+            def serve() -> None:  # answers every request with the JWKS (bench/ shadows http.server)
+                while not self._stop.is_set():
+                    try:
+                        conn, _ = listener.accept()
+                    except (TimeoutError, OSError):
+                        continue
+                    with conn:
+                        conn.settimeout(5)
+                        with contextlib.suppress(OSError):
+                            data = b""
+                            while b"\r\n\r\n" not in data and len(data) < 65536:
+                                chunk = conn.recv(4096)
+                                if not chunk:
+                                    break
+                                data += chunk
+                            conn.sendall(reply)
+
+            self.issuer = f"http://127.0.0.1:{listener.getsockname()[1]}"
+            threading.Thread(target=serve, daemon=True).start()
+        else:
+            from anyport.auth import new_api_key
+
+            self.api_key, entry = new_api_key("bench", ["tools.read"])
+            self.keys_file = work / "keys.txt"
+            self.keys_file.write_text(entry.line() + "\n")
+
+    def flags(self, port: int) -> list[str]:
+        if self.kind == "jwt":
+            return ["--jwt-issuer", self.issuer, "--jwks-url", self.issuer + "/jwks",
+                    "--resource-url", f"http://127.0.0.1:{port}/mcp"]
+        return ["--api-keys", str(self.keys_file), "--resource-url", f"http://127.0.0.1:{port}/mcp"]
+
+    def header(self, port: int) -> str:
+        if self.kind == "jwt":
+            from joserfc import jwt
+
+            now = int(time.time())
+            claims = {"iss": self.issuer, "sub": "bench", "aud": f"http://127.0.0.1:{port}/mcp", "iat": now,
+                      "exp": now + 6 * 3600, "scope": "tools.read", "client_id": "bench"}
+            return f"Authorization: Bearer {jwt.encode({'alg': 'ES256', 'kid': 'bench'}, claims, self.key)}\r\n"
+        return f"X-API-Key: {self.api_key}\r\n"
+
+    def close(self) -> None:
+        if self._server is not None:
+            self._stop.set()
+            self._server.close()
+
+
 # -- the HTTP path --------------------------------------------------------------------------------
 
 
 class HttpClient:
     """A minimal HTTP/1.1 client: one keep-alive connection, one request at a time."""
 
-    def __init__(self, sock: socket.socket, port: int, era: str) -> None:
+    def __init__(self, sock: socket.socket, port: int, era: str, extra: str = "") -> None:
         self.sock = sock
         self.buf = b""
         head = [f"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
-                "Accept: application/json, text/event-stream\r\n"]
+                "Accept: application/json, text/event-stream\r\n", extra]
         if era == "modern":
             head.append(f"MCP-Protocol-Version: {MODERN_VERSION}\r\nMcp-Method: tools/call\r\nMcp-Name: echo\r\n")
         else:
@@ -371,7 +448,7 @@ def http_run(cfg: Config, calls: int, out: Path | None) -> float:
         sock = connect(server, port, cfg.startup_timeout)
         with sock:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            client = HttpClient(sock, port, cfg.era)
+            client = HttpClient(sock, port, cfg.era, cfg.auth.header(port) if cfg.auth is not None else "")
             for rid in range(1, calls + 1):
                 sock.settimeout(cfg.startup_timeout if rid == 1 else cfg.timeout)
                 try:
@@ -452,6 +529,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for one answer (default 60)")
     p.add_argument("--startup-timeout", type=float, default=600.0,
                    help="seconds for start-up / first answer / exit under valgrind (default 600)")
+    p.add_argument("--auth", choices=("none", "jwt", "api-key"), default="none",
+                   help="HTTP: serve with authentication and send a JWT or an API key with every request")
     p.add_argument("--keep", type=Path, help="keep the callgrind output files in this directory")
     p.add_argument("--json", action="store_true", help="print the results as JSON instead of a table")
     args = p.parse_args(argv)
@@ -478,9 +557,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     results: list[Result] = []
     t0 = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="anyport-callgrind-") as tmp:
+        auth = BenchAuth(args.auth, Path(tmp)) if args.auth != "none" else None
         cfg = Config(args.python, src, app, valgrind, args.era, args.warmup, args.calls, args.timeout,
-                     args.startup_timeout, Path(tmp))
-        log(f"src {src}, app {app}, era {args.era}, W={args.warmup}, N={args.calls}")
+                     args.startup_timeout, Path(tmp), auth)
+        log(f"src {src}, app {app}, era {args.era}, auth {args.auth}, W={args.warmup}, N={args.calls}")
         try:
             for path in paths:
                 results.append(measure(cfg, path))
@@ -488,6 +568,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"callgrind.py: {exc}", file=sys.stderr)
             return 1
         finally:
+            if auth is not None:
+                auth.close()
             if args.keep is not None:
                 args.keep.mkdir(parents=True, exist_ok=True)
                 for f in Path(tmp).glob("*.callgrind.out"):

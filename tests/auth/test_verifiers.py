@@ -132,7 +132,7 @@ async def test_verified_tokens_are_cached_by_digest_until_expiry(issuer: Issuer)
     token = issuer.token(aud=RESOURCE, exp=int(time.time()) + 2)
     first = await v.authenticate(bearer(token))
     assert await v.authenticate(bearer(token)) is first
-    assert hashlib.sha256(token.encode()).digest() in v.cache._entries
+    assert hashlib.blake2b(token.encode(), digest_size=32).digest() in v.cache._entries
     assert all(token not in repr(k) for k in v.cache._entries)
 
 
@@ -280,3 +280,30 @@ async def test_the_chain_tries_each_way_and_challenges(issuer: Issuer, tmp_path:
 def test_a_static_jwks_skips_symmetric_keys() -> None:
     keys = JWKS(keys={"keys": [{"kty": "oct", "k": "c2VjcmV0", "kid": "h"}]})
     assert keys._pick("h") is None
+
+
+async def test_the_fast_path_remembers_verified_credentials_by_both_headers(issuer: Issuer) -> None:
+    """Part 5 (speed): a credential verified before is found with one digest and one lookup; the key
+    covers both credential headers, so the chain's order is never bypassed; DPoP-bound tokens and
+    chains with client certificates never take the fast path."""
+    key, entry = new_api_key("ci", ["tools.read"])
+    chain = AuthChain([APIKeys([entry], reload_interval=60), verifier(issuer)], resource=RESOURCE)
+    scope = {"type": "http", "method": "POST", "path": "/mcp"}
+    token = issuer.token(aud=RESOURCE)
+    both = {b"authorization": f"Bearer {token}".encode(), b"x-api-key": key.encode()}
+    only_token = {b"authorization": f"Bearer {token}".encode()}
+    assert chain.cached(both) is None
+    p, _ = await chain.admit(scope, both)
+    assert p is not None and p.method == "api_key" and chain.cached(both) is p
+    assert chain.cached(only_token) is None
+    p, _ = await chain.admit(scope, only_token)
+    assert p is not None and p.method == "jwt" and chain.cached(only_token) is p
+    dpop_key = jwk.ECKey.generate_key("P-256")
+    bound = issuer.token(aud=RESOURCE, cnf={"jkt": dpop_key.thumbprint()})
+    headers = {b"authorization": f"DPoP {bound}".encode(),
+               b"dpop": thumbprint_and_proof(dpop_key, method="POST", url=RESOURCE, token=bound).encode()}
+    p, _ = await chain.admit(scope, headers)
+    assert p is not None and chain.cached(headers) is None
+    with_certs = AuthChain([ClientCertificates(), verifier(issuer)], resource=RESOURCE)
+    await with_certs.admit(scope, only_token)
+    assert with_certs.cached(only_token) is None

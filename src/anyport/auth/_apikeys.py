@@ -114,6 +114,11 @@ class APIKeys:
     def __len__(self) -> int:
         return len(self._by_id)
 
+    @property
+    def fast_ttl(self) -> float:
+        """A key is believed until the next check of the file (revocation takes that long)."""
+        return self.reload_interval
+
     def _load(self, *, force: bool = False) -> None:
         self._checked = self.clock()
         stat: object = None

@@ -14,8 +14,8 @@ V = TypeVar("V")
 
 
 def digest(secret: str) -> bytes:
-    """SHA-256 of a credential: what caches are keyed by (never the credential itself)."""
-    return hashlib.sha256(secret.encode()).digest()
+    """BLAKE2b-256 of a credential: what caches are keyed by (never the credential itself)."""
+    return hashlib.blake2b(secret.encode(), digest_size=32).digest()
 
 
 class TTLCache(Generic[V]):

@@ -8,6 +8,7 @@ and ``refusal_for_scopes`` before a tool, resource or prompt that needs scopes r
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Collection, Iterable, Mapping, Sequence
@@ -72,6 +73,7 @@ class AuthChain:
         if not self.authenticators:
             raise ValueError("an AuthChain needs at least one authenticator")
         self.resource = canonical_resource(resource)
+        self._by_method: dict[str, Any] = {getattr(a, "method", ""): a for a in self.authenticators}
         for a in self.authenticators:
             bind = getattr(a, "bind", None)
             if callable(bind):
@@ -97,6 +99,14 @@ class AuthChain:
         self.as_metadata_ttl = as_metadata_ttl
         self._as_metadata: tuple[float, bytes | None] | None = None
         self._challenge_cache: dict[tuple[int, str | None, str, tuple[str, ...]], Refusal] = {}
+        #: The fast path (``cached``): digest of the credential header -> (principal, deadline).
+        #: Only for chains without client certificates (the order of the chain must decide then),
+        #: and only principals whose authenticator says how long they stay valid (``fast_ttl``).
+        self._fast: dict[bytes, tuple[Principal, float]] = {}
+        self._fast_ok = not any(
+            type(a).__name__ == "ClientCertificates" or getattr(a, "header", b"x-api-key") != b"x-api-key" for a in self.authenticators
+        )
+        self.fast_entries = 10_000
 
     # -- well-known documents --------------------------------------------------------------------
 
@@ -171,6 +181,39 @@ class AuthChain:
             )
         return principal
 
+    def cached(self, headers: Mapping[bytes, bytes]) -> Principal | None:
+        """The principal of a credential verified before and still valid, without awaiting anything:
+        one SHA-256 of the header and a lookup (the hot path; None: call ``admit``)."""
+        if not self._fast_ok:
+            return None
+        auth = headers.get(b"authorization")
+        key = headers.get(b"x-api-key")
+        if auth is None and key is None:
+            return None
+        hit = self._fast.get(_digest((auth or b"") + b"\n" + (key or b"")))
+        if hit is None or hit[1] <= time.time():
+            return None
+        return hit[0]
+
+    def _remember(self, headers: Mapping[bytes, bytes], principal: Principal, authenticator: Any) -> None:
+        ttl = getattr(authenticator, "fast_ttl", None)
+        auth = headers.get(b"authorization")
+        key = headers.get(b"x-api-key")
+        if ttl is None or (auth is None and key is None) or not self._fast_ok or bound_key(principal.claims) is not None:
+            return  # DPoP-bound tokens need their proof checked on every request
+        until = time.time() + ttl
+        if principal.expires_at is not None:
+            until = min(until, principal.expires_at)
+        fast = self._fast
+        if len(fast) >= self.fast_entries:
+            now = time.time()
+            for k in [k for k, (_, deadline) in fast.items() if deadline <= now]:
+                del fast[k]
+            while len(fast) >= self.fast_entries:
+                del fast[next(iter(fast))]
+        # Keyed by both credential headers: the chain's order decided between them.
+        fast[_digest((auth or b"") + b"\n" + (key or b""))] = (principal, until)
+
     async def admit(self, scope: Mapping[str, Any], headers: Mapping[bytes, bytes]) -> tuple[Principal | None, Refusal | None]:
         """``authenticate`` for an ASGI request: (its principal, None), or (None, the refusal to answer with)."""
         client = scope.get("client")
@@ -184,9 +227,11 @@ class AuthChain:
             peer=client[0] if client else None, client_cert=cert,
         )
         try:
-            return await self.authenticate(request), None
+            principal = await self.authenticate(request)
         except AuthError as exc:
             return None, self.refusal(exc)
+        self._remember(headers, principal, self._by_method.get(principal.method))
+        return principal, None
 
     def refusal_for_scopes(self, principal: Any, needed: Collection[str]) -> Refusal | None:
         """403 ``insufficient_scope`` naming every scope ``needed`` when ``principal`` lacks one (A-27)."""
@@ -221,6 +266,13 @@ class AuthChain:
             self._challenge_cache.clear()
         self._challenge_cache[key] = refusal
         return refusal
+
+
+def _digest(credentials: bytes) -> bytes:
+    """What the fast path keys a credential by: BLAKE2b-256 (Python's own, no OpenSSL call: with
+    OpenSSL 3 every ``hashlib.sha256()`` fetches the algorithm under locks, several times the cost
+    of the hash of a token)."""
+    return hashlib.blake2b(credentials, digest_size=32).digest()
 
 
 def _der_of_pem(pem: str) -> bytes | None:

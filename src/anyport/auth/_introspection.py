@@ -48,6 +48,11 @@ class IntrospectionVerifier:
         #: How many introspection requests were sent (tests and the bench read it).
         self.calls = 0
 
+    @property
+    def fast_ttl(self) -> float:
+        """How long an active answer is believed (the chain's fast path too)."""
+        return self.cache_ttl
+
     def bind(self, resource: str) -> None:
         if self.audience is None:
             self.audience = (resource,)

@@ -138,6 +138,8 @@ class JWTVerifier:
     """
 
     method = "jwt"
+    #: A verified token stays valid until its ``exp`` (the chain's fast path keeps it that long).
+    fast_ttl = float("inf")
 
     def __init__(
         self, *, issuer: str, jwks_url: str | None = None, jwks: Mapping[str, Any] | JWKS | None = None,

@@ -101,10 +101,12 @@ async def authenticated(
     if auth is None:
         await serve(req, receive, send)
         return
-    principal, refusal = await auth.admit(req.scope, req.headers)
-    if refusal is not None:
-        await reject(send, refusal.status, INVALID_REQUEST, refusal.message, headers=refusal.headers)
-        return
+    principal = auth.cached(req.headers)
+    if principal is None:
+        principal, refusal = await auth.admit(req.scope, req.headers)
+        if refusal is not None:
+            await reject(send, refusal.status, INVALID_REQUEST, refusal.message, headers=refusal.headers)
+            return
     token = PRINCIPAL.set(principal)
     try:
         await serve(req, receive, send)

@@ -25,6 +25,10 @@ class RequestAuth(Protocol):
     """What the app needs of ``auth`` (``anyport.auth.AuthChain`` implements it; the transport does
     not import ``anyport.auth``)."""
 
+    def cached(self, headers: Mapping[bytes, bytes]) -> Any:
+        """The principal of a credential verified before (the fast path), or None: then ``admit``."""
+        ...
+
     async def admit(self, scope: Any, headers: Mapping[bytes, bytes]) -> tuple[Any, Any]:
         """(principal, None), or (None, a refusal with ``status``, ``headers`` and ``message``)."""
         ...
