@@ -52,6 +52,7 @@ from anyport.transports.http._gate import (
     serve_well_known,
 )
 from anyport.transports.http._legacy_sse import LegacySSE
+from anyport.transports.http._observing import counting, metrics_of
 from anyport.transports.http._options import HTTPOptions
 from anyport.transports.http._post import PostHandler, principal_key
 from anyport.transports.http._registry import LiveSessions, owns
@@ -122,16 +123,14 @@ class StreamableHTTPApp:
             limiter = self.redis.limiter if self.redis is not None else MemoryRateLimiter()
         self.post = PostHandler(server, options, self.gate, self.sessions, self.stream_options, limiter)
         self.ready = True
+        #: An observed application's metrics (``anyport.observe``), told of refusals and sessions.
+        self.metrics = metrics_of(self)
         #: Ends idle sessions on a timer (``_reap``): started with the app's first request or lifespan.
         self._reaper: asyncio.Task[None] | None = None
 
     @property
     def stateless(self) -> bool:
         return self.options.stateless
-
-    @property
-    def json_response(self) -> bool:
-        return self.options.json_response
 
     # -- ASGI entry ----------------------------------------------------------------------------
 
@@ -144,6 +143,8 @@ class StreamableHTTPApp:
             return  # websockets are not part of MCP; the server closes the handshake
         if self._reaper is None and not self._relaying:
             self._start_reaper()
+        if self.metrics is not None:
+            send = counting(send, self.metrics)
         req = HTTPRequest(scope)
         path = req.path.rstrip("/") or "/"
         if path == "/healthz":
