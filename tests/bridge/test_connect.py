@@ -29,7 +29,9 @@ CONNECT = [sys.executable, "-m", "anyport.cli._bridge", "connect"]
      ("typescript", "legacy", "streamable-http")],
 )
 def test_fixture_through_connect(client: str, era: str, remote: str) -> None:
-    """T-STDIO-01..03 on the local side; T-BC-02 (Streamable HTTP) or T-SSE-* (the remote's /sse) upstream."""
+    """T-STDIO-01..03 on the local side; T-BC-02 (Streamable HTTP) or T-SSE-* (the remote's /sse) upstream;
+    the remote's server->client requests asked of a legacy host as requests, of a 2026-07-28 host as
+    MRTR rounds (parked upstream calls, sealed requestState)."""
     with running(create_app(fixture_app)) as base:
         url = f"{base}/sse" if remote == "sse" else f"{base}/mcp"
         local = [*CONNECT, url, "--transport", remote]
@@ -39,11 +41,7 @@ def test_fixture_through_connect(client: str, era: str, remote: str) -> None:
             cmd = [node(), str(TS_PEERS / "client.mjs"), "--era", era, "--", *local]
         report = _peer_report(cmd)
     version = {"legacy": "2025-11-25", "modern": "2026-07-28"}[era]
-    if era == "modern":
-        # A 2026-07-28 host cannot be asked questions with requests (M-10): those steps fail cleanly.
-        for step in ("ask_name", "summarize", "list_roots"):
-            assert "2026-07-28" in report.pop(step)["error"]
-            report[step] = {"text": {"ask_name": "Hello, Ada", "summarize": "sampled: hello", "list_roots": "file:///tmp/fixture-root"}[step]}
+    # A 2026-07-28 host is asked the remote's questions in MRTR rounds (M-10, M-14..M-18).
     check_report(report, era=era, version=version)
 
 
@@ -57,3 +55,12 @@ def test_connect_refuses_what_it_cannot_use() -> None:
     assert b"cannot connect to http://127.0.0.1:9/mcp" in proc.stderr
     proc = subprocess.run([*CONNECT, "http://127.0.0.1:9/mcp", "--header", "nocolon"], capture_output=True, timeout=60)
     assert proc.returncode == 2 and proc.stdout == b"" and b"NAME: VALUE" in proc.stderr
+
+
+def test_connect_resumes_a_dropped_stream() -> None:
+    """T-HTTP-12/13/30: the remote closes every POST's SSE connection right after its priming event;
+    the local host still gets every answer (progress, server->client requests) through the resumes."""
+    with running(create_app(fixture_app, sse_poll_after=0.0, sse_retry_ms=20)) as base:
+        cmd = [sys.executable, str(PY_PEERS / "sdk_client.py"), "--era", "legacy", "--", *CONNECT, f"{base}/mcp"]
+        report = _peer_report(cmd)
+    check_report(report, era="legacy", version="2025-11-25")

@@ -242,7 +242,7 @@ class Bridge(_Relay):
                 fut.set_exception(JSONRPCError("the client did not answer in time", code=INTERNAL_ERROR))
                 fut.exception()
         parked.flight.cancel()
-        if parked.disposable:
+        if parked.disposable and parked.child is not None:
             await self.pool.stop(parked.child)
 
     # -- forwarding ----------------------------------------------------------------------------
@@ -252,12 +252,14 @@ class Bridge(_Relay):
             return result_message(req.id, await self._listen(req, outlet))
         if req.revision.modern and not self.pool.era == "modern" and req.params.get("requestState") is not None:
             parked = self.rounds.resume(req)
+            child = parked.child
+            assert child is not None  # the bridge parks calls of its children only
             parked.route.outlet = outlet
             parked.route.req = req
             try:
-                return await self._drive(parked.child, parked.route, parked.flight, parked.disposable)
+                return await self._drive(child, parked.route, parked.flight, parked.disposable)
             finally:
-                await self._settle(parked.child, parked.disposable)
+                await self._settle(child, parked.disposable)
         session = getattr(outlet, "session_id", None)
         disposable = False
         if self.shared:

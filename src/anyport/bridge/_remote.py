@@ -12,16 +12,20 @@ the request in flight; what it notifies goes to the local host; progress tokens 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
 from typing import Any
 
 from anyport._exceptions import INTERNAL_ERROR, METHOD_NOT_FOUND, JSONRPCError, MCPError
+from anyport.bridge._rounds import Parked, Rounds, Route
 from anyport.protocol import (
     LEGACY_VERSIONS,
+    LOG_LEVELS,
     META_SERVER_INFO,
     MODERN_VERSIONS,
     IncomingRequest,
+    KeyRing,
     ParamHeader,
     Revision,
     ServerConnection,
@@ -49,7 +53,8 @@ class Remote:
 
         self._hub = NotificationHub()
         #: The local requests in flight, newest last: where the remote's questions are asked.
-        self._inflight: list[tuple[IncomingRequest, Outlet]] = []
+        self._inflight: list[Route] = []
+        self.rounds = Rounds(KeyRing.from_env(), 600.0)
         self.client = Client(
             url, headers=headers, transport=transport, timeout=timeout,
             on_elicit=lambda p: self._ask("elicitation/create", p),
@@ -63,6 +68,7 @@ class Remote:
         await self.client.connect()
 
     async def aclose(self) -> None:
+        self.rounds.close()
         await self.client.aclose()
 
     # -- Application -------------------------------------------------------------------------
@@ -93,6 +99,29 @@ class Remote:
         return None
 
     async def reply(self, req: IncomingRequest, outlet: Outlet) -> dict[str, Any]:
+        try:
+            if req.revision.modern and req.params.get("requestState") is not None:
+                parked = self.rounds.resume(req)  # a retry answering the remote's questions
+                parked.route.outlet = outlet
+                parked.route.req = req
+                return await self._drive(parked.route, parked.flight)
+            route = Route(outlet, req, None)
+            flight = asyncio.get_running_loop().create_task(self._upstream(route))
+            if req.revision.modern:
+                return await self._drive(route, flight)
+            try:
+                return self._finish(route.req, await asyncio.shield(flight))
+            except asyncio.CancelledError:
+                flight.cancel()  # the host cancelled: so does the request upstream (U-01)
+                raise
+        except JSONRPCError as exc:
+            return error_message(req.id, exc.to_error())
+        except MCPError as exc:
+            return error_message(req.id, {"code": INTERNAL_ERROR, "message": f"The remote server failed: {exc}"})
+
+    async def _upstream(self, route: Route) -> dict[str, Any]:
+        """The request upstream (with the remote's MRTR rounds, answered by ``_ask``); its result."""
+        req = route.req
         params = dict(req.params)
         meta = params.get("_meta")
         kept = {k: v for k, v in meta.items() if not k.startswith("io.modelcontextprotocol/") and k != "progressToken"} if isinstance(meta, dict) else {}
@@ -100,6 +129,8 @@ class Remote:
             params["_meta"] = kept
         else:
             params.pop("_meta", None)
+        for key in ("requestState", "inputResponses"):
+            params.pop(key, None)
         token = req.progress_token
 
         async def progress(value: float, total: float | None, message: str | None) -> None:
@@ -108,18 +139,29 @@ class Remote:
                 note["total"] = total
             if message is not None:
                 note["message"] = message
-            await outlet.notify("notifications/progress", note)
+            await route.outlet.notify("notifications/progress", note)
 
-        entry = (req, outlet)
-        self._inflight.append(entry)
+        self._inflight.append(route)
         try:
-            result = await self.client.request(req.method, params, on_progress=progress if token is not None else None)
-        except JSONRPCError as exc:
-            return error_message(req.id, exc.to_error())
-        except MCPError as exc:
-            return error_message(req.id, {"code": INTERNAL_ERROR, "message": f"The remote server failed: {exc}"})
+            return await self.client.request(req.method, params, on_progress=progress if token is not None else None)
         finally:
-            self._inflight.remove(entry)
+            self._inflight.remove(route)
+
+    async def _drive(self, route: Route, flight: asyncio.Task[dict[str, Any]]) -> dict[str, Any]:
+        """A 2026-07-28 host: the answer, or an MRTR round for what the remote asked (M-14..M-18)."""
+        asked = asyncio.ensure_future(route.asked.wait())
+        try:
+            await asyncio.wait({flight, asked}, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            flight.cancel()
+            raise
+        finally:
+            asked.cancel()
+        if flight.done():
+            return self._finish(route.req, flight.result())
+        return result_message(route.req.id, self.rounds.park(Parked(None, route, flight, False)))
+
+    def _finish(self, req: IncomingRequest, result: dict[str, Any]) -> dict[str, Any]:
         if req.revision.result_type:
             result.setdefault("resultType", "complete")
             meta_out = result.get("_meta")
@@ -136,13 +178,13 @@ class Remote:
     async def _ask(self, method: str, params: dict[str, Any]) -> Any:
         if not self._inflight:
             raise JSONRPCError(f"{method}: no request of the local client is in flight to ask it on", code=INTERNAL_ERROR)
-        req, outlet = self._inflight[-1]
+        route = self._inflight[-1]
         capability = _CAPABILITY_OF.get(method)
-        if capability is not None and capability not in req.client_capabilities:
+        if capability is not None and capability not in route.req.client_capabilities:
             raise JSONRPCError(f"{method}: the local client did not declare the {capability!r} capability", code=METHOD_NOT_FOUND)
-        if req.revision.modern:
-            raise JSONRPCError(f"{method}: the local client speaks 2026-07-28 (no server->client requests)", code=METHOD_NOT_FOUND)
-        return await outlet.request(method, params)
+        if route.req.revision.modern:
+            return await route.ask(method, params)  # an MRTR round (``_drive``)
+        return await route.outlet.request(method, params)
 
     async def _roots(self) -> list[Any]:
         result = await self._ask("roots/list", {})
@@ -150,7 +192,10 @@ class Remote:
         return roots if isinstance(roots, list) else []
 
     async def _notified(self, method: str, params: dict[str, Any]) -> None:
-        if method == "notifications/message" and self._inflight and self._inflight[-1][0].revision.modern:
-            await self._inflight[-1][1].notify(method, params)
+        if method == "notifications/message" and self._inflight and self._inflight[-1].req.revision.modern:
+            route = self._inflight[-1]
+            level, wanted = params.get("level"), route.req.log_level
+            if wanted is not None and isinstance(level, str) and LOG_LEVELS.get(level, -1) >= LOG_LEVELS[wanted]:
+                await route.outlet.notify(method, params)  # M-19: only at or above the level asked for
             return
         await self._hub.publish(method, params)

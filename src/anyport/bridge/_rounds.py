@@ -54,9 +54,9 @@ class Route:
 
 @dataclass(eq=False)
 class Parked:
-    """A child's call waiting for the caller's answers."""
+    """A child's call (or, for ``anyport connect``, a remote's) waiting for the caller's answers."""
 
-    child: Child
+    child: Child | None
     route: Route
     flight: asyncio.Task[dict[str, Any]]
     disposable: bool
