@@ -307,3 +307,41 @@ async def test_the_fast_path_remembers_verified_credentials_by_both_headers(issu
     with_certs = AuthChain([ClientCertificates(), verifier(issuer)], resource=RESOURCE)
     await with_certs.admit(scope, only_token)
     assert with_certs.cached(only_token) is None
+
+
+def _spiffe_cert(ca: trustme.CA, uri: str) -> bytes:
+    """A client certificate whose SAN is a URI (a SPIFFE id), signed by the trustme CA."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    ca_key = serialization.load_pem_private_key(ca.private_key_pem.bytes(), password=None)
+    ca_cert = x509.load_pem_x509_certificate(ca.cert_pem.bytes())
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "workload")]))
+        .issuer_name(ca_cert.subject).public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=1)).not_valid_after(now + dt.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.UniformResourceIdentifier(uri)]), critical=False)
+        .sign(ca_key, hashes.SHA256())  # type: ignore[arg-type]
+    )
+    return cert.public_bytes(serialization.Encoding.DER)
+
+
+async def test_a_spiffe_id_is_the_identity_and_scopes_follow_patterns() -> None:
+    certs = ClientCertificates(scopes={"spiffe://prod.example/ns/agents/*": ["notes.read"], "*": ["ping"]})
+    p = await certs.authenticate(AuthRequest({}, client_cert=_spiffe_cert(trustme.CA(), "spiffe://prod.example/ns/agents/sa/bot")))
+    assert p is not None and p.subject == "spiffe://prod.example/ns/agents/sa/bot" and p.scopes == {"notes.read", "ping"}
+    cn_only = ClientCertificates(identity="cn")
+    p = await cn_only.authenticate(AuthRequest({}, client_cert=_spiffe_cert(trustme.CA(), "spiffe://x/y")))
+    assert p is not None and p.subject == "workload"
+
+
+async def test_no_token_is_kept_or_passed_on(issuer: Issuer) -> None:
+    """A-33: the principal a handler sees carries the claims, never the token itself."""
+    token = issuer.token(aud=RESOURCE)
+    p = await verifier(issuer).authenticate(bearer(token))
+    assert p is not None
+    assert token not in repr(p) and token not in repr(dict(p.claims)) and not hasattr(p, "token")
