@@ -299,9 +299,18 @@ class Bridge(_Relay):
                     log.info("session %s: its child ended (%s); starting another", session[:8], slot.child.describe_end())
                 slot.child = await self.pool.start(req.revision.version, req.client_capabilities, req.client_info, PASSED_HEADERS.get())
                 slot.child.session = session
+                await self._set_level(slot.child, req)
                 if session not in self.slots:  # the session ended while its child started
                     self.pool.stop_soon(slot.child)
             return slot.child
+
+    async def _set_level(self, child: Child, req: IncomingRequest) -> None:
+        """The session's log level (``logging/setLevel``, answered by the core) given to its new child."""
+        caps = child.server.get("capabilities")
+        if req.log_level is None or req.log_level == "debug" or not (isinstance(caps, dict) and "logging" in caps):
+            return
+        with contextlib.suppress(ChildGone, TimeoutError):
+            await child.request("logging/setLevel", {"level": req.log_level}, Call(None, None), self.options.start_timeout)
 
     def _params_for(self, child: Child, req: IncomingRequest) -> dict[str, Any]:
         """The caller's params as the child must see them: no caller's era envelope or progress

@@ -107,11 +107,10 @@ class _Relay:
 
 
 def _wants_log(req: IncomingRequest, params: dict[str, Any]) -> bool:
-    """M-19: a 2026-07-28 caller gets log messages only at or above the level it asked for."""
-    if not req.revision.modern:
-        return True
+    """Log messages at or above the level the caller asked for: its ``_meta`` level (M-19: none
+    without one on 2026-07-28), or its session's ``logging/setLevel`` (U-11)."""
     if req.log_level is None:
-        return False
+        return not req.revision.modern
     level = params.get("level")
     order = list(LOG_LEVELS)
     return level in order and order.index(level) >= order.index(req.log_level)
