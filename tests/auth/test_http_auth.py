@@ -221,6 +221,14 @@ def test_http_sse_is_authenticated_and_bound(issuer: Issuer) -> None:
                 if line.startswith("data:") and '"id":2' in line.replace(" ", ""):
                     assert json.loads(json.loads(line[5:])["result"]["content"][0]["text"])["subject"] == "alice"
                     break
+            # Step-up on the same connection: the same caller with a stronger token; the handler sees it.
+            stronger = issuer.token(aud=url + "/mcp", scope="tools.read tools.write")
+            write["id"] = 3
+            assert c.post(endpoint, json=write, headers={**h, "authorization": f"Bearer {stronger}"}).status_code == 202
+            for line in lines:
+                if line.startswith("data:") and '"id":3' in line.replace(" ", ""):
+                    assert json.loads(line[5:])["result"]["content"][0]["text"] == "wrote x"
+                    break
 
 
 def test_api_keys_over_http_and_revocation_without_restart(issuer: Issuer, tmp_path: Path) -> None:

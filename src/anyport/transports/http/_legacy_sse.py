@@ -18,6 +18,7 @@ resumption and no DELETE. Kept behind ``create_app(..., legacy_sse=True)`` (T-SS
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import re
 import secrets
@@ -28,7 +29,7 @@ from urllib.parse import parse_qs
 from anyport._exceptions import INVALID_REQUEST, PARSE_ERROR, ConnectionClosedError, ParseError
 from anyport.limits import Limits
 from anyport.protocol import SSE_HEADERS, comment, dumps, error_message, loads, named_event
-from anyport.runtime import StreamRuntime
+from anyport.runtime import PRINCIPAL, StreamRuntime
 from anyport.runtime._heap import Releaser, prepare as prepare_trim, trim_heap
 from anyport.transports.http._asgi import Receive, Send, disconnected, send_body
 from anyport.transports.http._exchange import DEFAULT_MAX_BUFFERED, Room
@@ -53,14 +54,19 @@ class SSEChannel:
 
     def __init__(self, max_buffered: int = DEFAULT_MAX_BUFFERED) -> None:
         self.inbox: asyncio.Queue[bytes | None] = asyncio.Queue()
+        #: With auth: the principal of each message in the inbox, in order (see ``receive``).
+        self._principals: collections.deque[Any] = collections.deque()
         self.outbox: asyncio.Queue[bytes | None] = asyncio.Queue()
         self.max_buffered = max_buffered
         self._room = Room()
         self.closed = False
 
-    def deliver(self, data: bytes) -> None:
-        """A message POSTed by the client."""
+    def deliver(self, data: bytes, principal: Any = None) -> None:
+        """A message POSTed by the client (with auth: by ``principal``, the one that opened the stream
+        or the same caller with a newer token, e.g. after a step-up)."""
         if not self.closed:
+            if principal is not None:
+                self._principals.append(principal)
             self.inbox.put_nowait(data)
 
     async def send(self, data: bytes) -> None:
@@ -82,6 +88,10 @@ class SSEChannel:
         item = await self.inbox.get()
         if item is _END:
             self.inbox.put_nowait(_END)  # stay at EOF
+        elif self._principals:
+            # The connection's loop runs in this task: what it starts for this message sees the
+            # principal that POSTed it (ctx.principal, the scopes of the call).
+            PRINCIPAL.set(self._principals.popleft())
         return item
 
     def close(self) -> None:
@@ -92,6 +102,7 @@ class SSEChannel:
             for queue in (self.inbox, self.outbox):
                 while not queue.empty():
                     queue.get_nowait()
+            self._principals.clear()
             self.inbox.put_nowait(_END)
             self.outbox.put_nowait(_END)
             self.taken()  # a sender waiting for room learns that the stream is closed
@@ -252,7 +263,7 @@ class LegacySSE:
             # than queue without bound; nothing of this message was taken.
             await _reject(send, 503, INVALID_REQUEST, "Service Unavailable: too many messages waiting on this connection", [(b"retry-after", b"1")])
             return
-        conn.channel.deliver(body)
+        conn.channel.deliver(body, PRINCIPAL.get() if owner is not None else None)
         await send_body(send, 202, b"Accepted", b"text/plain; charset=utf-8")
 
     def _release(self) -> None:
