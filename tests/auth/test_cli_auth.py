@@ -107,3 +107,11 @@ def test_bad_auth_configuration_is_a_usage_error(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "go together" in result.output
     result = CliRunner().invoke(cli, ["serve", str(APP), "--jwks-url", "https://i/jwks"])
     assert result.exit_code == 2 and "only with --http" in result.output
+
+
+def test_auth_flags_without_http_are_named_as_typed() -> None:
+    result = CliRunner().invoke(cli, ["serve", str(APP), "--scope", "a", "--authorization-server", "https://as"])
+    assert result.exit_code == 2
+    assert "--scope, --authorization-server: only with --http" in result.output or (
+        "--authorization-server" in result.output and "--scope" in result.output
+    )

@@ -15,7 +15,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 #: The ``serve`` parameters this module adds (all of them only mean something with --http).
 AUTH_OPTIONS = (
-    "auth_config", "resource_url", "authorization_servers", "required_scopes", "scopes_supported", "jwt_issuer",
+    "auth_config", "resource_url", "authorization_server", "required_scope", "scope", "jwt_issuer",
     "jwks_url", "introspection_url", "introspection_client_id", "introspection_client_secret", "api_keys",
     "api_keys_env", "client_ca", "client_cert", "client_cert_header", "hide_unauthorized",
 )
@@ -29,11 +29,11 @@ def auth_options(fn: F) -> F:
         click.option("--resource-url", envvar="ANYPORT_RESOURCE_URL", metavar="URL",
                      help="HTTP auth: this server's URL as clients use it (the token audience, RFC 8707); "
                           "default: built from --host/--port/--path."),
-        click.option("--authorization-server", "authorization_servers", multiple=True, envvar="ANYPORT_AUTHORIZATION_SERVERS",
+        click.option("--authorization-server", "authorization_server", multiple=True, envvar="ANYPORT_AUTHORIZATION_SERVERS",
                      metavar="ISSUER", help="HTTP auth: an authorization server clients get tokens from (repeatable)."),
-        click.option("--required-scope", "required_scopes", multiple=True, envvar="ANYPORT_REQUIRED_SCOPES",
+        click.option("--required-scope", "required_scope", multiple=True, envvar="ANYPORT_REQUIRED_SCOPES",
                      help="HTTP auth: a scope every request needs (repeatable)."),
-        click.option("--scope", "scopes_supported", multiple=True, envvar="ANYPORT_SCOPES_SUPPORTED",
+        click.option("--scope", "scope", multiple=True, envvar="ANYPORT_SCOPES_SUPPORTED",
                      help="HTTP auth: a scope published in the protected-resource metadata (repeatable)."),
         click.option("--jwt-issuer", envvar="ANYPORT_JWT_ISSUER", metavar="ISSUER", help="HTTP auth: accept JWTs of this issuer."),
         click.option("--jwks-url", envvar="ANYPORT_JWKS_URL", metavar="URL", help="HTTP auth: the issuer's JWKS."),
@@ -80,8 +80,8 @@ def auth_chain(
             config["resource"] = f"{'https' if tls else 'http'}://{shown}:{port}{path}"
             click.echo(f"anyport: auth: the resource URL (token audience) is {config['resource']}; "
                        "set --resource-url to the URL clients use", err=True)
-        for flag, key in (("authorization_servers", "authorization_servers"), ("required_scopes", "required_scopes"),
-                          ("scopes_supported", "scopes_supported")):
+        for flag, key in (("authorization_server", "authorization_servers"), ("required_scope", "required_scopes"),
+                          ("scope", "scopes_supported")):
             if flags.get(flag):
                 config[key] = list(flags[flag])
         if flags.get("jwks_url") or flags.get("jwt_issuer"):
