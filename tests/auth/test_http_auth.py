@@ -260,3 +260,13 @@ def test_dpop_bound_tokens_over_http(issuer: Issuer) -> None:
         assert challenge(r)["scheme"] == "DPoP" and challenge(r)["error"] == "invalid_dpop_proof"
         assert "replay" in challenge(r)["error_description"]
         assert call(c, token, "whoami").status_code == 401  # a bound token as a plain Bearer token
+
+
+def test_origin_is_checked_before_credentials(base: str, issuer: Issuer) -> None:
+    """The fixed order (DIGEST §21): Origin/Host first (403), then authentication (401)."""
+    with httpx.Client(base_url=base) as c:
+        r = call(c, None, "whoami", origin="https://evil.example.com")
+        assert r.status_code == 403 and "www-authenticate" not in r.headers
+        r = call(c, issuer.token(aud=f"{base}/mcp"), "whoami", origin="https://evil.example.com")
+        assert r.status_code == 403
+        assert call(c, None, "whoami").status_code == 401
