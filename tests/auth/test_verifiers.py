@@ -345,3 +345,18 @@ async def test_no_token_is_kept_or_passed_on(issuer: Issuer) -> None:
     p = await verifier(issuer).authenticate(bearer(token))
     assert p is not None
     assert token not in repr(p) and token not in repr(dict(p.claims)) and not hasattr(p, "token")
+
+
+async def test_scope_hierarchies_and_no_offline_access_in_challenges(issuer: Issuer) -> None:
+    """A-29: a granted scope that includes others satisfies them (transitively); offline_access is
+    never advertised in the metadata or a challenge."""
+    chain = AuthChain(
+        [verifier(issuer)], resource=RESOURCE, scopes_supported=["notes.read", "notes.write", "offline_access"],
+        implied_scopes={"notes.admin": ["notes.write"], "notes.write": ["notes.read"]},
+    )
+    p = await chain.authenticate(bearer(issuer.token(aud=RESOURCE, scope="notes.admin")))
+    assert p.scopes == {"notes.admin", "notes.write", "notes.read"}
+    assert chain.refusal_for_scopes(p, ["notes.read", "notes.write"]) is None
+    assert b"offline_access" not in chain.metadata
+    _, refusal = await chain.admit({"method": "POST", "path": "/mcp"}, {})
+    assert refusal is not None and b"offline_access" not in dict(refusal.headers)[b"www-authenticate"]

@@ -8,6 +8,7 @@ and ``refusal_for_scopes`` before a tool, resource or prompt that needs scopes r
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import time
@@ -62,12 +63,18 @@ class AuthChain:
     - ``scopes_supported``: published in the metadata; ``required_scopes``: needed for any request
       (the first 401 challenge names them, A-25).
     - ``dpop``: checks proofs for DPoP-bound tokens (a default one unless given).
+    - ``implied_scopes``: scope hierarchies (A-29): a granted scope -> the scopes it includes
+      (``{"notes.admin": ["notes.read", "notes.write"]}``, followed transitively); the principal's
+      ``scopes`` hold the granted scopes and everything they imply.
+
+    ``offline_access`` is never published in the metadata or a challenge (A-29).
     """
 
     def __init__(
         self, authenticators: Iterable[Authenticator], *, resource: str, authorization_servers: Sequence[str] = (),
         scopes_supported: Sequence[str] = (), required_scopes: Sequence[str] = (), resource_name: str | None = None,
         dpop: DPoPVerifier | None = None, as_metadata_ttl: float = 300.0,
+        implied_scopes: Mapping[str, Iterable[str]] | None = None,
     ) -> None:
         self.authenticators = list(authenticators)
         if not self.authenticators:
@@ -80,7 +87,8 @@ class AuthChain:
                 bind(self.resource)
         self.authorization_servers = list(authorization_servers)
         self.required_scopes = tuple(required_scopes)
-        self.scopes_supported = list(dict.fromkeys([*scopes_supported, *required_scopes]))
+        self.scopes_supported = [s for s in dict.fromkeys([*scopes_supported, *required_scopes]) if s != "offline_access"]
+        self.implied = _closure(implied_scopes or {})
         self.dpop = dpop or DPoPVerifier()
         parts = urlsplit(self.resource)
         self.origin = f"{parts.scheme}://{parts.netloc}"
@@ -168,6 +176,9 @@ class AuthChain:
                 break
         if principal is None:
             raise first_error or AuthError("authentication required", error=None, scopes=self.required_scopes)
+        if self.implied and principal.scopes & self.implied.keys():
+            expanded = principal.scopes.union(*(self.implied.get(s, ()) for s in principal.scopes))
+            principal = dataclasses.replace(principal, scopes=frozenset(expanded))
         jkt = bound_key(principal.claims) if principal.method in ("jwt", "introspection") else None
         if jkt is not None:
             auth = request.authorization()
@@ -266,6 +277,22 @@ class AuthChain:
             self._challenge_cache.clear()
         self._challenge_cache[key] = refusal
         return refusal
+
+
+def _closure(implied: Mapping[str, Iterable[str]]) -> dict[str, frozenset[str]]:
+    """Every scope -> all the scopes it implies, directly or through others (cycles allowed)."""
+    direct = {k: set(v) for k, v in implied.items()}
+    out: dict[str, frozenset[str]] = {}
+    for scope in direct:
+        seen: set[str] = set()
+        todo = list(direct[scope])
+        while todo:
+            s = todo.pop()
+            if s not in seen:
+                seen.add(s)
+                todo.extend(direct.get(s, ()))
+        out[scope] = frozenset(seen)
+    return out
 
 
 def _digest(credentials: bytes) -> bytes:

@@ -6,6 +6,7 @@ resource = "https://mcp.example.com/mcp"          # this server's canonical URI 
 authorization_servers = ["https://login.example.com"]
 scopes_supported = ["notes.read", "notes.write"]
 required_scopes = []                              # needed for any request
+implied_scopes = { "notes.admin" = ["notes.read", "notes.write"] }   # scope hierarchies
 order = ["mtls", "api_keys", "jwt", "introspection"]   # the default: every configured method, this order
 
 [jwt]            # issuer, jwks_url (default: the issuer's metadata jwks_uri is not guessed), algorithms, leeway
@@ -34,7 +35,7 @@ __all__ = ["auth_from_config", "load_auth_file"]
 
 _TOP = {
     "resource", "authorization_servers", "scopes_supported", "required_scopes", "resource_name", "order",
-    "jwt", "introspection", "api_keys", "mtls", "dpop",
+    "jwt", "introspection", "api_keys", "mtls", "dpop", "implied_scopes",
 }
 _SECTIONS: dict[str, set[str]] = {
     "jwt": {"issuer", "jwks_url", "audience", "algorithms", "leeway", "refresh_interval", "max_age", "required_claims"},
@@ -111,8 +112,18 @@ def auth_from_config(config: Mapping[str, Any]) -> Any:
     return AuthChain(
         authenticators, resource=resource, authorization_servers=_strings(config, "authorization_servers"),
         scopes_supported=_strings(config, "scopes_supported"), required_scopes=_strings(config, "required_scopes"),
-        resource_name=config.get("resource_name"), dpop=verifier,
+        resource_name=config.get("resource_name"), dpop=verifier, implied_scopes=_implied(config.get("implied_scopes")),
     )
+
+
+def _implied(value: Any) -> dict[str, list[str]]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping) or not all(
+        isinstance(v, list) and all(isinstance(s, str) for s in v) for v in value.values()
+    ):
+        raise ValueError("auth config: implied_scopes maps a scope to the list of scopes it includes")
+    return {str(k): list(v) for k, v in value.items()}
 
 
 def _strings(config: Mapping[str, Any], key: str) -> list[str]:
