@@ -5,6 +5,7 @@ Every test names the requirement IDs of /work/shared/spec/DIGEST.md §14 it chec
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from typing import Any
 
@@ -223,3 +224,16 @@ async def test_pre_registered_credentials_stay_with_their_issuer(servers: Server
         await call(resource, flow)
     assert not auth.paths("/authorize") and not auth.paths("/token")
     assert await call(resource, oauth(client_id="known", client_issuer=auth.issuer)) == "hello"
+
+
+async def test_the_standalone_get_stream_carries_the_token(servers: Servers) -> None:
+    """A-30: the legacy session's standalone SSE GET (T-HTTP-19) goes through the same auth."""
+    _, resource = servers
+    async with Client(resource.url, auth=oauth(), era="legacy", listen=True, timeout=10) as c:
+        await c.list_tools()
+        for _ in range(100):  # the listener starts in the background: wait (bounded) for its GET
+            if any(s.method == "GET" and s.path == "/mcp" for s in resource.seen):
+                break
+            await asyncio.sleep(0.02)
+    gets = [s for s in resource.seen if s.method == "GET" and s.path == "/mcp"]
+    assert gets and all(s.headers["authorization"].startswith("Bearer at-") for s in gets)
