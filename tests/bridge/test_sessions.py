@@ -96,6 +96,7 @@ def test_modern_request_gets_a_child_of_its_own_and_it_is_stopped() -> None:
     """M-05: a 2026-07-28 request carries everything; it runs on a fresh child (no state from another
     caller), answered with resultType and serverInfo (J-16, M-07); the child is stopped after."""
     with serving(rogue(), spares=1) as (base, bridge), httpx.Client(base_url=base, timeout=20) as c:
+        assert text_of(modern_call(c, 0, "ping")) == "pong"  # L-19: the bridge answers the child's ping
         first = modern_call(c, 1, "inc")
         second = modern_call(c, 2, "inc")
         assert text_of(first) == text_of(second) == "1"

@@ -10,6 +10,7 @@ Tools:
 - ``pid``: this process's id;
 - ``env``: the names of the environment variables this process got, sorted, comma-separated;
 - ``getenv``: the value of the variable ``name`` ("" when unset);
+- ``ping``: pings its client and answers ``pong`` when the answer is ``{}``;
 - ``ask``: asks the client ``elicitation/create`` and returns ``name=<content.name>`` (or the action);
 - ``crash``: exits with status 3 in the middle of the call;
 - ``hang``: never answers;
@@ -35,7 +36,7 @@ pending: dict[int, dict] = {}
 waiters: dict[int, threading.Event] = {}
 next_id = 0
 
-TOOLS = ["inc", "pid", "env", "getenv", "ask", "crash", "hang", "flood", "garbage", "slow", "cancels"]
+TOOLS = ["inc", "pid", "env", "getenv", "ping", "ask", "crash", "hang", "flood", "garbage", "slow", "cancels"]
 cancelled: list[object] = []
 
 
@@ -79,6 +80,9 @@ def call_tool(rid: object, params: dict) -> None:
         result = text(",".join(sorted(os.environ)))
     elif name == "getenv":
         result = text(os.environ.get(str(args.get("name")), ""))
+    elif name == "ping":
+        answer = ask_client("ping", {})
+        result = text("pong" if answer.get("result") == {} else str(answer))
     elif name == "ask":
         answer = ask_client("elicitation/create", {"message": "Name?", "requestedSchema": {"type": "object", "properties": {"name": {"type": "string"}}}})
         res = answer.get("result") or {}
