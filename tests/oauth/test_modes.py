@@ -42,7 +42,9 @@ async def test_browser_mode_uses_a_loopback_listener(servers: Servers) -> None:
     assert redirect.startswith("http://127.0.0.1:") and redirect.endswith("/callback") and len(opened) == 1
     assert auth.paths("/register")[0].form["redirect_uris"] == [redirect]
     posts = [s for s in resource.seen if s.method == "POST" and s.path == "/mcp"]
-    assert all("authorization" in s.headers for s in posts)  # authorized before the handshake (prepare)
+    bare = [s for s in posts if "authorization" not in s.headers]
+    assert len(bare) == 1  # the one probe (a ping); then authorized before the handshake
+    assert posts[0] is bare[0] and all("authorization" in s.headers for s in posts[1:])
 
 
 async def test_browser_wait_is_bounded() -> None:
@@ -79,7 +81,7 @@ async def test_login_stores_tokens_for_a_later_client(servers: Servers) -> None:
     store = MemoryTokenStore()
     tokens = await login(resource.url, auth=OAuth(authorize="follow", store=store))
     assert tokens.access_token == "at-3"
-    assert not [s for s in resource.seen if s.method == "POST"]
+    assert len([s for s in resource.seen if s.method == "POST"]) == 1  # the probe that met the 401
     async with Client(resource.url, auth=OAuth(authorize="follow", store=store), timeout=10) as c:
         await c.list_tools()
     assert len(auth.paths("/authorize")) == 1
@@ -185,3 +187,18 @@ def test_redirect_uris_must_be_https_or_loopback() -> None:
     OAuth(authorize="follow", redirect_uri="https://app.example/callback")
     with pytest.raises(ValueError, match="A-15"):
         OAuth(client_metadata_url="https://app.example")
+
+
+async def test_an_interactive_flow_leaves_an_open_server_alone(servers: Servers) -> None:
+    """prepare(): a server that does not answer the probe with 401 gets no authorization at all."""
+    from anyport import Server
+    from anyport.transports.http import create_app
+    from tests.transports._http_helpers import running
+
+    opened: list[str] = []
+    open_server = Server("open")
+    with running(create_app(open_server)) as base:
+        flow = OAuth(authorizer=BrowserAuthorizer(open_browser=opened.append, timeout=1), store=MemoryTokenStore())
+        async with Client(f"{base}/mcp", auth=flow, timeout=10) as c:
+            await c.list_tools()
+    assert opened == []

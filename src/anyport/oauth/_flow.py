@@ -141,23 +141,38 @@ class OAuthFlow(TokenKeeper, httpx.Auth):
     # -- for people and the CLI -------------------------------------------------------------------
 
     async def prepare(self, server_url: str) -> None:
-        """Called by ``Client`` before its handshake: an interactive flow without a usable stored
-        token authorizes now, so the person's time in the browser counts against no request timeout."""
-        if self.interactive:
-            await self.login(server_url)
+        """Called by ``Client`` before its handshake. An interactive flow without a usable token asks
+        the server (one side-effect-free ``ping`` POST) whether it wants authorization, and if so
+        authorizes now, so the person's time in the browser counts against no request timeout."""
+        if not self.interactive:
+            return
+        state = self._state_for(server_url)
+        await self._load(state)
+        if state.tokens is not None and not state.tokens.expired:
+            return
+        needed, challenge = await self._probe(server_url)
+        if needed:
+            await self._renew(state, state.tokens, challenge)
 
     async def login(self, server_url: str) -> Tokens:
-        """Authorize now for ``server_url`` (no MCP request): discovery from a probe's 401 or the
+        """Authorize now for ``server_url`` (no MCP session): discovery from a probe's 401 or the
         well-known URLs, then a stored, refreshed or new token, kept in the store."""
         state = self._state_for(server_url)
         await self._load(state)
         if state.tokens is not None and not state.tokens.expired:
             return state.tokens
-        challenge = None
-        async with self._http() as http:
-            with contextlib.suppress(httpx.HTTPError):  # only the status and headers: never wait on a stream
-                async with http.stream("GET", server_url, headers={"accept": "text/event-stream"}) as probe:
-                    challenge = self._challenge(probe) if probe.status_code == 401 else None
+        _, challenge = await self._probe(server_url)
         await self._renew(state, state.tokens, challenge)
         assert state.tokens is not None
         return state.tokens
+
+    async def _probe(self, server_url: str) -> tuple[bool, Challenge | None]:
+        """POST a ``ping`` without credentials: (401?, its challenge). Only the status and headers are read."""
+        body = b'{"jsonrpc":"2.0","id":"anyport-auth-probe","method":"ping"}'
+        headers = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
+        async with self._http() as http:
+            try:
+                async with http.stream("POST", server_url, content=body, headers=headers) as probe:
+                    return probe.status_code == 401, self._challenge(probe) if probe.status_code == 401 else None
+            except httpx.HTTPError:
+                return False, None
