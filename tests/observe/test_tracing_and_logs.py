@@ -114,3 +114,25 @@ def test_json_formatter_writes_one_object_per_record() -> None:
     record = logging.LogRecord("anyport.http", logging.WARNING, __file__, 1, "Redis at %s is down", ("x",), None)
     out = orjson.loads(JSONFormatter().format(record))
     assert out["level"] == "warning" and out["logger"] == "anyport.http" and out["message"] == "Redis at x is down"
+
+
+@pytest.mark.parametrize("era", ["legacy", "modern"])
+async def test_an_anyport_client_span_is_the_parent_of_the_server_span(
+    spans: tuple[TracerProvider, InMemorySpanExporter], era: str,
+) -> None:
+    """The client puts its active context in ``_meta`` (SEP-414) by itself; over a real HTTP server
+    the server's span is its child, in both eras."""
+    provider, exporter = spans
+    tracer = provider.get_tracer("agent")
+    app = create_app(Observed(_server(), tracing=Tracing(provider)))
+    with running(app) as base:
+        async with Client(f"{base}/mcp", era=era) as c:
+            with tracer.start_as_current_span("agent step") as step:
+                assert (await c.call_tool("add", {"a": 2, "b": 3})).structured_content == {"result": 5}
+            await c.list_tools()  # no active span: no parent, a trace of its own
+    server = {s.name: s for s in exporter.get_finished_spans() if s.kind is SpanKind.SERVER}
+    call = server["tools/call add"]
+    assert call.parent is not None and call.parent.span_id == step.get_span_context().span_id
+    assert call.context.trace_id == step.get_span_context().trace_id
+    listed = server["tools/list"]
+    assert listed.parent is None and listed.context.trace_id != step.get_span_context().trace_id

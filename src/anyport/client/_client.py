@@ -49,6 +49,7 @@ from anyport.client._types import (
     ResourceTemplate,
     Tool,
 )
+from anyport.observe._tracing import inject_meta
 from anyport.protocol import (
     LEGACY_VERSIONS,
     LOG_LEVELS,
@@ -252,7 +253,7 @@ class Client:
         if session is None:
             raise LocalProtocolError("the client is not connected")
         rev = self.revision
-        params = dict(params or {})
+        params = inject_meta(dict(params or {}))  # an active OTel span is the server span's parent (SEP-414)
         if rev.modern:
             meta = dict(params.get("_meta") or {})
             meta.update(self._conn.modern_meta())

@@ -15,8 +15,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from anyport.observe._observed import outcome
-
 if TYPE_CHECKING:
     from anyport.protocol import IncomingRequest
 
@@ -69,6 +67,8 @@ class Tracing:
 
     def finish(self, span: Any, req: IncomingRequest, answer: dict[str, Any]) -> str | None:
         """Set the outcome on ``span``; the trace id (32 hex digits) when the span is recorded."""
+        from anyport.observe._observed import outcome
+
         error, description = outcome(answer)
         if error:
             span.set_attribute("error.type", error)
@@ -79,13 +79,23 @@ class Tracing:
         return format(context.trace_id, "032x") if context.is_valid else None
 
 
+_PROPAGATION: tuple[Any, Any] | bool | None = False  # not looked up yet; None: no OTel API here
+
+
 def inject_meta(params: dict[str, Any]) -> dict[str, Any]:
     """``params`` with the current OTel context in its ``_meta`` (SEP-414), for an outgoing request;
-    unchanged when there is no active span (or no OTel API)."""
-    try:
-        from opentelemetry import propagate, trace
-    except ImportError:
+    ``params`` itself when there is no active span, or no OTel API (looked up once)."""
+    global _PROPAGATION
+    if _PROPAGATION is False:
+        try:
+            from opentelemetry import propagate, trace
+        except ImportError:
+            _PROPAGATION = None
+        else:
+            _PROPAGATION = (trace, propagate)
+    if _PROPAGATION is None or _PROPAGATION is True:
         return params
+    trace, propagate = _PROPAGATION
     if not trace.get_current_span().get_span_context().is_valid:
         return params
     meta = dict(params.get("_meta") or {})
