@@ -114,10 +114,9 @@ class OAuthFlow(TokenKeeper, httpx.Auth):
                     with contextlib.suppress(OAuthTokenError):
                         await self._refresh(state)
             tokens = state.tokens
-        request.headers.pop("authorization", None)
-        request.headers.pop("dpop", None)
         if tokens is None:
-            return None
+            return None  # nothing of ours yet: the request goes as the caller made it
+        request.headers.pop("dpop", None)
         key = self._dpop_key if tokens.is_dpop else None
         if key is not None:
             request.headers["authorization"] = f"DPoP {tokens.access_token}"
