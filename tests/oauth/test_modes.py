@@ -202,3 +202,13 @@ async def test_an_interactive_flow_leaves_an_open_server_alone(servers: Servers)
         async with Client(f"{base}/mcp", auth=flow, timeout=10) as c:
             await c.list_tools()
     assert opened == []
+
+
+async def test_login_to_an_open_server_says_there_is_nothing_to_do() -> None:
+    from anyport import Server
+    from anyport.transports.http import create_app
+    from tests.transports._http_helpers import running
+
+    with running(create_app(Server("open"))) as base:
+        with pytest.raises(AuthError, match="nothing to log in to"):
+            await login(f"{base}/mcp", auth=OAuth(authorize="follow", store=MemoryTokenStore()))

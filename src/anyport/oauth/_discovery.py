@@ -26,7 +26,7 @@ from anyport.oauth._urls import Challenge, as_metadata_urls, canonical_resource,
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ["AuthServer", "Discovery", "check_endpoint", "discover", "fetch_json"]
+__all__ = ["AuthServer", "Discovery", "check_endpoint", "discover", "fetch_json", "protected_resource"]
 
 MAX_METADATA_BYTES = 1 << 20
 _LOOPBACK = {"localhost", "127.0.0.1", "::1", "[::1]"}
@@ -111,7 +111,7 @@ async def discover(
     http: httpx.AsyncClient, server_url: str, challenge: Challenge | None, *, issuer: str | None = None
 ) -> Discovery:
     """PRM, then the authorization server's metadata. ``issuer`` picks one of several (A-10)."""
-    prm, prm_url = await _protected_resource(http, server_url, challenge)
+    prm, prm_url = await protected_resource(http, server_url, challenge)
     scopes = challenge.scopes if challenge is not None else None
     if prm is None:
         server = await _legacy_server(http, server_url)
@@ -136,7 +136,7 @@ async def discover(
     return Discovery(resource, metadata, prm_scopes, prm, scopes, [s for s in servers if s != chosen])
 
 
-async def _protected_resource(
+async def protected_resource(
     http: httpx.AsyncClient, server_url: str, challenge: Challenge | None
 ) -> tuple[dict[str, Any] | None, str]:
     """A-08: the challenge's ``resource_metadata``, else the well-known URLs in order."""

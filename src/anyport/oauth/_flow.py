@@ -25,6 +25,7 @@ from collections.abc import AsyncGenerator
 import httpx
 
 from anyport._exceptions import AuthError, InsufficientScopeError, OAuthTokenError
+from anyport.oauth._discovery import protected_resource
 from anyport.oauth._grants import ServerState, TokenKeeper
 from anyport.oauth._tokens import Tokens
 from anyport.oauth._urls import Challenge, parse_challenges
@@ -160,7 +161,14 @@ class OAuthFlow(TokenKeeper, httpx.Auth):
         await self._load(state)
         if state.tokens is not None and not state.tokens.expired:
             return state.tokens
-        _, challenge = await self._probe(server_url)
+        needed, challenge = await self._probe(server_url)
+        if not needed:
+            async with self._http() as http:
+                protected = await protected_resource(http, server_url, None)
+            if protected[0] is None:
+                raise AuthError(
+                    f"{server_url} asks for no authorization (no 401, no protected resource metadata): nothing to log in to"
+                )
         await self._renew(state, state.tokens, challenge)
         assert state.tokens is not None
         return state.tokens
