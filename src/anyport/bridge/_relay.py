@@ -14,6 +14,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import Awaitable
 from typing import Any
 
 from anyport._exceptions import INTERNAL_ERROR, METHOD_NOT_FOUND, InvalidParamsError, JSONRPCError
@@ -23,7 +26,12 @@ from anyport.bridge._rounds import Route
 from anyport.protocol import LOG_LEVELS, META_SUBSCRIPTION_ID, IncomingRequest
 from anyport.runtime import NotificationHub, Outlet
 
-__all__ = ["_Relay"]
+__all__ = ["NOTIFY_TIMEOUT", "_Relay"]
+
+log = logging.getLogger("anyport.bridge")
+
+#: Seconds a caller's stream may take to accept one notification before it is dropped for that caller.
+NOTIFY_TIMEOUT = 5.0
 
 _CAPABILITY_OF = {"sampling/createMessage": "sampling", "elicitation/create": "elicitation", "roots/list": "roots"}
 _LIST_CHANGED = frozenset(
@@ -44,7 +52,7 @@ class _Relay:
         if method == "notifications/progress":
             call = child.by_token.get(params.get("progressToken"))  # type: ignore[arg-type]
             if call is not None and isinstance(call.owner, Route):
-                await call.owner.outlet.notify(method, {**params, "progressToken": call.original_token})
+                await _bounded(call.owner.outlet.notify(method, {**params, "progressToken": call.original_token}))
             return
         if method in _LIST_CHANGED or method == "notifications/resources/updated":
             if child.session is not None:
@@ -59,7 +67,7 @@ class _Relay:
             route = routes[0]
             if method == "notifications/message" and not _wants_log(route.req, params):
                 return
-            await route.outlet.notify(method, params)
+            await _bounded(route.outlet.notify(method, params))
         elif child.session is not None:
             await self._hub.publish(method, params, peers=[child.session])
         # else: several callers share this child and nothing names the one it is for: dropped
@@ -106,6 +114,15 @@ class _Relay:
         finally:
             self._hub.remove_listener(listener)
         return {"_meta": dict(tag)}
+
+
+async def _bounded(sending: Awaitable[None]) -> None:
+    """A notification to one caller, given up after ``NOTIFY_TIMEOUT`` seconds: the child's output is
+    read in order, and a caller that does not read its stream must not hold up the others."""
+    try:
+        await asyncio.wait_for(sending, NOTIFY_TIMEOUT)
+    except TimeoutError:
+        log.info("a caller did not take a notification within %g s: dropped", NOTIFY_TIMEOUT)
 
 
 def _wants_log(req: IncomingRequest, params: dict[str, Any]) -> bool:
