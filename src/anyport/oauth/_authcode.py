@@ -24,7 +24,7 @@ from anyport._exceptions import OAuthDiscoveryError, OAuthResponseError
 from anyport.oauth._authorizers import AuthorizeCallback, Authorizer, BrowserAuthorizer, HeadlessAuthorizer
 from anyport.oauth._discovery import is_loopback
 from anyport.oauth._flow import OAuthFlow, ServerState
-from anyport.oauth._register import register
+from anyport.oauth._register import known_identity, register
 from anyport.oauth._tokens import ClientIdentity, Tokens, request_tokens
 from anyport.oauth._urls import pkce_pair
 
@@ -122,8 +122,13 @@ class OAuth(OAuthFlow):
         return identity
 
     async def _refresh_identity(self, http: httpx.AsyncClient, state: ServerState) -> ClientIdentity | None:
+        """Who refreshes: no redirect URI needed, so no listener is opened and nothing is registered."""
         if state.identity is None and state.discovery is not None:
-            await self._identity(http, state, state.discovery.server)
+            state.identity = await known_identity(
+                state.discovery.server, self.store, None, client_id=self.client_id, client_secret=self.client_secret,
+                auth_method=self.token_endpoint_auth_method, client_metadata_url=self.client_metadata_url,
+                client_issuer=self.client_issuer,
+            )
         return state.identity
 
     def _select_scope(self, d: Any, extra: tuple[str, ...] = ()) -> str | None:

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
     from anyport.oauth._store import TokenStore
 
-__all__ = ["auth_method_for", "register"]
+__all__ = ["auth_method_for", "known_identity", "register"]
 
 
 def auth_method_for(server: AuthServer, has_secret: bool, wanted: str | None = None) -> str:
@@ -40,6 +40,37 @@ def auth_method_for(server: AuthServer, has_secret: bool, wanted: str | None = N
     if "client_secret_post" in supported:
         return "client_secret_post"
     return "client_secret_basic"
+
+
+async def known_identity(
+    server: AuthServer,
+    store: TokenStore,
+    redirect_uri: str | None,
+    *,
+    client_id: str | None,
+    client_secret: str | None,
+    auth_method: str | None,
+    client_metadata_url: str | None,
+    client_issuer: str | None = None,
+) -> ClientIdentity | None:
+    """Steps 1-2 of A-14 and a stored registration (valid for ``redirect_uri`` when one is given:
+    a refresh needs none); None when a new registration is needed."""
+    if client_id is not None and client_issuer is not None and client_issuer != server.issuer:
+        raise OAuthRegistrationError(
+            f"the server's authorization server is {server.issuer}, but client_id {client_id!r} was registered "
+            f"with {client_issuer}: not sending it there (A-19); register with {server.issuer} or fix client_issuer"
+        )
+    uris = [redirect_uri] if redirect_uri is not None else []
+    if client_id is not None:
+        method = auth_method_for(server, client_secret is not None, auth_method)
+        return ClientIdentity(client_id, client_secret, method, uris, "pre-registered")
+    if client_metadata_url is not None and server.metadata.get("client_id_metadata_document_supported") is True:
+        return ClientIdentity(client_metadata_url, None, "none", uris, "cimd")
+    stored = await store.get(f"client {server.issuer}")
+    identity = ClientIdentity.from_dict(stored) if stored is not None else None
+    if identity is not None and (redirect_uri is None or redirect_uri in identity.redirect_uris):
+        return identity
+    return None
 
 
 async def register(
@@ -60,21 +91,13 @@ async def register(
     ``client_issuer``: the issuer the pre-registered ``client_id`` belongs to; another issuer is
     refused rather than shown those credentials (A-19).
     """
-    if client_id is not None and client_issuer is not None and client_issuer != server.issuer:
-        raise OAuthRegistrationError(
-            f"the server's authorization server is {server.issuer}, but client_id {client_id!r} was registered "
-            f"with {client_issuer}: not sending it there (A-19); register with {server.issuer} or fix client_issuer"
-        )
-    if client_id is not None:
-        method = auth_method_for(server, client_secret is not None, auth_method)
-        return ClientIdentity(client_id, client_secret, method, [redirect_uri], "pre-registered")
-    if client_metadata_url is not None and server.metadata.get("client_id_metadata_document_supported") is True:
-        return ClientIdentity(client_metadata_url, None, "none", [redirect_uri], "cimd")
+    known = await known_identity(
+        server, store, redirect_uri, client_id=client_id, client_secret=client_secret, auth_method=auth_method,
+        client_metadata_url=client_metadata_url, client_issuer=client_issuer,
+    )
+    if known is not None:
+        return known
     key = f"client {server.issuer}"
-    stored = await store.get(key)
-    identity = ClientIdentity.from_dict(stored) if stored is not None else None
-    if identity is not None and redirect_uri in identity.redirect_uris:
-        return identity
     endpoint = server.metadata.get("registration_endpoint")
     if not endpoint:
         raise OAuthRegistrationError(
