@@ -268,3 +268,33 @@ def test_idle_shared_children_above_the_minimum_are_stopped() -> None:
         pid = int(text_of(call(c, h, 1, "pid")))
         assert wait_until(lambda: not bridge.pool.children and not alive(pid), timeout=8)
         assert int(text_of(call(c, h, 2, "pid"))) != pid  # started again when needed
+
+
+def test_a_childs_list_changed_reaches_its_own_session_only() -> None:
+    """T-HTTP-22/26, isolation: a list change of one session's child goes to that session's GET stream,
+    never to another session's."""
+    with serving(rogue()) as (base, _bridge), httpx.Client(base_url=base, timeout=20) as c:
+        a, b = initialize(c), initialize(c)
+        for h in (a, b):
+            text_of(call(c, h, 1, "pid"))  # both children started
+        seen: dict[str, list[str]] = {"a": [], "b": []}
+        opened = threading.Barrier(3, timeout=10)
+
+        def listen(name: str, headers: dict[str, str]) -> None:
+            with httpx.Client(base_url=base, timeout=httpx.Timeout(10, read=2.5)) as g, \
+                    g.stream("GET", "/mcp", headers={**headers, "accept": "text/event-stream"}) as stream:
+                opened.wait()
+                with contextlib.suppress(httpx.ReadTimeout):
+                    for line in stream.iter_lines():
+                        if line.startswith("data:") and "list_changed" in line:
+                            seen[name].append(line)
+                            return
+
+        threads = [threading.Thread(target=listen, args=(n, h)) for n, h in (("a", a), ("b", b))]
+        for t in threads:
+            t.start()
+        opened.wait()
+        assert text_of(call(c, a, 2, "changed")) == "ok"
+        for t in threads:
+            t.join(15)
+        assert len(seen["a"]) == 1 and seen["b"] == []

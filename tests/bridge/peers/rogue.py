@@ -10,6 +10,7 @@ Tools:
 - ``pid``: this process's id;
 - ``env``: the names of the environment variables this process got, sorted, comma-separated;
 - ``getenv``: the value of the variable ``name`` ("" when unset);
+- ``changed``: sends ``notifications/tools/list_changed``, then answers ``ok``;
 - ``ping``: pings its client and answers ``pong`` when the answer is ``{}``;
 - ``ask``: asks the client ``elicitation/create`` and returns ``name=<content.name>`` (or the action);
 - ``crash``: exits with status 3 in the middle of the call;
@@ -36,7 +37,7 @@ pending: dict[int, dict] = {}
 waiters: dict[int, threading.Event] = {}
 next_id = 0
 
-TOOLS = ["inc", "pid", "env", "getenv", "ping", "ask", "crash", "hang", "flood", "garbage", "slow", "cancels"]
+TOOLS = ["inc", "pid", "env", "getenv", "ping", "changed", "ask", "crash", "hang", "flood", "garbage", "slow", "cancels"]
 cancelled: list[object] = []
 
 
@@ -80,6 +81,9 @@ def call_tool(rid: object, params: dict) -> None:
         result = text(",".join(sorted(os.environ)))
     elif name == "getenv":
         result = text(os.environ.get(str(args.get("name")), ""))
+    elif name == "changed":
+        send({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"})
+        result = text("ok")
     elif name == "ping":
         answer = ask_client("ping", {})
         result = text("pong" if answer.get("result") == {} else str(answer))
