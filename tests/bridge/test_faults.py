@@ -75,6 +75,19 @@ def test_garbage_on_stdout_is_dropped() -> None:
         assert slot.child is not None and slot.child.garbage >= 4
 
 
+def test_a_stubborn_child_and_its_grandchild_are_killed_after_the_grace() -> None:
+    """T-STDIO-09/10, supergateway PR #124/#151: stdin closed, SIGTERM (ignored here), then SIGKILL to
+    the whole process group after the grace period: the grandchild goes too."""
+    with serving(rogue("stubborn"), grace=0.5, spares=0) as (base, _bridge), httpx.Client(base_url=base, timeout=20) as c:
+        h = initialize(c)
+        pid, grandchild = map(int, text_of(call(c, h, 1, "family")).split(","))
+        assert alive(pid) and alive(grandchild)
+        started = time.monotonic()
+        assert c.delete("/mcp", headers=h).status_code in (200, 202, 204)
+        assert wait_until(lambda: not alive(pid) and not alive(grandchild), timeout=10)
+        assert 0.9 <= time.monotonic() - started < 6  # stdin grace + SIGTERM grace, then SIGKILL
+
+
 async def test_child_exiting_at_start_is_a_clear_start_error() -> None:
     """A command that exits at once: the bridge does not start, and says why (exit status, stderr)."""
     bridge = Bridge(BridgeOptions(command=tuple(rogue("exit-at-start"))))

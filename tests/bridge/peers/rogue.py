@@ -2,12 +2,14 @@
 a stateful counter and every way a child can misbehave.
 
 Usage: python rogue.py [MODE]   MODE: normal (default), exit-at-start, silent (never answers initialize),
-       garbage-at-start (prints junk lines before serving), exit-if:PATH (exit-at-start while PATH exists)
+       garbage-at-start (prints junk lines before serving), exit-if:PATH (exit-at-start while PATH exists),
+       stubborn (ignores SIGTERM and the end of stdin, and starts a grandchild: see ``family``)
 
 Tools:
 - ``inc``: adds 1 to this process's counter and returns it; sends a progress notification (when the
   request has a progressToken) and a log message naming the counter;
 - ``pid``: this process's id;
+- ``family``: ``<this pid>,<the grandchild's pid or 0>``;
 - ``env``: the names of the environment variables this process got, sorted, comma-separated;
 - ``getenv``: the value of the variable ``name`` ("" when unset);
 - ``changed``: sends ``notifications/tools/list_changed``, then answers ``ok``;
@@ -37,7 +39,7 @@ pending: dict[int, dict] = {}
 waiters: dict[int, threading.Event] = {}
 next_id = 0
 
-TOOLS = ["inc", "pid", "env", "getenv", "ping", "changed", "ask", "crash", "hang", "flood", "garbage", "slow", "cancels"]
+TOOLS = ["inc", "pid", "family", "env", "getenv", "ping", "changed", "ask", "crash", "hang", "flood", "garbage", "slow", "cancels"]
 cancelled: list[object] = []
 
 
@@ -77,6 +79,8 @@ def call_tool(rid: object, params: dict) -> None:
         result = text(str(value))
     elif name == "pid":
         result = text(str(os.getpid()))
+    elif name == "family":
+        result = text(f"{os.getpid()},{grandchild.pid if grandchild else 0}")
     elif name == "env":
         result = text(",".join(sorted(os.environ)))
     elif name == "getenv":
@@ -151,7 +155,17 @@ def handle(msg: dict) -> None:
         send({"jsonrpc": "2.0", "id": rid, "error": {"code": -32601, "message": f"Method not found: {method}"}})
 
 
+grandchild = None
+
+
 def main() -> None:
+    global grandchild
+    if MODE == "stubborn":
+        import signal
+        import subprocess
+
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        grandchild = subprocess.Popen(["sleep", "120"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
     if MODE == "exit-at-start" or (MODE.startswith("exit-if:") and os.path.exists(MODE[8:])):
         sys.stderr.write("rogue: missing configuration, giving up\n")
         sys.exit(2)
@@ -167,6 +181,8 @@ def main() -> None:
             continue
         if isinstance(msg, dict):
             handle(msg)
+    if MODE == "stubborn":
+        time.sleep(120)  # the end of stdin is not the end for this one
 
 
 if __name__ == "__main__":
