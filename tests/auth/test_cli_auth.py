@@ -115,3 +115,55 @@ def test_auth_flags_without_http_are_named_as_typed() -> None:
     assert "--scope, --authorization-server: only with --http" in result.output or (
         "--authorization-server" in result.output and "--scope" in result.output
     )
+
+
+def test_serve_with_client_ca_maps_certificates_to_principals(tmp_path: Path) -> None:
+    """anyport serve --certfile/--keyfile --client-ca: uvicorn verifies client certificates at the
+    handshake and the verified one is the principal; no certificate, no connection."""
+    import ssl
+
+    import trustme
+
+    server_ca, client_ca = trustme.CA(), trustme.CA()
+    leaf = server_ca.issue_cert("127.0.0.1")
+    certfile, keyfile, ca_file = tmp_path / "s.pem", tmp_path / "s.key", tmp_path / "ca.pem"
+    certfile.write_bytes(b"".join(p.bytes() for p in leaf.cert_chain_pems))
+    keyfile.write_bytes(leaf.private_key_pem.bytes())
+    client_ca.cert_pem.write_to_path(str(ca_file))
+    client = client_ca.issue_cert("robot.example.org")
+    ccert, ckey = tmp_path / "c.pem", tmp_path / "c.key"
+    ccert.write_bytes(client.cert_chain_pems[0].bytes())
+    ckey.write_bytes(client.private_key_pem.bytes())
+    good = ssl.create_default_context()
+    server_ca.configure_trust(good)
+    good.load_cert_chain(str(ccert), str(ckey))
+    anonymous = ssl.create_default_context()
+    server_ca.configure_trust(anonymous)
+    port = _free_port()
+    cmd = [sys.executable, "-m", "anyport", "serve", str(APP), "--http", "--port", str(port), "--log-level", "warning",
+           "--stateless", "--json-response", "--certfile", str(certfile), "--keyfile", str(keyfile), "--client-ca", str(ca_file)]
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+    base = f"https://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                if httpx.get(base + "/healthz", verify=good).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read() if proc.stderr else ""
+            time.sleep(0.1)
+        with httpx.Client(base_url=base, verify=good) as c:
+            r = c.post("/mcp", headers={**POST_HEADERS, "mcp-protocol-version": "2025-11-25"}, json=ECHO)
+            assert r.status_code == 200, r.text
+        try:
+            refused = httpx.post(base + "/mcp", headers=POST_HEADERS, json=ECHO, verify=anonymous).status_code
+        except httpx.TransportError:
+            refused = 0
+        assert refused == 0  # refused at the handshake
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+        if proc.stderr:
+            proc.stderr.close()

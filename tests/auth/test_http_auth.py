@@ -270,3 +270,34 @@ def test_origin_is_checked_before_credentials(base: str, issuer: Issuer) -> None
         r = call(c, issuer.token(aud=f"{base}/mcp"), "whoami", origin="https://evil.example.com")
         assert r.status_code == 403
         assert call(c, None, "whoami").status_code == 401
+
+
+async def test_a_session_stays_bound_on_every_replica(issuer: Issuer) -> None:
+    """Two replicas sharing the session store and bus: the owner is kept in the session's record,
+    so the replica that restores the session refuses another principal too (A-37)."""
+    from anyport.state import MemoryBus, MemoryEventLog, MemorySessionStore
+    from anyport.transports.http import create_app
+
+    resource = "http://127.0.0.1:1/mcp"
+    store, bus, events = MemorySessionStore(), MemoryBus(), MemoryEventLog()
+    apps = [create_app(make_server(), auth=chain_for(issuer)(resource), json_response=True, session_store=store, bus=bus,
+                       event_log=events) for _ in range(2)]
+    alice, bob = issuer.token(aud=resource), issuer.token(aud=resource, sub="bob")
+    clients = [httpx.AsyncClient(transport=httpx.ASGITransport(app=a), base_url="http://127.0.0.1:1") for a in apps]
+    try:
+        body = {"jsonrpc": "2.0", "id": 0, "method": "initialize",
+                "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}
+        r = await clients[0].post("/mcp", headers={**POST_HEADERS, "authorization": f"Bearer {alice}"}, json=body)
+        sid = r.headers["mcp-session-id"]
+        session = {**POST_HEADERS, "mcp-session-id": sid, "mcp-protocol-version": "2025-11-25"}
+        who = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "whoami", "arguments": {}}}
+        r = await clients[1].post("/mcp", headers={**session, "authorization": f"Bearer {bob}"}, json=who)
+        assert r.status_code == 404
+        r = await clients[1].post("/mcp", headers={**session, "authorization": f"Bearer {alice}"}, json=who)
+        assert r.status_code == 200 and r.json()["result"]["structuredContent"]["subject"] == "alice"
+        assert (await store.get(sid)).principal is not None  # type: ignore[union-attr]
+    finally:
+        for c in clients:
+            await c.aclose()
+        for a in apps:
+            await a.aclose()
