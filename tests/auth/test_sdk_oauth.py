@@ -41,7 +41,9 @@ def chain_for(oidc: dict[str, str]) -> Any:
     return make
 
 
-async def test_the_python_sdk_client_logs_in_and_steps_up(oidc: dict[str, str]) -> None:
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+async def test_the_python_sdk_client_logs_in_and_steps_up(oidc: dict[str, str], mode: str) -> None:
+    """``legacy``: the 2025-11-25 handshake and a session; ``auto``: the SDK's default, 2026-07-28."""
     import httpx2
     from mcp import Client
     from mcp.client.auth import OAuthClientProvider
@@ -86,7 +88,8 @@ async def test_the_python_sdk_client_logs_in_and_steps_up(oidc: dict[str, str]) 
             storage, redirect_handler=redirect, callback_handler=callback,
         )
         async with httpx2.AsyncClient(auth=provider, timeout=30) as http:
-            async with Client(streamable_http_client(url, http_client=http), mode="legacy") as client:
+            async with Client(streamable_http_client(url, http_client=http), mode=mode) as client:  # type: ignore[arg-type]
+                assert client.protocol_version == ("2025-11-25" if mode == "legacy" else "2026-07-28")
                 who = await client.call_tool("whoami", {})
                 assert who.structured_content is not None
                 assert who.structured_content["subject"] == "alice"
