@@ -41,12 +41,14 @@ def chain_for(oidc: dict[str, str]) -> Any:
     return make
 
 
-@pytest.mark.parametrize("mode", ["legacy", "auto"])
+@pytest.mark.parametrize("mode", ["legacy", "auto", "sse"])
 async def test_the_python_sdk_client_logs_in_and_steps_up(oidc: dict[str, str], mode: str) -> None:
-    """``legacy``: the 2025-11-25 handshake and a session; ``auto``: the SDK's default, 2026-07-28."""
+    """``legacy``: the 2025-11-25 handshake and a session; ``auto``: the SDK's default, 2026-07-28;
+    ``sse``: the 2024-11-05 HTTP+SSE transport (the resource is still the server's /mcp URL)."""
     import httpx2
     from mcp import Client
     from mcp.client.auth import OAuthClientProvider
+    from mcp.client.sse import sse_client
     from mcp.client.streamable_http import streamable_http_client
     from mcp.shared.auth import AuthorizationCodeResult, OAuthClientInformationFull, OAuthClientMetadata, OAuthToken
 
@@ -88,8 +90,9 @@ async def test_the_python_sdk_client_logs_in_and_steps_up(oidc: dict[str, str], 
             storage, redirect_handler=redirect, callback_handler=callback,
         )
         async with httpx2.AsyncClient(auth=provider, timeout=30) as http:
-            async with Client(streamable_http_client(url, http_client=http), mode=mode) as client:  # type: ignore[arg-type]
-                assert client.protocol_version == ("2025-11-25" if mode == "legacy" else "2026-07-28")
+            transport = sse_client(f"{base}/sse", auth=provider) if mode == "sse" else streamable_http_client(url, http_client=http)
+            async with Client(transport, mode="legacy" if mode == "sse" else mode) as client:  # type: ignore[arg-type]
+                assert client.protocol_version == {"legacy": "2025-11-25", "auto": "2026-07-28"}.get(mode, client.protocol_version)
                 who = await client.call_tool("whoami", {})
                 assert who.structured_content is not None
                 assert who.structured_content["subject"] == "alice"
