@@ -212,3 +212,41 @@ async def test_login_to_an_open_server_says_there_is_nothing_to_do() -> None:
     with running(create_app(Server("open"))) as base:
         with pytest.raises(AuthError, match="nothing to log in to"):
             await login(f"{base}/mcp", auth=OAuth(authorize="follow", store=MemoryTokenStore()))
+
+
+async def test_plain_http_endpoints_off_loopback_are_refused(servers: Servers) -> None:
+    """A-21: authorization-server endpoints must be https (plain http only on loopback hosts)."""
+    auth, resource = servers
+    original = auth.metadata
+
+    def insecure() -> dict[str, Any]:
+        md = original()
+        md["authorization_endpoint"] = "http://as.example/authorize"
+        return md
+
+    auth.metadata = insecure  # type: ignore[method-assign]
+    with pytest.raises(OAuthDiscoveryError, match="https"):
+        async with Client(resource.url, auth=OAuth(authorize="follow", store=MemoryTokenStore()), timeout=10):
+            pass
+    assert not auth.paths("/register")
+
+
+async def test_a_refused_registration_is_explained() -> None:
+    """A-17: the AS refuses DCR (e.g. an OIDC redirect-URI rule): OAuthRegistrationError with its reason."""
+    from anyport.oauth._discovery import AuthServer
+    from anyport.oauth._register import register
+    from tests.transports._http_helpers import running
+
+    async def refusing(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        body = b'{"error":"invalid_redirect_uri","error_description":"loopback redirects are not allowed"}'
+        await send({"type": "http.response.start", "status": 400, "headers": [(b"content-type", b"application/json")]})
+        await send({"type": "http.response.body", "body": body})
+
+    with running(refusing) as base:
+        server = AuthServer(base, {"issuer": base, "registration_endpoint": f"{base}/register"})
+        async with httpx.AsyncClient(timeout=10) as http:
+            with pytest.raises(OAuthRegistrationError, match="loopback redirects are not allowed"):
+                await register(http, server, MemoryTokenStore(), "http://127.0.0.1:1/cb", client_id=None,
+                               client_secret=None, auth_method=None, client_metadata_url=None, client_name="t")
