@@ -301,3 +301,31 @@ async def test_a_session_stays_bound_on_every_replica(issuer: Issuer) -> None:
             await c.aclose()
         for a in apps:
             await a.aclose()
+
+
+def test_a_task_belongs_to_its_principal(issuer: Issuer) -> None:
+    """Without a session (stateless), a task is bound to the principal that created it: another one
+    is told the task is unknown, and lists only its own (A-37)."""
+    import asyncio as _asyncio
+
+    server = make_server()
+
+    @server.tool(task_support="optional")
+    async def slow() -> str:
+        await _asyncio.sleep(0.01)
+        return "done"
+
+    with served(app_with(chain_for(issuer), server, json_response=True, stateless=True)) as base, httpx.Client(base_url=base) as c:
+        alice, bob = issuer.token(aud=f"{base}/mcp"), issuer.token(aud=f"{base}/mcp", sub="bob")
+
+        def rpc(token: str, method: str, params: dict[str, Any]) -> dict[str, Any]:
+            h = {**POST_HEADERS, "mcp-protocol-version": "2025-11-25", "authorization": f"Bearer {token}"}
+            reply: dict[str, Any] = c.post("/mcp", headers=h, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).json()
+            return reply
+
+        created = rpc(alice, "tools/call", {"name": "slow", "arguments": {}, "task": {}})
+        task_id = created["result"]["task"]["taskId"]
+        assert "error" in rpc(bob, "tasks/get", {"taskId": task_id})
+        assert rpc(alice, "tasks/get", {"taskId": task_id})["result"]["taskId"] == task_id
+        assert rpc(bob, "tasks/list", {})["result"]["tasks"] == []
+        assert [t["taskId"] for t in rpc(alice, "tasks/list", {})["result"]["tasks"]] == [task_id]

@@ -46,6 +46,7 @@ from anyport._exceptions import (
     MissingCapabilityError,
 )
 from anyport.protocol import META_RELATED_TASK, REVISIONS, TASKS_EXTENSION_ID, IncomingRequest, Revision, bounded, brief
+from anyport.runtime import current_principal
 from anyport.server._context import Outlet
 from anyport.state._tasks import MemoryTaskStore, TaskChange, TaskRecord, TaskStore, new_task_id
 
@@ -252,7 +253,7 @@ class TaskRunner:
 
     async def create(self, req: IncomingRequest, outlet: Outlet) -> TaskRecord:
         """A new ``working`` task, stored before this returns (durable create, SEP-2663)."""
-        owner = None if req.revision.modern else getattr(outlet, "session_id", None)
+        owner = task_owner(req, outlet)
         now = time.time()
         rec = TaskRecord(
             task_id=new_task_id(), method=req.method, created_at=now, last_updated_at=now,
@@ -383,7 +384,7 @@ class TaskRunner:
         if not isinstance(task_id, str) or not task_id:
             raise InvalidParamsError(f"{req.method} needs a string taskId")
         rec = await self.store.get(task_id)
-        if rec is None or (rec.owner is not None and rec.owner != getattr(outlet, "session_id", None)):
+        if rec is None or (rec.owner is not None and rec.owner != task_owner(req, outlet)):
             raise InvalidParamsError(f"Unknown task: {brief(task_id)}", data={"taskId": bounded(task_id)})
         vouched = await self._vouched(rec)
         if vouched is None:
@@ -436,7 +437,7 @@ class TaskRunner:
         if cursor is not None and not isinstance(cursor, str):
             raise InvalidParamsError("Invalid cursor")
         try:
-            records, nxt = await self.store.list(getattr(outlet, "session_id", None), cursor, self.page_size)
+            records, nxt = await self.store.list(task_owner(req, outlet), cursor, self.page_size)
         except ValueError as exc:
             raise InvalidParamsError("Invalid cursor") from exc
         now = time.time()
@@ -481,3 +482,14 @@ class TaskRunner:
             task.cancel()
         for renewal in list(self._renewals.values()):
             renewal.cancel()
+
+
+def task_owner(req: IncomingRequest, outlet: Outlet) -> str | None:
+    """Who may see a task: its legacy session, else the authenticated principal (``p:<key>``), else
+    anyone holding its id. Another principal asking for it is told it is unknown (A-37)."""
+    if not req.revision.modern:
+        session_id = getattr(outlet, "session_id", None)
+        if session_id is not None:
+            return str(session_id)
+    key = getattr(current_principal(), "key", None)
+    return None if key is None else f"p:{key}"
