@@ -289,7 +289,10 @@ def _split(argv: Sequence[str], args: Sequence[str]) -> tuple[list[str], list[st
     if "--" in raw:
         after = raw[raw.index("--") + 1 :]
         n = len(after)
-        return list(args[: len(args) - n]), list(args[len(args) - n :])
+        command = list(args[: len(args) - n])
+        if command and command[-1] == "--":
+            command.pop()  # click keeps the "--" in UNPROCESSED arguments: not part of the command
+        return command, list(args[len(args) - n :])
     return list(args), []
 
 
@@ -307,25 +310,44 @@ def _coerce(value: str, prop: Any) -> Any:
 @click.option("--era", type=click.Choice(["auto", "modern", "legacy"]), default="auto", show_default=True)
 @click.option("--timeout", type=float, default=60.0, show_default=True, help="Seconds to wait for the result.")
 @click.option("--json", "as_json", is_flag=True, help="Print the raw result as JSON.")
+@click.option(
+    "--login", is_flag=True,
+    help="URL only: log in with OAuth in the browser first (tokens kept for later calls, see docs/oauth-client.md).",
+)
+@click.option("--oauth", "use_oauth", is_flag=True, help="URL only: use the OAuth tokens kept by an earlier --login.")
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def call(era: str, timeout: float, as_json: bool, args: tuple[str, ...]) -> None:
-    """Call a tool: anyport call COMMAND... -- TOOL key=value ...
+def call(era: str, timeout: float, as_json: bool, login: bool, use_oauth: bool, args: tuple[str, ...]) -> None:
+    """Call a tool: anyport call COMMAND... -- TOOL key=value ..., or anyport call URL -- TOOL ...
 
     Without ``-- TOOL``, lists the tools. Values are JSON when they parse as JSON (unless the tool's
     schema says the argument is a string), plain strings otherwise.
     """
     command, rest = _split(sys.argv, args)
     if not command:
-        raise click.UsageError("give the server command, then -- TOOL key=value ...")
-    code = asyncio.run(_call(command, rest, era, timeout, as_json))
+        raise click.UsageError("give the server command or URL, then -- TOOL key=value ...")
+    is_url = len(command) == 1 and command[0].startswith(("http://", "https://"))
+    if (login or use_oauth) and not is_url:
+        raise click.UsageError("--login and --oauth are for a server URL")
+    code = asyncio.run(_call(command[0] if is_url else command, rest, era, timeout, as_json, login=login, oauth=login or use_oauth))
     raise SystemExit(code)
 
 
-async def _call(command: list[str], rest: list[str], era: str, timeout: float, as_json: bool) -> int:
+async def _call(
+    command: str | list[str], rest: list[str], era: str, timeout: float, as_json: bool, *, login: bool = False,
+    oauth: bool = False,
+) -> int:
     from anyport.client import Client
 
+    extra: dict[str, Any] = {}
     try:
-        async with Client(command, era=era, timeout=timeout) as client:
+        if oauth:
+            from anyport import oauth as oauth_client
+
+            assert isinstance(command, str)
+            if login:
+                await oauth_client.login(command)
+            extra["auth"] = oauth_client.OAuth()
+        async with Client(command, era=era, timeout=timeout, **extra) as client:
             tools = await client.list_tools()
             if not rest:
                 for t in tools:
