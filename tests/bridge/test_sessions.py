@@ -165,8 +165,9 @@ def test_shared_children_multiplex_callers_with_their_own_ids() -> None:
 
 def test_pool_exhausted_is_503_with_retry_after() -> None:
     """Bounded pool: with --max 1 and a session holding the only child, a new session gets 503 + Retry-After
-    and /readyz says why; an existing session still works."""
-    with serving(rogue(), max_children=1) as (base, _bridge), httpx.Client(base_url=base, timeout=20) as c:
+    and /readyz says why; an existing session still works; a session that got in anyway (HTTP+SSE opens
+    without a child) gets -32000 for a request once it waited --queue-timeout for room."""
+    with serving(rogue(), max_children=1, queue_timeout=0.3) as (base, _bridge), httpx.Client(base_url=base, timeout=20) as c:
         h = initialize(c)
         text_of(call(c, h, 1, "pid"))
         body = {"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
@@ -176,6 +177,16 @@ def test_pool_exhausted_is_503_with_retry_after() -> None:
         ready = c.get("/readyz")
         assert ready.status_code == 503 and "busy" in ready.json()["reason"]
         assert text_of(call(c, h, 2, "inc")) == "1"
+        with c.stream("GET", "/sse", headers={"accept": "text/event-stream"}) as stream:
+            lines = stream.iter_lines()
+            endpoint = next(line for line in lines if line.startswith("data:"))[5:].strip()
+            init = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+                "protocolVersion": "2024-11-05", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}
+            c.post(endpoint, json=init)
+            c.post(endpoint, json={"jsonrpc": "2.0", "method": "notifications/initialized"})
+            c.post(endpoint, json={"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "pid", "arguments": {}}})
+            answer = next(line for line in lines if line.startswith("data:") and '"id":2' in line)
+        assert '"code":-32000' in answer and "children are in use" in answer
 
 
 def test_environment_is_an_allow_list() -> None:

@@ -220,7 +220,8 @@ class Bridge(_Relay):
             for sid, slot in list(self.slots.items()):
                 child = slot.child
                 busy = child is not None and (child.calls or self.rounds.holds(child))
-                if not busy and now - slot.last_used >= self.options.idle_timeout:
+                last = max(slot.last_used, child.last_used if child is not None else 0.0)  # a long call's end counts
+                if not busy and now - last >= self.options.idle_timeout:
                     self.slots.pop(sid, None)
                     if child is not None:
                         log.info("child %d of session %s idle for %.0f s: stopped", child.pid, sid[:8], now - slot.last_used)

@@ -199,9 +199,24 @@ class Pool:
         or a new process, after its handshake."""
         child = self.spares.pop() if self.spares and not extra_env else None
         if child is None or not child.alive:
+            await self._wait_for_room()
             child = await self._spawn(extra_env)
         self.refill()
         return await self._handshake(child, version, capabilities, client_info)
+
+    async def _wait_for_room(self) -> None:
+        """Room for one more child (``max_children``), waiting up to ``queue_timeout`` for it."""
+        deadline = time.monotonic() + self.options.queue_timeout
+        while self.room <= 0:
+            if self.spares:  # a warm child makes room: it is not in use
+                await self.stop(self.spares[0])
+                continue
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise PoolExhausted(f"Server busy: all {self.options.max_children} children are in use", retry_after=1.0)
+            async with self._room:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._room.wait(), min(left, 0.25))
 
     async def _handshake(self, child: Child, version: str, capabilities: dict[str, Any],
                          client_info: dict[str, Any] | None) -> Child:
