@@ -103,7 +103,7 @@ def test_modern_request_gets_a_child_of_its_own_and_it_is_stopped() -> None:
         result = first[-1]["result"]
         assert result["resultType"] == "complete"
         assert result["_meta"]["io.modelcontextprotocol/serverInfo"]["name"] == "rogue"
-        assert wait_until(lambda: len(bridge.pool.children) <= 1)  # the warm spare only
+        assert wait_until(lambda: len(bridge.pool.children) <= 1, timeout=30)  # the warm spare only
 
 
 def test_modern_caller_answers_a_legacy_childs_elicitation_in_an_mrtr_round() -> None:
