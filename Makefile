@@ -9,6 +9,8 @@ CONF := tests/conformance
 CONF_STAMP := $(CONF)/node_modules/.installed
 BRIDGE_PEERS := tests/bridge/peers
 BRIDGE_STAMP := $(BRIDGE_PEERS)/node_modules/.installed
+AS_DIR := tests/auth/as
+AS_STAMP := $(AS_DIR)/node_modules/.installed
 
 .PHONY: install demo test lint typecheck unit conformance bench bench-quick fuzz clean
 
@@ -38,6 +40,12 @@ $(BRIDGE_STAMP): $(BRIDGE_PEERS)/package.json $(BRIDGE_PEERS)/package-lock.json
 	npm ci --prefix $(BRIDGE_PEERS) --no-audit --no-fund --loglevel=error
 	@touch $@
 
+# node-oidc-provider: the real authorization server of tests/auth.
+$(AS_STAMP): $(AS_DIR)/package.json $(AS_DIR)/package-lock.json
+	@scripts/ensure-node
+	npm ci --prefix $(AS_DIR) --no-audit --no-fund --loglevel=error
+	@touch $@
+
 demo: install
 	$(PY) examples/demo.py
 
@@ -47,12 +55,12 @@ lint: install
 typecheck: install
 	$(VENV)/bin/mypy
 
-unit: install $(TS_STAMP) $(CONF_STAMP) $(BRIDGE_STAMP)
+unit: install $(TS_STAMP) $(CONF_STAMP) $(BRIDGE_STAMP) $(AS_STAMP)
 	@scripts/ensure-redis
 	@scripts/ensure-nginx
 	$(VENV)/bin/pytest -q
 
-test: install $(TS_STAMP) $(CONF_STAMP) $(BRIDGE_STAMP) lint typecheck
+test: install $(TS_STAMP) $(CONF_STAMP) $(BRIDGE_STAMP) $(AS_STAMP) lint typecheck
 	@scripts/ensure-redis
 	@scripts/ensure-nginx
 	$(VENV)/bin/pytest -q
