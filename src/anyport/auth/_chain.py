@@ -116,6 +116,17 @@ class AuthChain:
         )
         self.fast_entries = 10_000
 
+    async def unready(self) -> str | None:
+        """Why requests cannot be authenticated now (a JWKS never reached), for ``/readyz``; None
+        when every authenticator that can tell says it is ready."""
+        for authenticator in self.authenticators:
+            check = getattr(authenticator, "unready", None)
+            if check is not None:
+                reason: str | None = await check()
+                if reason is not None:
+                    return reason
+        return None
+
     # -- well-known documents --------------------------------------------------------------------
 
     def metadata_paths(self) -> tuple[str, ...]:

@@ -124,6 +124,18 @@ class JWKS:
             key = self._pick(kid)
         return key
 
+    async def unready(self) -> str | None:
+        """Why tokens cannot be verified now (for ``/readyz``): no signing key was ever fetched and
+        a fetch, at most once per ``refresh_interval``, fails; None once keys are at hand (stale
+        keys still verify; requests refresh them)."""
+        if self._keys or self.url is None:
+            return None
+        try:
+            await self._refresh(forced=True)
+        except AuthError as exc:
+            return str(exc)
+        return None if self._keys else f"no signing key at {self.url}"
+
     def _pick(self, kid: str | None) -> Any:
         if kid is not None:
             return self._keys.get(kid)
@@ -163,6 +175,11 @@ class JWTVerifier:
         self.leeway = leeway
         self.required_claims = tuple(required_claims)
         self.cache: TTLCache[Principal] = TTLCache(cache_size)
+
+    async def unready(self) -> str | None:
+        """Why this verifier cannot work now (its JWKS is unreachable), for ``/readyz``."""
+        reason = await self.keys.unready()
+        return None if reason is None else f"JWT issuer {self.issuer}: {reason}"
 
     def bind(self, resource: str) -> None:
         """The chain's canonical resource URI becomes the audience unless one was given."""

@@ -209,7 +209,8 @@ class StreamableHTTPApp:
         if not self.ready:
             await send_json(send, 503, {"status": "shutting down"})
             return
-        failure = await redis_failure(self.redis)
+        auth = self.options.auth  # a JWKS never reached: not ready either
+        failure = await redis_failure(self.redis) or (await auth.unready() if auth is not None else None)
         if failure is not None:
             await send_json(send, 503, {"status": "unavailable", "reason": failure}, [(b"retry-after", b"5")])
             return

@@ -37,6 +37,10 @@ class RequestAuth(Protocol):
         """None when ``principal`` has every scope of ``needed``, else the 403 refusal."""
         ...
 
+    async def unready(self) -> str | None:
+        """Why requests cannot be authenticated now (``/readyz`` says 503 with it); None: ready."""
+        ...
+
     async def well_known(self, path: str) -> bytes | None:
         """The JSON document at a ``/.well-known/`` path (protected-resource metadata), or None."""
         ...
