@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -153,6 +154,10 @@ class StreamableHTTPApp:
         if path == "/readyz":
             await self._readyz(send)
             return
+        if (origin := req.headers.get(b"origin")) is not None:  # a browser: CORS (_cors), preflights never authenticated
+            if await self.gate.cors.answered(req, path, origin, send):
+                return
+            send = self.gate.cors.wrap(origin, send)
         auth = self.options.auth
         if auth is not None and path.startswith("/.well-known/"):
             await serve_well_known(auth, req, path, send)
@@ -257,8 +262,7 @@ class StreamableHTTPApp:
             self._reaper = asyncio.get_running_loop().create_task(self._reap())
 
     async def _reap(self) -> None:
-        """End idle sessions (and with them their handlers, streams and logged events) on a timer,
-        with no traffic needed: at most a quarter of the idle timeout (10 s at most) late."""
+        """End idle sessions (their handlers, streams, logged events) on a timer: <= 1/4 idle timeout (10 s) late."""
         interval = min(max(self.sessions.idle_timeout / 4, 0.05), 10.0)
         while True:
             await asyncio.sleep(interval)
@@ -362,11 +366,8 @@ class StreamableHTTPApp:
         if await self.post.limited(req, send):  # the same per-client rate as the Streamable HTTP endpoint
             return
 
-        async def read_body() -> bytes | None:
-            return await self.gate.read_body(req, receive)
-
         await self.legacy.post(
-            req.query, req.get(b"content-type"), read_body, send, max_body_bytes=self.gate.max_body_bytes, owner=principal_key(),
+            req.query, req.get(b"content-type"), functools.partial(self.gate.read_body, req, receive), send, max_body_bytes=self.gate.max_body_bytes, owner=principal_key(),
             scope_refusal=self.post.scope_refusal,
         )
 

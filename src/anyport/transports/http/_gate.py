@@ -14,6 +14,7 @@ from anyport._exceptions import INVALID_REQUEST, PARSE_ERROR, ParseError
 from anyport.protocol import accepts_json_and_sse, bounded, brief, is_json_content_type
 from anyport.runtime import PRINCIPAL, _inline
 from anyport.transports.http._asgi import ASGIMessage, Receive, Send, reject, send_body
+from anyport.transports.http._cors import Cors
 from anyport.transports.http._headers import HostAllowList, OriginAllowList
 from anyport.transports.http._options import HTTPOptions, RequestAuth
 
@@ -151,6 +152,12 @@ class Gate:
         self.body_timeout = options.limits.body_timeout
         self._origin_host_verdicts: dict[tuple[bytes | None, bytes | None], Rejection | None] = {}
         self._media_verdicts: dict[tuple[bytes | None, bytes | None], Rejection | None] = {}
+        routes = [options.route, *((options.sse_path, options.messages_path) if options.legacy_sse else ())]
+        #: Browsers (CORS): the same allow-list; credentials only for origins the operator named.
+        self.cors = Cors(
+            self.origins, self.refusal, credentials=options.allowed_origins is not None,
+            routes=[r.rstrip("/") or "/" for r in routes], well_known=options.auth is not None,
+        )
 
     def forwarded(self, req: HTTPRequest) -> tuple[str | None, str | None]:
         """(host, proto) the client used: X-Forwarded-* from a trusted proxy, else the request's own Host."""
