@@ -13,6 +13,8 @@ import orjson
 
 from anyport._exceptions import MCPError
 from anyport.cli._auth import AUTH_OPTIONS, auth_chain, auth_options, keys
+from anyport.cli._bridge import bridge, connect
+from anyport.cli._config import config, configurable, env_name, file_origin
 from anyport.cli._install import install
 from anyport.cli._observe import OBSERVE_OPTIONS, apply_observe, observe_options
 from anyport.cli._probe import probe
@@ -21,7 +23,40 @@ from anyport.limits import Limits
 __all__ = ["cli"]
 
 
-@click.group()
+class FrontDoor(click.Group):
+    """The ``anyport`` group: every error a user can cause is one line on stderr and a non-zero exit
+    (click would print the usage and a hint around a usage error)."""
+
+    def main(
+        self, args: Sequence[str] | None = None, prog_name: str | None = None, complete_var: str | None = None,
+        standalone_mode: bool = True, **extra: Any,
+    ) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        try:
+            rv = super().main(args, prog_name, complete_var, False, **extra)
+        except click.ClickException as exc:
+            click.echo(f"Error: {one_line(exc)}", err=True)
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("Aborted!", err=True)
+            sys.exit(1)
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+
+def one_line(exc: click.ClickException) -> str:
+    """The message of ``exc`` on one line; a bad value names its variable or its key in the settings file."""
+    message = exc.format_message()
+    if isinstance(exc, click.BadParameter) and exc.param is not None and exc.ctx is not None and exc.param.name:
+        source = exc.ctx.get_parameter_source(exc.param.name)
+        if source == click.core.ParameterSource.ENVIRONMENT:
+            message = f"{env_name(exc.param)}: {exc.message}"
+        elif source == click.core.ParameterSource.DEFAULT_MAP:
+            message = f"{file_origin(exc.ctx, exc.param.name)}: {exc.message}"
+    return " ".join(line.strip() for line in message.splitlines() if line.strip())
+
+
+@click.group(cls=FrontDoor)
 @click.version_option(package_name="anyport")
 def cli() -> None:
     """anyport: serve and call MCP servers, on every transport and revision."""
@@ -184,7 +219,7 @@ def _serve_http(
 
     from anyport.cli._load import load_server
     from anyport.transports.http._options import HTTPOptions
-    from anyport.transports.http._serve import INSTALL_HINT, run_http_server
+    from anyport.transports.http._serve import INSTALL_HINT, ListenError, check_listen, run_http_server
 
     try:
         importlib.import_module("uvicorn")
@@ -205,6 +240,10 @@ def _serve_http(
     if auth_flags.get("client_ca") and certfile is None:
         raise click.UsageError("--client-ca needs TLS: give --certfile and --keyfile")
     auth = auth_chain(auth_flags, host=host, port=port, path=path, tls=certfile is not None, trusted_proxies=trusted_proxies)
+    try:
+        check_listen(host, port)  # a port in use: one line, before the user's module is imported
+    except ListenError as exc:
+        raise click.ClickException(exc.strerror or str(exc)) from None
     server = load_server(target)
     if auth_flags.get("hide_unauthorized"):
         server.hide_unauthorized = True
@@ -230,7 +269,9 @@ def _serve_http(
             client_ca=auth_flags.get("client_ca"), client_cert=auth_flags.get("client_cert") or "required",
         )
     except ImportError as exc:  # uvicorn itself present, one of its parts not
-        raise click.ClickException(f"{exc}\n{INSTALL_HINT}") from exc
+        raise click.ClickException(f"{exc}; {INSTALL_HINT}") from exc
+    except ListenError as exc:  # taken between the check and uvicorn's bind
+        raise click.ClickException(exc.strerror or str(exc)) from None
 
 
 def _rates(rate_limit: str | None, tool_rate_limits: tuple[str, ...]) -> tuple[Any, dict[str, Any]]:
@@ -479,3 +520,7 @@ def keygen(as_hex: bool) -> None:
 cli.add_command(keys)
 cli.add_command(probe)
 cli.add_command(install)
+cli.add_command(configurable(serve))  # the settings file (anyport.toml) fills what flags and ANYPORT_* leave unset
+cli.add_command(configurable(bridge))
+cli.add_command(connect)
+cli.add_command(config)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import ipaddress
 import os
 import signal
@@ -26,7 +27,10 @@ if TYPE_CHECKING:
     from anyport.runtime import Application
     from anyport.transports.http._app import StreamableHTTPApp
 
-__all__ = ["INSTALL_HINT", "client_cert_options", "default_allowed_hosts", "is_loopback", "run_http_server"]
+__all__ = [
+    "INSTALL_HINT", "ListenError", "check_listen", "client_cert_options", "default_allowed_hosts", "is_loopback",
+    "run_http_server",
+]
 
 INSTALL_HINT = "serving over HTTP needs uvicorn: pip install 'anyport[http]'"
 _WILDCARDS = ("0.0.0.0", "::", "")
@@ -81,6 +85,36 @@ def default_allowed_hosts(host: str) -> tuple[list[str] | None, str | None]:
         f"anyport: warning: listening on {host}, not a loopback address; Host {entry} is allowed automatically. "
         "Name other host names with --allowed-host (ANYPORT_ALLOWED_HOSTS) and put authentication in front of this server."
     )
+
+
+class ListenError(OSError):
+    """The server cannot listen where it was asked to (port in use, no such address, no permission);
+    its message is one line fit for a user."""
+
+
+def check_listen(host: str, port: int) -> None:
+    """Raise ``ListenError`` when ``host:port`` cannot be bound, as uvicorn would bind it (every
+    address the name resolves to, ``SO_REUSEADDR`` on). Port 0 always can."""
+    if port == 0:
+        return
+    name = _strip_brackets(host.strip()) or None
+    shown = f"[{name}]:{port}" if name and ":" in name else f"{name or '*'}:{port}"
+    try:
+        infos = socket.getaddrinfo(name, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise ListenError(exc.errno, f"cannot listen on {shown}: {exc.strerror or exc}") from None
+    for family, kind, proto, _, address in infos:
+        try:
+            with socket.socket(family, kind, proto) as sock:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                if family == socket.AF_INET6:
+                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                sock.bind(address)
+        except OSError as exc:
+            reason = "address already in use (another server is running there?)" if exc.errno == errno.EADDRINUSE else (
+                exc.strerror or str(exc)
+            ).lower()
+            raise ListenError(exc.errno, f"cannot listen on {shown}: {reason}") from None
 
 
 def run_http_server(
@@ -154,6 +188,7 @@ def run_http_server(
         )
         return _uvicorn_server(config, app)
 
+    check_listen(host, port)  # a port in use is one line, before uvicorn logs its start-up around the error
     if workers == 1:
         build().run()
         return
@@ -219,7 +254,11 @@ def _run_workers(build: Any, host: str, port: int, workers: int) -> None:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host.strip("[]"), port))
+    try:
+        sock.bind((host.strip("[]"), port))
+    except OSError as exc:
+        sock.close()
+        raise ListenError(exc.errno, f"cannot listen on {host}:{port}: {(exc.strerror or str(exc)).lower()}") from None
     sock.listen(2048)
     sock.set_inheritable(True)
     children: dict[int, int] = {}  # pid -> worker number
