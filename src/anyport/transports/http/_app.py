@@ -154,10 +154,10 @@ class StreamableHTTPApp:
         if path == "/readyz":
             await self._readyz(send)
             return
-        if (origin := req.headers.get(b"origin")) is not None:  # a browser: CORS (_cors), preflights never authenticated
-            if await self.gate.cors.answered(req, path, origin, send):
+        if b"origin" in req.headers:  # a browser: CORS (_cors), preflights never authenticated
+            if await self.gate.cors.answered(req, path, send):
                 return
-            send = self.gate.cors.wrap(origin, send)
+            send = self.gate.cors.wrap(req.headers[b"origin"], send)
         auth = self.options.auth
         if auth is not None and path.startswith("/.well-known/"):
             await serve_well_known(auth, req, path, send)

@@ -90,13 +90,13 @@ class Cors:
         answers[origin] = headers
         return headers
 
-    async def answered(self, req: HTTPRequest, path: str, origin: bytes, send: Send) -> bool:
+    async def answered(self, req: HTTPRequest, path: str, send: Send) -> bool:
         """Answer the request when it is a preflight to an MCP path (True); False: serve it."""
         if req.method != "OPTIONS" or b"access-control-request-method" not in req.headers:
             return False
         if path not in self.routes and not (self.well_known and path.startswith("/.well-known/")):
             return False
-        await self.preflight(req, origin, send)
+        await self.preflight(req, req.headers[b"origin"], send)
         return True
 
     async def preflight(self, req: HTTPRequest, origin: bytes, send: Send) -> None:
