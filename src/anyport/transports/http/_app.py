@@ -4,7 +4,9 @@ Every request passes the checks in one fixed order, so status codes are determin
 (DIGEST §21): Origin/Host -> authentication (``auth``: 401/403 with a challenge, A-31) -> method ->
 Accept/Content-Type -> scopes of the tool/resource/prompt (403 ``insufficient_scope``) -> session
 (another principal's is unknown: 404) -> protocol version -> body. The well-known metadata
-documents and ``/healthz`` / ``/readyz`` are never authenticated.
+documents and ``/healthz`` / ``/readyz`` are never authenticated. A request with ``Origin`` (a
+browser) gets CORS from the same allow-list (``_cors``): a preflight is answered (or refused, 403)
+right after ``/healthz`` / ``/readyz``, never authenticated; other answers carry the CORS headers.
 A GET (legacy sessions only: standalone stream and ``Last-Event-ID`` resumption, see ``_streams``)
 goes Origin/Host -> method (405 when stateless or for a 2026-07-28 version header) -> Accept ->
 session -> protocol version -> ``Last-Event-ID``.

@@ -66,7 +66,9 @@ class HTTPOptions:
       stream in both modes, also when called from inside a handler.
     - ``allowed_origins`` / ``allowed_hosts``: DNS-rebinding defence. ``None`` allows only
       ``localhost``, ``127.0.0.1`` and ``[::1]`` (any port); ``"*"`` allows anything. A server
-      reachable under another name must list it.
+      reachable under another name must list it. Browsers get CORS from the same list
+      (``_cors``): preflights answered, the MCP headers allowed and exposed; credentials only
+      for origins named here, never with ``"*"`` (docs/operations.md, "Browsers (CORS)").
     - ``trusted_proxies``: peer addresses of reverse proxies (``"*"``: any) whose
       ``X-Forwarded-Host`` / ``X-Forwarded-Proto`` are believed for the Host and Origin checks.
     - ``limits`` (an ``anyport.Limits``): every limit that protects the server, with what a client
