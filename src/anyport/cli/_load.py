@@ -32,8 +32,8 @@ def load_server(spec: str) -> Server:
     if attr:
         obj = getattr(module, attr, None)
         if not isinstance(obj, Server):
-            what = "nothing" if obj is None else f"a {type(obj).__name__}"
-            raise click.ClickException(f"{spec!r} is not an anyport Server ({attr} is {what} in {target})")
+            why = f"{target} has no {attr!r}" if obj is None else f"it is a {type(obj).__name__}"
+            raise click.ClickException(f"{spec!r} is not an anyport Server: {why}")
         return obj
     app = getattr(module, "app", None)
     if isinstance(app, Server):
@@ -95,4 +95,7 @@ def _user_traceback(exc: BaseException) -> None:
 
 def _ours(filename: str) -> bool:
     """A frame of anyport's loader or of importlib, not of the user's code."""
-    return filename == __file__ or filename.startswith("<frozen importlib")
+    return filename == __file__ or filename.startswith(("<frozen importlib", _IMPORTLIB))
+
+
+_IMPORTLIB = os.path.dirname(importlib.__file__ or "importlib") + os.sep
