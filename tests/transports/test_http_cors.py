@@ -80,6 +80,11 @@ def test_preflight_from_a_listed_origin_allows_every_mcp_header_T_HTTP_01(listed
         for path in ("/sse", "/messages/", "/messages"):  # the HTTP+SSE endpoints (T-SSE-05)
             r = preflight(c, path, PAGE)
             assert r.status_code == 204 and r.headers["access-control-allow-origin"] == PAGE
+        # Private Network Access (a public page calling a server on loopback): allowed for a listed origin.
+        r = c.options("/mcp", headers={"origin": PAGE, "access-control-request-method": "POST",
+                                       "access-control-request-private-network": "true"})
+        assert r.status_code == 204 and r.headers["access-control-allow-private-network"] == "true"
+        assert "access-control-allow-private-network" not in preflight(c, "/mcp", PAGE).headers
         # A header the server never reads is not allowed (the browser refuses the request).
         r = preflight(c, "/mcp", PAGE, headers="content-type, x-something-else")
         assert names(r.headers["access-control-allow-headers"]) == {"content-type"}

@@ -5,7 +5,8 @@
   answered here, before authentication (a preflight never carries credentials): 403 when the
   Origin/Host check refuses it (it never reaches MCP), else 204 with the methods, the request
   headers MCP needs (``Mcp-*``: session, protocol version, method, name, ``Mcp-Param-*``;
-  ``Authorization``, ``DPoP``, ``Last-Event-ID``, trace context) and ``Access-Control-Max-Age``.
+  ``Authorization``, ``DPoP``, ``Last-Event-ID``, trace context), ``Access-Control-Max-Age`` and,
+  when asked, ``Access-Control-Allow-Private-Network`` (a public page calling a local server).
 - Every other response to a request whose ``Origin`` is on the list says so
   (``Access-Control-Allow-Origin``, ``Vary: Origin``) and exposes ``Mcp-Session-Id``,
   ``MCP-Protocol-Version``, ``WWW-Authenticate`` and ``Retry-After`` to the page.
@@ -116,6 +117,9 @@ class Cors:
         requested = allowed_request_headers(req.get(b"access-control-request-headers"))
         if requested:
             headers.append((b"access-control-allow-headers", requested.encode("latin-1")))
+        if allow and req.headers.get(b"access-control-request-private-network", b"").strip().lower() == b"true":
+            # Chromium's Private Network Access: a public page calling a server on a private address.
+            headers.append((b"access-control-allow-private-network", b"true"))
         await send_empty(send, 204, headers)
 
     def wrap(self, origin: bytes, send: Send) -> Send:
