@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
@@ -15,7 +16,7 @@ import httpx
 import pytest
 
 from anyport.bridge import Bridge, BridgeOptions, ChildStartError
-from tests.bridge._helpers import alive, call, initialize, rogue, serving, text_of, wait_until
+from tests.bridge._helpers import ROGUE, alive, call, initialize, rogue, serving, text_of, wait_until
 
 
 def _error(messages: list[dict]) -> dict:
@@ -153,6 +154,41 @@ def test_kill_9_of_the_bridge_leaves_no_child() -> None:
             proc.wait(10)
         if proc.stderr:
             proc.stderr.close()
+
+
+def test_kill_9_of_the_bridge_leaves_no_grandchild_either() -> None:
+    """Behind a wrapper (``sh -c``, as ``npx`` does) a server that ignores SIGTERM and the end of stdin,
+    with a child of its own: the group's watchdog kills them all when the bridge dies."""
+    port = _free_port()
+    server = " ".join([sys.executable, str(ROGUE), "stubborn"])
+    cmd = [sys.executable, "-m", "anyport.cli._bridge", "bridge", "--port", str(port), "--spares", "0", "--", "sh", "-c", server]
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        assert wait_until(lambda: _ready(base), timeout=20)
+        with httpx.Client(base_url=base, timeout=20) as c:
+            family = [int(p) for p in text_of(call(c, initialize(c), 1, "family")).split(",")]
+        group = _group_of(family[0])
+        assert set(family) <= group and len(group) >= 4  # sh, the server, its sleep, the watchdog
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+        assert wait_until(lambda: not any(alive(p) for p in group), timeout=10), [p for p in group if alive(p)]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+
+
+def _group_of(pid: int) -> set[int]:
+    """Every process in the process group of ``pid``."""
+    pgid = os.getpgid(pid)
+    out = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError, ProcessLookupError):
+                if os.getpgid(int(entry)) == pgid:
+                    out.add(int(entry))
+    return out
 
 
 async def _start_hanging_call(base: str, headers: dict[str, str]) -> bool:

@@ -86,6 +86,9 @@ class BridgeOptions:
     #: HTTP request headers a child started for a session or a request sees, as environment
     #: variables ``MCP_HEADER_<NAME>`` (``X-Tenant`` -> ``MCP_HEADER_X_TENANT``). Credentials never.
     pass_headers: tuple[str, ...] = ()
+    #: A watchdog process in each child's group that kills the group when the bridge dies (see
+    #: ``anyport.bridge._spawn``): also what a wrapper such as ``npx`` started goes with ``kill -9``.
+    watch_group: bool = True
 
     def __post_init__(self) -> None:
         if not self.command:
@@ -147,8 +150,8 @@ class Pool:
             )
         o = self.options
         env = child_env(o.env_allow, {**o.env_set, **(extra_env or {})})
-        spawning = asyncio.ensure_future(spawn(o.command, env=env, cwd=o.cwd,
-                                               line_limit=o.max_line_bytes, tail_lines=o.stderr_lines))
+        spawning = asyncio.ensure_future(spawn(o.command, env=env, cwd=o.cwd, line_limit=o.max_line_bytes,
+                                               tail_lines=o.stderr_lines, watch_group=o.watch_group))
         self._spawning.add(spawning)
         spawning.add_done_callback(self._spawning.discard)
         try:

@@ -5,8 +5,11 @@ The parent-death signal comes from a tiny launcher run by the same Python (``-I 
 the kernel (``prctl(PR_SET_PDEATHSIG, SIGKILL)``, through ctypes) to kill it when the bridge dies,
 checks that the bridge is still its parent (it may have died in between), then ``exec``s the
 command, which keeps the setting. So ``kill -9`` of the bridge leaves no child behind, without a
-``preexec_fn`` (unsafe with threads). Elsewhere than Linux the launcher only ``exec``s; the child's
-stdin then closes with the bridge, which well-behaved servers take as the end (T-STDIO-11).
+``preexec_fn`` (unsafe with threads). The signal reaches the child only, not what it started (the
+server behind ``npx`` or ``sh -c``): for those the launcher first forks a watchdog into the group
+(``watch_group``, ~4 MiB) that blocks on a pipe whose other end only the bridge holds; when the
+bridge is gone, however it died, the pipe closes and the watchdog kills the whole group. Elsewhere
+than Linux there is no parent-death signal; the watchdog and the end of stdin remain.
 """
 
 from __future__ import annotations
@@ -28,19 +31,37 @@ log = logging.getLogger("anyport.bridge")
 DEFAULT_ENV = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "SYSTEMROOT")
 
 _LAUNCHER = """\
-import ctypes, os, signal, sys
-parent = int(sys.argv[1])
+import os, signal, sys
+parent, watch = int(sys.argv[1]), int(sys.argv[2])
+if watch >= 0 and os.fork() == 0:
+    # The group's watchdog (forked before anything else is loaded: it stays small). It holds no
+    # pipe of the server; when the bridge is gone (the other end of its pipe closes, however the
+    # bridge died) it kills the whole group, grandchildren too.
+    # Every other descriptor goes: a forked process never execs, so close-on-exec ones (the
+    # loop's own pipes and sockets, the server's pipes) would stay open in it otherwise.
+    os.closerange(0, watch)
+    os.closerange(watch + 1, os.sysconf("SC_OPEN_MAX"))
+    try:
+        while os.read(watch, 64):
+            pass
+    except OSError:
+        pass
+    os.killpg(0, signal.SIGKILL)
+    os._exit(0)
+if watch >= 0:
+    os.close(watch)
 if sys.platform.startswith("linux"):
     try:
+        import ctypes
         ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL), 0, 0, 0)
     except Exception:
         pass
-if os.getppid() != parent:
+if os.getppid() != parent:  # the bridge died before the parent-death signal was set
     os._exit(70)
 try:
-    os.execvp(sys.argv[2], sys.argv[2:])
+    os.execvp(sys.argv[3], sys.argv[3:])
 except OSError as exc:
-    sys.stderr.write(f"anyport bridge: cannot run {sys.argv[2]!r}: {exc.strerror}\\n")
+    sys.stderr.write(f"anyport bridge: cannot run {sys.argv[3]!r}: {exc.strerror}\\n")
     os._exit(127)
 """
 
@@ -58,8 +79,10 @@ def child_env(allow: Iterable[str] = DEFAULT_ENV, set_: Mapping[str, str] | None
 class ChildProcess:
     """One running child: its pipes, its stderr tail, and how to stop its whole process group."""
 
-    def __init__(self, proc: asyncio.subprocess.Process, argv: Sequence[str], tail_lines: int) -> None:
+    def __init__(self, proc: asyncio.subprocess.Process, argv: Sequence[str], tail_lines: int, watch_fd: int = -1) -> None:
         self.proc = proc
+        #: The bridge's end of the watchdog's pipe: open while the child may live (closed by ``stop``).
+        self.watch_fd = watch_fd
         self.pid = proc.pid
         self.argv = list(argv)
         self.tail: collections.deque[str] = collections.deque(maxlen=tail_lines)
@@ -115,6 +138,10 @@ class ChildProcess:
         with contextlib.suppress(TimeoutError, asyncio.CancelledError):
             await asyncio.wait_for(self._stderr, 1.0)
         self._stderr.cancel()
+        if self.watch_fd >= 0:
+            with contextlib.suppress(OSError):
+                os.close(self.watch_fd)  # the watchdog (killed with the group already) needs it no more
+            self.watch_fd = -1
         transport = getattr(proc, "_transport", None)  # its pipes, now: not when collected after the loop
         if transport is not None:
             transport.close()
@@ -127,14 +154,25 @@ def _kill_group(pgid: int, sig: int) -> None:
 
 
 async def spawn(argv: Sequence[str], *, env: Mapping[str, str], cwd: str | None = None,
-                line_limit: int = 16 * 1024 * 1024, tail_lines: int = 50) -> ChildProcess:
+                line_limit: int = 16 * 1024 * 1024, tail_lines: int = 50, watch_group: bool = True) -> ChildProcess:
     """Start ``argv`` in a process group of its own, killed with the bridge (see the module doc).
+    ``watch_group``: also a watchdog in the group that kills all of it when the bridge is gone.
     Raises ``OSError`` when even the launcher cannot start."""
     if not argv:
         raise ValueError("no command to run")
-    launcher = [sys.executable, "-I", "-S", "-c", _LAUNCHER, str(os.getpid()), *argv]
-    proc = await asyncio.create_subprocess_exec(
-        *launcher, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        env=dict(env), cwd=cwd, start_new_session=True, limit=line_limit,
-    )
-    return ChildProcess(proc, argv, tail_lines)
+    read_end, write_end = os.pipe() if watch_group else (-1, -1)
+    launcher = [sys.executable, "-I", "-S", "-c", _LAUNCHER, str(os.getpid()), str(read_end), *argv]
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *launcher, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            env=dict(env), cwd=cwd, start_new_session=True, limit=line_limit,
+            pass_fds=(read_end,) if watch_group else (),
+        )
+    except BaseException:
+        if watch_group:
+            os.close(write_end)
+        raise
+    finally:
+        if watch_group:
+            os.close(read_end)
+    return ChildProcess(proc, argv, tail_lines, watch_fd=write_end)

@@ -52,6 +52,8 @@ def _env_options(items: tuple[str, ...]) -> tuple[tuple[str, ...], dict[str, str
 @click.option("--cwd", type=click.Path(exists=True, file_okay=False), default=None, help="Working directory of the children.")
 @click.option("--pass-header", "pass_headers", multiple=True, metavar="NAME",
               help="Give a session's child this HTTP header of its first request as MCP_HEADER_<NAME> (repeatable; never credentials).")
+@click.option("--watchdog/--no-watchdog", default=True, show_default=True,
+              help="A watchdog per child that kills its whole process group if the bridge dies (even kill -9).")
 @click.option("--child-era", type=click.Choice(["auto", "legacy"]), default="auto", show_default=True,
               help="auto: ask server/discover first; legacy: always initialize.")
 @click.option("--allowed-host", "allowed_hosts", multiple=True, help="Host header allowed (repeatable; default: the local names).")
@@ -61,7 +63,7 @@ def _env_options(items: tuple[str, ...]) -> tuple[tuple[str, ...], dict[str, str
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info", show_default=True)
 def bridge(command: tuple[str, ...], host: str, port: int, path: str, shared: bool, min_children: int | None, max_children: int,
            spares: int, concurrency: int, idle_timeout: float, grace: float, start_timeout: float, call_timeout: float,
-           env: tuple[str, ...], cwd: str | None, pass_headers: tuple[str, ...], child_era: str, allowed_hosts: tuple[str, ...],
+           env: tuple[str, ...], cwd: str | None, pass_headers: tuple[str, ...], watchdog: bool, child_era: str, allowed_hosts: tuple[str, ...],
            allowed_origins: tuple[str, ...], json_response: bool, legacy_sse: bool, log_level: str) -> None:
     """Serve the stdio MCP server COMMAND over Streamable HTTP (both eras) and HTTP+SSE.
 
@@ -82,7 +84,7 @@ def bridge(command: tuple[str, ...], host: str, port: int, path: str, shared: bo
             command=command, shared=shared, min_children=min_children, max_children=max_children, spares=spares,
             concurrency=concurrency, idle_timeout=idle_timeout, grace=grace, start_timeout=start_timeout,
             call_timeout=call_timeout, env_allow=allow, env_set=given, cwd=cwd, child_era=child_era,
-            pass_headers=pass_headers,
+            pass_headers=pass_headers, watch_group=watchdog,
         )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None

@@ -54,9 +54,9 @@ def ask_client(method: str, params: dict) -> dict:
     with LOCK:
         next_id += 1
         rid = next_id
-        waiters[rid] = threading.Event()
+        event = waiters[rid] = threading.Event()
     send({"jsonrpc": "2.0", "id": rid, "method": method, "params": params})
-    waiters[rid].wait(60)
+    event.wait(60)  # the answer may already be in: the event is ours, whatever the table holds now
     return pending.pop(rid, {"error": {"message": "no answer"}})
 
 
