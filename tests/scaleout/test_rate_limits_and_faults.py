@@ -130,3 +130,21 @@ def test_the_http_sse_message_endpoint_counts_against_the_same_rate() -> None:
         statuses = [c.post("/messages/?session_id=nope", headers={"content-type": "application/json"}, json=_call(i, "whoami")).status_code for i in range(3)]
         assert statuses[:2] == [400, 400]  # counted although the session id is not one of ours
         assert statuses[2] == 429
+
+
+def test_a_tool_limit_holds_on_the_http_sse_transport_too() -> None:
+    """The 2024-11-05 HTTP+SSE transport's message POSTs count against the per-tool rates like a
+    Streamable HTTP POST: the call over the rate is answered 429 + -32029 on the POST (its id), and
+    never reaches the connection's stream; other methods go on."""
+    from tests.transports.test_http_legacy_sse import JSON, SSE_ACCEPT, Events, _handshake, _open
+
+    http_app = create_app(app, tool_rate_limits={"whoami": "1/10s"})
+    with running(http_app) as base, httpx.Client(base_url=base, timeout=10) as c, c.stream("GET", "/sse", headers=SSE_ACCEPT) as r:
+        events = Events(r)
+        endpoint = _open(c, events)
+        _handshake(c, events, endpoint)
+        assert c.post(endpoint, headers=JSON, json=_call(1, "whoami")).status_code == 202
+        assert events.message()["id"] == 1
+        _assert_limited(c.post(endpoint, headers=JSON, json=_call(2, "whoami")), 2)
+        assert c.post(endpoint, headers=JSON, json={"jsonrpc": "2.0", "id": 3, "method": "tools/list"}).status_code == 202
+        assert events.message()["id"] == 3  # the limited call never reached the stream

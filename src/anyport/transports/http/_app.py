@@ -370,7 +370,7 @@ class StreamableHTTPApp:
 
         await self.legacy.post(
             req.query, req.get(b"content-type"), functools.partial(self.gate.read_body, req, receive), send, max_body_bytes=self.gate.max_body_bytes, owner=principal_key(),
-            scope_refusal=self.post.scope_refusal,
+            scope_refusal=self.post.scope_refusal, rate_limited=functools.partial(self.post.tools_limited, req),
         )
 
     async def _required_session(self, req: HTTPRequest, send: Send) -> HTTPSession | None:

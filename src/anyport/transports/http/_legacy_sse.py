@@ -220,10 +220,12 @@ class LegacySSE:
     async def post(
         self, query_string: bytes, content_type: str | None, read_body: Callable[[], Awaitable[bytes | None]], send: Send,
         *, max_body_bytes: int, owner: str | None = None, scope_refusal: Callable[[Any], Any] | None = None,
+        rate_limited: Callable[[Any, Send], Awaitable[bool]] | None = None,
     ) -> None:
         """One client message for a connection: 202 here, the answer on that connection's stream.
         A connection opened by another principal is unknown (404); ``scope_refusal`` may refuse
-        the message (403 ``insufficient_scope``) before it reaches the connection."""
+        the message (403 ``insufficient_scope``) and ``rate_limited`` answer it (429, per-tool
+        rates) before it reaches the connection."""
         values = parse_qs(query_string.decode("latin-1")).get("session_id")
         if not values:
             await _reject(send, 400, INVALID_REQUEST, "Bad Request: session_id is required")
@@ -254,6 +256,8 @@ class LegacySSE:
         refusal = scope_refusal(parsed) if scope_refusal is not None else None
         if refusal is not None:
             await _reject(send, refusal.status, INVALID_REQUEST, refusal.message, refusal.headers)
+            return
+        if rate_limited is not None and await rate_limited(parsed, send):
             return
         if conn.channel.closed:
             await _reject(send, 404, INVALID_REQUEST, "Not Found: unknown or closed session")

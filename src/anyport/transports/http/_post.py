@@ -183,6 +183,10 @@ class PostHandler:
         )
         return True
 
+    async def tools_limited(self, req: HTTPRequest, parsed: Any, send: Send) -> bool:
+        """The per-tool rates for the messages of a request outside this endpoint (HTTP+SSE)."""
+        return bool(self.tool_rates) and await self._tool_limited(send, self.gate.client_key(req), parsed)
+
     async def _tool_limited(self, send: Send, client: str, parsed: Any) -> bool:
         """Per tool: every ``tools/call`` of the body counts against its tool's rate."""
         for message in parsed if isinstance(parsed, list) else (parsed,):
