@@ -148,3 +148,24 @@ def test_a_tool_limit_holds_on_the_http_sse_transport_too() -> None:
         _assert_limited(c.post(endpoint, headers=JSON, json=_call(2, "whoami")), 2)
         assert c.post(endpoint, headers=JSON, json={"jsonrpc": "2.0", "id": 3, "method": "tools/list"}).status_code == 202
         assert events.message()["id"] == 3  # the limited call never reached the stream
+
+
+def test_with_auth_each_principal_has_its_own_budget() -> None:
+    """Issue 12: per principal when auth is on. Two API keys from the same address each get the
+    whole rate; the third call of one key is refused while the other key still passes."""
+    from anyport.auth import APIKeys, AuthChain, new_api_key
+
+    alice, alice_entry = new_api_key("alice")
+    bob, bob_entry = new_api_key("bob")
+
+    def make(base: str) -> Any:
+        chain = AuthChain([APIKeys([alice_entry, bob_entry])], resource=base + "/mcp")
+        return create_app(app, stateless=True, json_response=True, rate_limit="2/10s", auth=chain)
+
+    from tests.auth._serving import served
+
+    with served(make) as base, httpx.Client(base_url=base, timeout=10) as c:
+        for i in range(2):
+            assert c.post("/mcp", headers={**POST, "x-api-key": alice}, json=_call(i, "whoami")).status_code == 200
+        _assert_limited(c.post("/mcp", headers={**POST, "x-api-key": alice}, json=_call(5, "whoami")), None)
+        assert c.post("/mcp", headers={**POST, "x-api-key": bob}, json=_call(6, "whoami")).status_code == 200

@@ -120,7 +120,7 @@ class PostHandler:
         if rejection is not None:
             await send_rejection(send, rejection)
             return
-        client = self.gate.client_key(req) if self.limiter is not None else ""
+        client = self._client(req) if self.limiter is not None else ""
         if self.rate is not None and await self._limited(send, "c:" + client, self.rate, None):
             return
         body = await self.gate.read_body(req, receive)
@@ -167,7 +167,7 @@ class PostHandler:
         """The per-client rate for a request outside this endpoint (an HTTP+SSE message POST)."""
         if self.rate is None:
             return False
-        return await self._limited(send, "c:" + self.gate.client_key(req), self.rate, None)
+        return await self._limited(send, "c:" + self._client(req), self.rate, None)
 
     async def _limited(self, send: Send, key: str, rate: Rate, id_: str | int | None) -> bool:
         """Answers 429 + Retry-After + -32029 when ``rate`` refuses one more request for ``key``."""
@@ -185,7 +185,13 @@ class PostHandler:
 
     async def tools_limited(self, req: HTTPRequest, parsed: Any, send: Send) -> bool:
         """The per-tool rates for the messages of a request outside this endpoint (HTTP+SSE)."""
-        return bool(self.tool_rates) and await self._tool_limited(send, self.gate.client_key(req), parsed)
+        return bool(self.tool_rates) and await self._tool_limited(send, self._client(req), parsed)
+
+    def _client(self, req: HTTPRequest) -> str:
+        """Whom a rate limit counts: the authenticated principal (issue 12: per principal when auth is
+        on, wherever it connects from), else the client's address."""
+        key = principal_key()
+        return "p:" + key if key is not None else self.gate.client_key(req)
 
     async def _tool_limited(self, send: Send, client: str, parsed: Any) -> bool:
         """Per tool: every ``tools/call`` of the body counts against its tool's rate."""
