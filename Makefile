@@ -11,6 +11,8 @@ BRIDGE_PEERS := tests/bridge/peers
 BRIDGE_STAMP := $(BRIDGE_PEERS)/node_modules/.installed
 AS_DIR := tests/auth/as
 AS_STAMP := $(AS_DIR)/node_modules/.installed
+BROWSER := tests/browser
+BROWSER_STAMP := $(BROWSER)/node_modules/.installed
 
 .PHONY: install demo test lint typecheck unit conformance bench bench-quick fuzz clean
 
@@ -40,6 +42,12 @@ $(BRIDGE_STAMP): $(BRIDGE_PEERS)/package.json $(BRIDGE_PEERS)/package-lock.json
 	npm ci --prefix $(BRIDGE_PEERS) --no-audit --no-fund --loglevel=error
 	@touch $@
 
+# esbuild and the official TypeScript SDK client: the page of the browser CORS test.
+$(BROWSER_STAMP): $(BROWSER)/package.json $(BROWSER)/package-lock.json
+	@scripts/ensure-node
+	npm ci --prefix $(BROWSER) --no-audit --no-fund --loglevel=error
+	@touch $@
+
 # node-oidc-provider: the real authorization server of tests/auth.
 $(AS_STAMP): $(AS_DIR)/package.json $(AS_DIR)/package-lock.json
 	@scripts/ensure-node
@@ -55,14 +63,16 @@ lint: install
 typecheck: install
 	$(VENV)/bin/mypy
 
-unit: install $(TS_STAMP) $(CONF_STAMP) $(BRIDGE_STAMP) $(AS_STAMP)
+unit: install $(TS_STAMP) $(CONF_STAMP) $(BRIDGE_STAMP) $(AS_STAMP) $(BROWSER_STAMP)
 	@scripts/ensure-redis
 	@scripts/ensure-nginx
+	@scripts/ensure-chromium
 	$(VENV)/bin/pytest -q
 
-test: install $(TS_STAMP) $(CONF_STAMP) $(BRIDGE_STAMP) $(AS_STAMP) lint typecheck
+test: install $(TS_STAMP) $(CONF_STAMP) $(BRIDGE_STAMP) $(AS_STAMP) $(BROWSER_STAMP) lint typecheck
 	@scripts/ensure-redis
 	@scripts/ensure-nginx
+	@scripts/ensure-chromium
 	$(VENV)/bin/pytest -q
 
 conformance: install $(CONF_STAMP)
