@@ -309,3 +309,22 @@ def test_a_childs_list_changed_reaches_its_own_session_only() -> None:
         for t in threads:
             t.join(15)
         assert len(seen["a"]) == 1 and seen["b"] == []
+
+
+async def test_an_asgi_server_without_lifespan_starts_the_bridge_on_the_first_request() -> None:
+    """Any ASGI server: without lifespan events, the first request starts the first child."""
+    from anyport.bridge import Bridge, BridgeOptions, bridge_app
+
+    bridge = Bridge(BridgeOptions(command=tuple(rogue()), spares=0))
+    app = bridge_app(bridge)
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1") as c:
+            assert (await c.get("/readyz")).status_code == 200
+            body = {"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+                "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}
+            r = await c.post("/mcp", headers=POST_HEADERS, json=body)
+            assert r.json()["result"]["serverInfo"]["name"] == "rogue"
+    finally:
+        await app.http.aclose()
+        await bridge.aclose()
+    assert not bridge.pool.children

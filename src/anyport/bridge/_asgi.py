@@ -10,6 +10,7 @@ HTTP+SSE, Origin/Host checks, limits, health) around a ``Bridge``, plus what onl
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import MutableMapping
@@ -37,6 +38,7 @@ class BridgeASGI:
         self.path = self.http.path
         bridge.end_session = self._end_session
         self.startup_error: str | None = None
+        self._starting = asyncio.Lock()
 
     async def _end_session(self, session_id: str) -> None:
         if session_id in self.http.sessions:
@@ -48,6 +50,9 @@ class BridgeASGI:
             await self._lifespan(scope, receive, send)
             return
         if kind == "http":
+            if not self.bridge.started and not await self._start_late():
+                await _json(send, 503, {"status": "unavailable", "reason": self.startup_error or "not started"}, retry_after=True)
+                return
             path = scope.get("path", "").rstrip("/") or "/"
             if path == "/readyz":
                 ready, reason = self.bridge.readiness()
@@ -71,6 +76,17 @@ class BridgeASGI:
                 PASSED_HEADERS.reset(token)
             return
         await self.http(scope, receive, send)
+
+    async def _start_late(self) -> bool:
+        """An ASGI server without lifespan events: the first child starts with the first request."""
+        async with self._starting:
+            if not self.bridge.started:
+                try:
+                    await self.bridge.start()
+                except Exception as exc:
+                    self.startup_error = str(exc)
+                    return False
+        return True
 
     async def _lifespan(self, scope: Scope, receive: Any, send: Any) -> None:
         async def receive_() -> Any:
