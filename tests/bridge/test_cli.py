@@ -15,7 +15,8 @@ def test_help_names_every_option() -> None:
     runner = CliRunner()
     out = runner.invoke(bridge, ["--help"]).output
     for option in ("--shared", "--min", "--max", "--spares", "--concurrency", "--idle-timeout", "--grace",
-                   "--call-timeout", "--env", "--pass-header", "--child-era", "--allowed-host"):
+                   "--call-timeout", "--env", "--pass-header", "--child-era", "--allowed-host", "--rate-limit",
+                   "--max-sessions", "--no-watchdog"):
         assert option in out
     assert "--header" in runner.invoke(connect, ["--help"]).output
 
@@ -28,6 +29,7 @@ def test_usage_errors_are_one_line_and_exit_2() -> None:
         (["bridge", "--env", "BAD NAME", "--", "x"], "NAME or NAME=VALUE"),
         (["bridge", "--pass-header", "Authorization", "--", "x"], "never passed"),
         (["bridge", "--path", "mcp", "--", "x"], "--path must start with '/'"),
+        (["bridge", "--rate-limit", "lots", "--", "x"], "lots"),
         (["connect", "http://127.0.0.1:9/mcp", "--header", "no colon"], "NAME: VALUE"),
     ]
     for argv, message in cases:

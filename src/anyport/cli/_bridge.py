@@ -59,12 +59,16 @@ def _env_options(items: tuple[str, ...]) -> tuple[tuple[str, ...], dict[str, str
 @click.option("--allowed-host", "allowed_hosts", multiple=True, help="Host header allowed (repeatable; default: the local names).")
 @click.option("--allowed-origin", "allowed_origins", multiple=True, help="Origin allowed (repeatable).")
 @click.option("--json-response", is_flag=True, help="Answer POSTs with JSON, not SSE streams.")
+@click.option("--max-sessions", type=click.IntRange(1), default=None, help="Live legacy sessions / HTTP+SSE connections at most.")
+@click.option("--max-message-bytes", type=click.IntRange(1), default=None, help="Largest accepted HTTP body (default 4 MiB).")
+@click.option("--rate-limit", default=None, metavar="RATE", help="Requests per client, e.g. 100/minute; more get 429.")
 @click.option("--legacy-sse/--no-legacy-sse", default=True, show_default=True, help="Also serve HTTP+SSE (2024-11-05) at /sse.")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info", show_default=True)
 def bridge(command: tuple[str, ...], host: str, port: int, path: str, shared: bool, min_children: int | None, max_children: int,
            spares: int, concurrency: int, idle_timeout: float, grace: float, start_timeout: float, call_timeout: float,
            env: tuple[str, ...], cwd: str | None, pass_headers: tuple[str, ...], watchdog: bool, child_era: str, allowed_hosts: tuple[str, ...],
-           allowed_origins: tuple[str, ...], json_response: bool, legacy_sse: bool, log_level: str) -> None:
+           allowed_origins: tuple[str, ...], json_response: bool, max_sessions: int | None, max_message_bytes: int | None,
+           rate_limit: str | None, legacy_sse: bool, log_level: str) -> None:
     """Serve the stdio MCP server COMMAND over Streamable HTTP (both eras) and HTTP+SSE.
 
     Put -- before the command: anyport bridge --port 8000 -- npx -y @modelcontextprotocol/server-everything
@@ -94,11 +98,18 @@ def bridge(command: tuple[str, ...], host: str, port: int, path: str, shared: bo
     if warning:
         click.echo(warning, err=True)
     logging.basicConfig(level=log_level.upper(), stream=sys.stderr, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    app = bridge_app(
-        Bridge(options), path=path, json_response=json_response, allowed_hosts=hosts or None,
-        allowed_origins=list(allowed_origins) or None, legacy_sse=legacy_sse,
-        session_idle_timeout=max(idle_timeout, 1.0),
-    )
+    limits: dict[str, Any] = {"session_idle_timeout": max(idle_timeout, 1.0)}
+    if max_sessions is not None:
+        limits["max_sessions"] = max_sessions
+    if max_message_bytes is not None:
+        limits["max_body_bytes"] = max_message_bytes
+    try:
+        app = bridge_app(
+            Bridge(options), path=path, json_response=json_response, allowed_hosts=hosts or None,
+            allowed_origins=list(allowed_origins) or None, legacy_sse=legacy_sse, rate_limit=rate_limit, **limits,
+        )
+    except ValueError as exc:  # a malformed --rate-limit, ...
+        raise click.UsageError(str(exc)) from None
     shown = f"[{host}]" if ":" in host else host
     click.echo(f"anyport: bridging {' '.join(command)!r} at http://{shown}:{port}{path}"
                + (" and HTTP+SSE at /sse" if legacy_sse else ""), err=True)
