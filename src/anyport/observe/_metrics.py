@@ -28,6 +28,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from anyport._lifespan import acknowledge_lifespan
+
 __all__ = ["BUCKETS", "OTHER", "MCPMetrics"]
 
 #: The conventions' advisory buckets, in seconds.
@@ -113,13 +115,8 @@ class MCPMetrics:
 
         async def app(scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]) -> None:
             if scope["type"] == "lifespan":
-                while True:
-                    message = await receive()
-                    if message["type"] == "lifespan.startup":
-                        await send({"type": "lifespan.startup.complete"})
-                    elif message["type"] == "lifespan.shutdown":
-                        await send({"type": "lifespan.shutdown.complete"})
-                        return
+                await acknowledge_lifespan(receive, send)
+                return
             if scope["type"] != "http":
                 return
             if scope["path"] != path:

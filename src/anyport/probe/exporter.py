@@ -27,6 +27,7 @@ from urllib.parse import parse_qs
 
 import orjson
 
+from anyport._lifespan import acknowledge_lifespan
 from anyport.probe._config import ConfigError, ExporterConfig, Module
 from anyport.probe._engine import ProbeOptions, probe
 from anyport.probe._result import ProbeResult
@@ -133,13 +134,8 @@ class ProbeExporter:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                if message["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                elif message["type"] == "lifespan.shutdown":
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
+            await acknowledge_lifespan(receive, send)
+            return
         if scope["type"] != "http":
             return
         path = scope.get("path", "")
