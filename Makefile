@@ -84,6 +84,9 @@ bench: install $(TS_STAMP)
 	$(PY) bench/http.py --plot
 	$(PY) bench/defaults.py
 	$(PY) bench/observe_cost.py
+	@# What authentication costs, in instructions per request (needs valgrind; issue 13's 1.15x bound).
+	@if command -v valgrind >/dev/null; then for a in none jwt api-key; do $(PY) bench/callgrind.py --only http --auth $$a; done; \
+	else echo "valgrind is not installed: bench/callgrind.py (authentication costs) skipped"; fi
 
 # A smoke run of the same harness (about 2 minutes): checks that every row runs, measures nothing.
 bench-quick: install $(TS_STAMP)
