@@ -10,13 +10,20 @@ tool) when ``make test`` installed it, else tests/bridge/peers/rogue.py (its ``p
 3. child start cost: the first call of a new session with no warm spare (spawn + initialize + call)
    and with warm spares, median of ``--starts``; a 2026-07-28 request (a child of its own) too;
 4. ``--soak N``: N sessions opened, used and deleted by 8 workers; children and the bridge's RSS
-   before and after.
+   before and after;
+5. ``--peers``: phases 1 and 2 (latency, 16-session throughput) through two other stdio-to-HTTP
+   bridges too, in the same run: supergateway 4 (npm, ``--outputTransport streamableHttp
+   --stateful``: a child per session) installed into ``bench/.bridge-peers``, and sparfenyuk's
+   mcp-proxy (PyPI, Streamable HTTP at /mcp, one child for every session) installed into the venv
+   ``bench/.bridge-peers/venv`` (not bench/.peers-venv: mcp-proxy needs ``mcp<2``, which would
+   replace that environment's mcp 2.3.0). A peer that cannot be installed or started is reported as
+   unavailable, with the reason.
 
 Every loop is bounded by a count and by time; the bridge runs as ``python -m anyport.cli._bridge``
 on a free loopback port and is stopped at the end. Tables go to stdout, raw figures to
 ``bench/results/bridge-<timestamp>.json``.
 
-Usage: python bench/bridge.py [--quick] [--calls N] [--sessions N] [--seconds S] [--starts N] [--soak N]
+Usage: python bench/bridge.py [--quick] [--calls N] [--sessions N] [--seconds S] [--starts N] [--soak N] [--peers]
 """
 
 from __future__ import annotations
@@ -26,7 +33,9 @@ import asyncio
 import contextlib
 import datetime as dt
 import os
+import re
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -47,6 +56,11 @@ PEERS = ROOT / "tests" / "bridge" / "peers"
 EVERYTHING = PEERS / "node_modules" / "@modelcontextprotocol" / "server-everything" / "dist" / "index.js"
 HEADERS = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
 MODERN = "2026-07-28"
+BRIDGE_PEERS = ROOT / "bench" / ".bridge-peers"
+SUPERGATEWAY = "supergateway@4.0.0"
+MCP_PROXY = "mcp-proxy==0.13.0"
+PRELOAD = ROOT / "tests" / "conformance" / "bind-localhost.cjs"  # keeps a Node server that names no host on loopback
+_VERSION = re.compile(rb'"protocolVersion"\s*:\s*"([^"]+)"')
 
 
 def log(message: str) -> None:
@@ -147,10 +161,16 @@ def bridge(cmd: list[str], *options: str) -> Iterator[tuple[str, int]]:
             proc.wait(10)
 
 
+def negotiated(r: httpx.Response) -> str:
+    """The protocol version an initialize answer settled on (a peer may not speak 2025-11-25)."""
+    m = _VERSION.search(r.content)
+    return m.group(1).decode() if m else "2025-11-25"
+
+
 def session(c: httpx.Client) -> dict[str, str]:
     r = c.post("/mcp", headers=HEADERS, json=init_body())
     r.raise_for_status()
-    h = {**HEADERS, "mcp-session-id": r.headers["mcp-session-id"], "mcp-protocol-version": "2025-11-25"}
+    h = {**HEADERS, "mcp-session-id": r.headers["mcp-session-id"], "mcp-protocol-version": negotiated(r)}
     c.post("/mcp", headers=h, json={"jsonrpc": "2.0", "method": "notifications/initialized"})
     return h
 
@@ -179,7 +199,7 @@ async def throughput(base: str, tool: str, args: dict[str, Any], sessions: int, 
     async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as c:
         async def open_one() -> dict[str, str]:
             r = await c.post("/mcp", headers=HEADERS, json=init_body())
-            h = {**HEADERS, "mcp-session-id": r.headers["mcp-session-id"], "mcp-protocol-version": "2025-11-25"}
+            h = {**HEADERS, "mcp-session-id": r.headers["mcp-session-id"], "mcp-protocol-version": negotiated(r)}
             await c.post("/mcp", headers=h, json={"jsonrpc": "2.0", "method": "notifications/initialized"})
             checked(await c.post("/mcp", headers=h, json=call_body(0, tool, args)))  # its child is up
             return h
@@ -277,6 +297,129 @@ def soak(base: str, pid: int, tool: str, args: dict[str, Any], total: int) -> di
     return {"sessions": total, "seconds": elapsed, "errors": len(errors), "before": before, "after": after}
 
 
+# -- peer bridges (--peers) ----------------------------------------------------------------------
+
+
+def _install(cmd: list[str], limit: float) -> str | None:
+    """None when ``cmd`` succeeded, else why not."""
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=limit, check=False, cwd=BRIDGE_PEERS)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"{' '.join(cmd[:3])}: {type(exc).__name__}: {exc}"
+    if done.returncode != 0:
+        return f"{' '.join(cmd[:3])} failed: {(done.stderr or done.stdout).strip()[-400:]}"
+    return None
+
+
+def ensure_supergateway() -> tuple[str | None, str]:
+    """(path of the supergateway CLI, note) — installed with npm into bench/.bridge-peers on first use."""
+    binary = BRIDGE_PEERS / "node_modules" / ".bin" / "supergateway"
+    if not binary.exists():
+        npm = shutil.which("npm")
+        if npm is None:
+            return None, "npm is not installed"
+        BRIDGE_PEERS.mkdir(parents=True, exist_ok=True)
+        log(f"installing {SUPERGATEWAY} into bench/.bridge-peers ...")
+        why = _install([npm, "install", "--no-audit", "--no-fund", "--prefix", str(BRIDGE_PEERS), SUPERGATEWAY], 300)
+        if why or not binary.exists():
+            return None, f"could not install {SUPERGATEWAY}: {why or 'no supergateway binary'}"
+    return str(binary), SUPERGATEWAY
+
+
+def ensure_mcp_proxy() -> tuple[str | None, str]:
+    """(path of the mcp-proxy CLI, note) — installed with pip into bench/.bridge-peers/venv on first use."""
+    venv = BRIDGE_PEERS / "venv"
+    binary = venv / "bin" / "mcp-proxy"
+    if not binary.exists():
+        BRIDGE_PEERS.mkdir(parents=True, exist_ok=True)
+        log(f"installing {MCP_PROXY} into bench/.bridge-peers/venv ...")
+        why = _install([sys.executable, "-m", "venv", str(venv)], 120) or _install(
+            [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check", "--no-input",
+             "--timeout", "30", "--retries", "2", MCP_PROXY], 600)
+        if why or not binary.exists():
+            return None, f"could not install {MCP_PROXY}: {why or 'no mcp-proxy binary'}"
+    return str(binary), MCP_PROXY
+
+
+@contextlib.contextmanager
+def peer(argv: list[str], env: dict[str, str]) -> Iterator[str]:
+    """A peer bridge in a process group of its own; yields its base URL once an initialize gets a session."""
+    port = free_port()
+    argv = [a.replace("{port}", str(port)) for a in argv]
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
+                            start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                err = proc.stderr.read().decode(errors="replace")[-600:] if proc.stderr else ""
+                raise RuntimeError(f"{Path(argv[0]).name} exited ({proc.returncode}): {err}")
+            with contextlib.suppress(httpx.HTTPError), httpx.Client(base_url=base, timeout=5) as c:
+                r = c.post("/mcp", headers=HEADERS, json=init_body())
+                if r.status_code == 200 and "mcp-session-id" in r.headers:
+                    c.delete("/mcp", headers={**HEADERS, "mcp-session-id": r.headers["mcp-session-id"]})
+                    break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{Path(argv[0]).name} did not answer an initialize within 60 s")
+            time.sleep(0.2)
+        yield base
+    finally:
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(10)
+        if proc.stderr:
+            proc.stderr.close()
+
+
+def peer_commands(cmd: list[str]) -> dict[str, tuple[list[str] | None, dict[str, str], str]]:
+    """{name: (argv with {port}, environment, note)}; argv None: unavailable, the note says why."""
+    out: dict[str, tuple[list[str] | None, dict[str, str], str]] = {}
+    sg, note = ensure_supergateway()
+    if sg is not None and any(" " in part for part in cmd):
+        sg, note = None, "supergateway takes the command as one string: the server's path must have no space"
+    node_env = {**os.environ, "NODE_OPTIONS": f"--require {PRELOAD}"}  # supergateway's listen() names no host
+    out["supergateway"] = (
+        None if sg is None else [sg, "--stdio", " ".join(cmd), "--outputTransport", "streamableHttp", "--stateful",
+                                 "--port", "{port}", "--streamableHttpPath", "/mcp", "--logLevel", "none"],
+        node_env, note + " (--outputTransport streamableHttp --stateful: a child per session)" if sg else note)
+    mp, note = ensure_mcp_proxy()
+    out["mcp-proxy"] = (
+        None if mp is None else [mp, "--host", "127.0.0.1", "--port", "{port}", "--log-level", "WARNING", "--", *cmd],
+        dict(os.environ), note + " (one child for every session)" if mp else note)
+    return out
+
+
+def measure_peers(cmd: list[str], tool: str, targs: dict[str, Any], calls: int, sessions: int, seconds: float,
+                  direct: list[float]) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    for name, (argv, env, note) in peer_commands(cmd).items():
+        if argv is None:
+            log(f"{name}: unavailable: {note}")
+            results[name] = {"unavailable": note}
+            continue
+        try:
+            with peer(argv, env) as base:
+                log(f"{name}: latency ...")
+                via = bridge_latency(base, tool, targs, calls)
+                log(f"{name}: throughput, {sessions} sessions ...")
+                tp = asyncio.run(throughput(base, tool, targs, sessions, seconds))
+        except Exception as exc:  # a peer that fails is a figure too: it is reported, the run goes on
+            log(f"{name}: failed: {exc!r}")
+            results[name] = {"unavailable": f"{note}: failed: {exc!r}"[:600]}
+            continue
+        results[name] = {"note": note, "p50": pct(via, 50), "p99": pct(via, 99),
+                         "added_p50": pct(via, 50) - pct(direct, 50), "added_p99": pct(via, 99) - pct(direct, 99),
+                         "throughput": tp}
+    return results
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a smoke run: few calls, short phases")
@@ -288,6 +431,8 @@ def main() -> int:
     parser.add_argument("--server", choices=("auto", "everything", "rogue"), default="auto",
                         help="the reference server when installed (auto), or the small Python one (faster to start)")
     parser.add_argument("--skip", action="store_true", help="with --soak: only the soak")
+    parser.add_argument("--peers", action="store_true",
+                        help="also measure latency and throughput through supergateway 4 and mcp-proxy (installed into bench/.bridge-peers)")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     if args.quick:
@@ -317,6 +462,8 @@ def main() -> int:
             "bridge": {"p50": pct(via, 50), "p99": pct(via, 99)},
         }
         results["throughput_calls_per_s"] = {"per_session": per_session, "shared": shared, "sessions": args.sessions}
+        if args.peers:
+            results["peers"] = measure_peers(cmd, tool, targs, args.calls, args.sessions, args.seconds, direct)
         results["first_call_ms"] = {
             "no_spare": statistics.median(cold) * 1000, "warm_spare": statistics.median(warm) * 1000,
             "modern_own_child": statistics.median(modern) * 1000,
@@ -334,6 +481,18 @@ def main() -> int:
               f"p99 +{lat['bridge']['p99'] - lat['direct']['p99']:.2f} ms")
         tp = results["throughput_calls_per_s"]
         print(f"\nthroughput, {args.sessions} sessions: {tp['per_session']:.0f} calls/s (a child each), {tp['shared']:.0f} calls/s (2 shared children)")
+        if args.peers:
+            print(f"\n| bridge | p50 ms | p99 ms | added p50 | added p99 | {args.sessions} sessions, calls/s |\n|---|---|---|---|---|---|")
+            print(f"| anyport bridge (a child per session) | {lat['bridge']['p50']:.2f} | {lat['bridge']['p99']:.2f} | "
+                  f"+{lat['bridge']['p50'] - lat['direct']['p50']:.2f} | +{lat['bridge']['p99'] - lat['direct']['p99']:.2f} | "
+                  f"{tp['per_session']:.0f} |")
+            print(f"| anyport bridge --shared (2 children) | | | | | {tp['shared']:.0f} |")
+            for name, p in results["peers"].items():
+                if "unavailable" in p:
+                    print(f"| {name} | unavailable: {p['unavailable']} | | | | |")
+                else:
+                    print(f"| {name} ({p['note']}) | {p['p50']:.2f} | {p['p99']:.2f} | +{p['added_p50']:.2f} | "
+                          f"+{p['added_p99']:.2f} | {p['throughput']:.0f} |")
         fc = results["first_call_ms"]
         print(f"\nfirst call of a session: {fc['no_spare']:.0f} ms without a spare, {fc['warm_spare']:.0f} ms with warm spares; "
               f"a 2026-07-28 request (its own child): {fc['modern_own_child']:.0f} ms")
