@@ -69,6 +69,8 @@ CASES: list[tuple[str, list[str], dict[str, str], int, str]] = [
     ("Redis down", ["serve", "--http", "--redis", "redis://user:hunter2@127.0.0.1:1/0", "ok.py"], {}, 1, "Redis at 127.0.0.1:1/0 is unreachable"),
     ("workers without state", ["serve", "--http", "--workers", "2", "ok.py"], {}, 2, "--workers 2 needs shared state"),
     ("bad rate", ["serve", "--http", "--rate-limit", "lots", "ok.py"], {}, 2, "rate limit:"),
+    ("bad certificate", ["serve", "--http", "--port", "0", "--certfile", "ok.py", "ok.py"], {}, 1, "--certfile ok.py: not a PEM certificate"),
+    ("half a JWT setup", ["serve", "--http", "--jwt-issuer", "https://as.example", "ok.py"], {}, 2, "--jwt-issuer and --jwks-url go together"),
     ("missing --config", ["serve", "--config", "nope.toml", "ok.py"], {}, 2, "--config nope.toml: no such file"),
     ("missing ANYPORT_CONFIG", ["serve", "ok.py"], {"ANYPORT_CONFIG": "nope.toml"}, 2, "ANYPORT_CONFIG nope.toml: no such file"),
     ("call: no such command", ["call", "no-such-command-xyz", "--", "ping"], {}, 1, "cannot start 'no-such-command-xyz'"),

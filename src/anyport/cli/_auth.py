@@ -71,6 +71,7 @@ def auth_chain(
     from anyport.auth import auth_from_config
     from anyport.auth._config import load_auth_file
 
+    notice = ""
     try:
         config: dict[str, Any] = load_auth_file(flags["auth_config"]) if flags.get("auth_config") else {}
         if flags.get("resource_url"):
@@ -78,8 +79,8 @@ def auth_chain(
         elif "resource" not in config:
             shown = f"[{host}]" if ":" in host and not host.startswith("[") else host
             config["resource"] = f"{'https' if tls else 'http'}://{shown}:{port}{path}"
-            click.echo(f"anyport: auth: the resource URL (token audience) is {config['resource']}; "
-                       "set --resource-url to the URL clients use", err=True)
+            notice = (f"anyport: auth: the resource URL (token audience) is {config['resource']}; "
+                      "set --resource-url to the URL clients use")
         for flag, key in (("authorization_server", "authorization_servers"), ("required_scope", "required_scopes"),
                           ("scope", "scopes_supported")):
             if flags.get(flag):
@@ -108,9 +109,12 @@ def auth_chain(
             config["mtls"] = section
         if config.get("authorization_servers") is None and flags.get("jwt_issuer"):
             config["authorization_servers"] = [flags["jwt_issuer"]]
-        return auth_from_config(config)
+        chain = auth_from_config(config)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
+    if notice:  # only once the configuration is known to be good: an error stays one line
+        click.echo(notice, err=True)
+    return chain
 
 
 @click.group()

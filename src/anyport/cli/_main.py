@@ -244,6 +244,7 @@ def _serve_http(
         check_listen(host, port)  # a port in use: one line, before the user's module is imported
     except ListenError as exc:
         raise click.ClickException(exc.strerror or str(exc)) from None
+    _check_tls(certfile, keyfile, auth_flags.get("client_ca"))
     server = load_server(target)
     if auth_flags.get("hide_unauthorized"):
         server.hide_unauthorized = True
@@ -272,6 +273,25 @@ def _serve_http(
         raise click.ClickException(f"{exc}; {INSTALL_HINT}") from exc
     except ListenError as exc:  # taken between the check and uvicorn's bind
         raise click.ClickException(exc.strerror or str(exc)) from None
+
+
+def _check_tls(certfile: str | None, keyfile: str | None, client_ca: str | None) -> None:
+    """A certificate, key or CA bundle that TLS cannot load: one line now, not uvicorn's traceback later."""
+    if certfile is None:
+        return
+    import ssl
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        context.load_cert_chain(certfile, keyfile)
+    except (ssl.SSLError, OSError) as exc:
+        files = f"--certfile {certfile}" + (f" / --keyfile {keyfile}" if keyfile else "")
+        raise click.ClickException(f"{files}: not a PEM certificate and its private key ({exc})") from None
+    if client_ca is not None:
+        try:
+            context.load_verify_locations(client_ca)
+        except (ssl.SSLError, OSError) as exc:
+            raise click.ClickException(f"--client-ca {client_ca}: not a PEM CA bundle ({exc})") from None
 
 
 def _rates(rate_limit: str | None, tool_rate_limits: tuple[str, ...]) -> tuple[Any, dict[str, Any]]:
