@@ -193,3 +193,12 @@ def test_bridge_reads_the_file_too() -> None:
     from anyport.cli._bridge import bridge as original
 
     assert not any(p.name == "config_file" for p in original.params)
+
+
+def test_http_in_the_file_yields_to_transport_on_the_command_line(tmp_path: Path) -> None:
+    (tmp_path / "anyport.toml").write_text("[serve]\nhttp = true\n")
+    # the file's http = true is in effect: HTTP-only checks run
+    assert error("serve", "--path", "mcp", "app.py") == "Error: --path must start with '/'"
+    # --transport stdio on the command line is nearer than the file: stdio, where --path is refused
+    assert error("serve", "--transport", "stdio", "--path", "/x", "app.py") == "Error: --path: only with --http"
+    assert error("serve", "--transport", "stdio", "--http", "app.py") == "Error: --http contradicts --transport stdio"

@@ -183,10 +183,14 @@ def serve(ctx: click.Context, /, target: str, transport: str, http_flag: bool, m
         KeyRing.from_env()
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
-    if http_flag:
-        if ctx.get_parameter_source("transport") == click.core.ParameterSource.COMMANDLINE and transport != "http":
+    if http_flag and transport != "http":
+        # --http and --transport stdio at the same level contradict; otherwise the nearer one wins
+        # (a flag over ANYPORT_*, over the settings file, over the default).
+        by_http, by_transport = ctx.get_parameter_source("http_flag"), ctx.get_parameter_source("transport")
+        if by_http == by_transport == click.core.ParameterSource.COMMANDLINE:
             raise click.UsageError("--http contradicts --transport stdio")
-        transport = "http"
+        if by_http is not None and (by_transport is None or by_http.value <= by_transport.value):
+            transport = "http"
     chosen = {name: http.pop(name) for name in _LIMIT_OPTIONS}
     limits = Limits(**{name: value for name, value in chosen.items() if value is not None})
     observing = {name: http.pop(name) for name in OBSERVE_OPTIONS}
