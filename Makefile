@@ -14,7 +14,7 @@ AS_STAMP := $(AS_DIR)/node_modules/.installed
 BROWSER := tests/browser
 BROWSER_STAMP := $(BROWSER)/node_modules/.installed
 
-.PHONY: install demo test lint typecheck unit conformance bench bench-quick fuzz clean
+.PHONY: install demo test lint typecheck unit conformance bench bench-quick fuzz clean docs
 
 install: $(STAMP)
 
@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "anyport needs Python >= 3.11"'
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -U pip
-	$(PY) -m pip install -q --disable-pip-version-check -e ".[cli,fast,http,redis,auth,metrics,otel,test]"
+	$(PY) -m pip install -q --disable-pip-version-check -e ".[cli,fast,http,redis,auth,metrics,otel,docs,test]"
 	@scripts/ensure-redis
 	@scripts/ensure-nginx
 	@touch $@
@@ -74,6 +74,10 @@ test: install $(TS_STAMP) $(CONF_STAMP) $(BRIDGE_STAMP) $(AS_STAMP) $(BROWSER_ST
 	@scripts/ensure-nginx
 	@scripts/ensure-chromium
 	$(VENV)/bin/pytest -q
+
+# The docs site (mkdocs.yml), built strictly into site/.
+docs: install
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
 
 conformance: install $(CONF_STAMP)
 	$(PY) tests/conformance/run.py
