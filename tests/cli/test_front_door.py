@@ -73,6 +73,7 @@ CASES: list[tuple[str, list[str], dict[str, str], int, str]] = [
     ("half a JWT setup", ["serve", "--http", "--jwt-issuer", "https://as.example", "ok.py"], {}, 2, "--jwt-issuer and --jwks-url go together"),
     ("missing --config", ["serve", "--config", "nope.toml", "ok.py"], {}, 2, "--config nope.toml: no such file"),
     ("missing ANYPORT_CONFIG", ["serve", "ok.py"], {"ANYPORT_CONFIG": "nope.toml"}, 2, "ANYPORT_CONFIG nope.toml: no such file"),
+    ("no such subcommand", ["serve-http", "ok.py"], {}, 2, "No such command 'serve-http'"),
     ("call: no such command", ["call", "no-such-command-xyz", "--", "ping"], {}, 1, "cannot start 'no-such-command-xyz'"),
     ("call: bad option value", ["call", "--era", "bogus", "x"], {}, 2, "Invalid value for '--era'"),
     ("bridge: no command", ["bridge"], {}, 2, "Missing argument 'COMMAND...'"),
@@ -130,3 +131,10 @@ def test_a_syntax_error_points_at_the_line(here: Path) -> None:
     shown, last = _user_traceback(run(["serve", "--http", "syn.py"], here))
     assert any('syn.py", line 1' in s for s in shown) and shown[-1].startswith("SyntaxError")
     assert last.startswith("Error: syn.py raised SyntaxError")
+
+
+def test_anyport_alone_prints_the_help_not_an_error(here: Path) -> None:
+    p = run([], here)
+    shown = p.stderr or p.stdout  # stdout with click 8.1
+    assert shown.startswith("Usage: anyport [OPTIONS] COMMAND") and "Commands:" in shown and "Error" not in shown
+    assert p.returncode in (0, 2)  # click 8.1 exits 0, click >= 8.2 exits 2

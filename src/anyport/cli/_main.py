@@ -23,6 +23,10 @@ from anyport.limits import Limits
 __all__ = ["cli"]
 
 
+#: click >= 8.2 raises this for a group called without a command (its message is the help).
+_NO_ARGS_IS_HELP: type[Exception] | tuple[()] = getattr(click.exceptions, "NoArgsIsHelpError", ())
+
+
 class FrontDoor(click.Group):
     """The ``anyport`` group: every error a user can cause is one line on stderr and a non-zero exit
     (click would print the usage and a hint around a usage error)."""
@@ -36,7 +40,10 @@ class FrontDoor(click.Group):
         try:
             rv = super().main(args, prog_name, complete_var, False, **extra)
         except click.ClickException as exc:
-            click.echo(f"Error: {one_line(exc)}", err=True)
+            if isinstance(exc, _NO_ARGS_IS_HELP):  # ``anyport`` alone: the help, as click shows it
+                exc.show()
+            else:
+                click.echo(f"Error: {one_line(exc)}", err=True)
             sys.exit(exc.exit_code)
         except click.Abort:
             click.echo("Aborted!", err=True)
