@@ -152,3 +152,25 @@ def test_the_grafana_dashboard_queries_only_metrics_that_exist() -> None:
         for label in re.findall(r"\b([a-z_]+)\s*(?:=~|!=|=)\s*\"", expr) + re.findall(r"by \(([^)]*)\)", expr):
             for name in (n.strip() for n in label.split(",")):
                 assert name in labels, (expr, name)
+
+
+def test_requests_are_counted_by_endpoint_to_see_who_still_uses_sse() -> None:
+    """anyport_http_requests_total{endpoint}: Streamable HTTP, the 2024-11-05 stream and its message
+    POSTs apart, so an operator can tell when /sse can be turned off (docs/transports.md)."""
+    metrics = MCPMetrics()
+    app = create_app(Observed(_server(), metrics=metrics), stateless=True, json_response=True)
+    with running(app) as base, httpx.Client(base_url=base, timeout=10) as h:
+        headers = {"Accept": "application/json, text/event-stream", "MCP-Protocol-Version": "2025-11-25"}
+        for i in range(2):
+            assert h.post("/mcp", json={"jsonrpc": "2.0", "id": i, "method": "tools/list"}, headers=headers).status_code == 200
+        with h.stream("GET", "/sse", headers={"Accept": "text/event-stream"}) as r:
+            lines = r.iter_lines()
+            endpoint = next(li for li in lines if li.startswith("data:")).removeprefix("data:").strip()
+            init = {"jsonrpc": "2.0", "id": 0, "method": "initialize",
+                    "params": {"protocolVersion": "2024-11-05", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}
+            assert h.post(endpoint, json=init).status_code == 202
+        assert h.get("/healthz").status_code == 200  # not an MCP endpoint: not counted
+    value = metrics.registry.get_sample_value
+    assert value("anyport_http_requests_total", {"endpoint": "streamable_http"}) == 2
+    assert value("anyport_http_requests_total", {"endpoint": "sse"}) == 1
+    assert value("anyport_http_requests_total", {"endpoint": "sse_messages"}) == 1

@@ -16,6 +16,9 @@ histograms in seconds with advisory buckets 0.01 ... 300, and their attributes. 
 ``anyport_rejected_requests_total``
     requests refused before they reached the application, by ``reason`` (``origin``, ``auth``,
     ``rate_limit``, ``version``, ``body``, ...).
+``anyport_http_requests_total``
+    HTTP requests by ``endpoint``: ``streamable_http``, ``sse`` (the 2024-11-05 stream) and
+    ``sse_messages`` (its POSTs): which clients still use the old transport.
 ``anyport_live_sessions``, ``anyport_open_streams``
     gauges read when scraped, from whatever the transport registers (``track``).
 
@@ -71,6 +74,10 @@ class MCPMetrics:
             "anyport_rejected_requests", "Requests refused before they reached the application, by reason.",
             ("reason",), registry=self.registry,
         )
+        self.http_requests = prom.Counter(
+            "anyport_http_requests", "HTTP requests by MCP endpoint (streamable_http, sse, sse_messages): who still uses /sse.",
+            ("endpoint",), registry=self.registry,
+        )
         self._gauges: dict[str, Callable[[], float]] = {}
         live = prom.Gauge("anyport_live_sessions", "Legacy sessions held now.", registry=self.registry)
         live.set_function(lambda: self._gauge("sessions"))
@@ -90,6 +97,9 @@ class MCPMetrics:
 
     def session_ended(self, seconds: float, version: str, transport: str) -> None:
         self.sessions.labels(version, transport).observe(seconds)
+
+    def http_request(self, endpoint: str) -> None:
+        self.http_requests.labels(endpoint).inc()
 
     def reject(self, reason: str) -> None:
         self.rejected.labels(reason).inc()

@@ -147,7 +147,7 @@ class StreamableHTTPApp:
         if self._reaper is None and not self._relaying:
             self._start_reaper()
         if self.metrics is not None:
-            send = counting(send, self.metrics)
+            send = counting(send, self.metrics, self, scope["path"])
         req = HTTPRequest(scope)
         path = req.path.rstrip("/") or "/"
         if path == "/healthz":

@@ -48,8 +48,16 @@ def metrics_of(app: StreamableHTTPApp) -> Any:
     return metrics
 
 
-def counting(send: Send, metrics: Any) -> Send:
-    """``send``, counting a response with a refusal's status (see ``REASONS``) as rejected."""
+def counting(send: Send, metrics: Any, app: StreamableHTTPApp, path: str) -> Send:
+    """``send``, counting the request by MCP endpoint, and a response with a refusal's status (see
+    ``REASONS``) as rejected."""
+    path = path.rstrip("/") or "/"
+    if path == app.path:
+        metrics.http_request("streamable_http")
+    elif app.legacy is not None and path == (app.legacy.sse_path.rstrip("/") or "/"):
+        metrics.http_request("sse")
+    elif app.legacy is not None and path == (app.legacy.messages_path.rstrip("/") or "/"):
+        metrics.http_request("sse_messages")
 
     async def counted(message: ASGIMessage) -> None:
         if message["type"] == "http.response.start":
