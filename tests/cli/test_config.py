@@ -202,3 +202,8 @@ def test_http_in_the_file_yields_to_transport_on_the_command_line(tmp_path: Path
     # --transport stdio on the command line is nearer than the file: stdio, where --path is refused
     assert error("serve", "--transport", "stdio", "--path", "/x", "app.py") == "Error: --path: only with --http"
     assert error("serve", "--transport", "stdio", "--http", "app.py") == "Error: --http contradicts --transport stdio"
+
+
+def test_a_bad_redis_url_in_the_file_names_the_key(tmp_path: Path) -> None:
+    (tmp_path / "anyport.toml").write_text('[serve.state]\nredis = "cache:6379"\n')
+    assert error("serve", "--http", "app.py").startswith("Error: anyport.toml: serve.state.redis: not a Redis URL")

@@ -66,6 +66,7 @@ CASES: list[tuple[str, list[str], dict[str, str], int, str]] = [
     ("no target", ["serve"], {}, 2, "Missing argument 'TARGET'"),
     ("HTTP flag on stdio", ["serve", "--port", "9000", "ok.py"], {}, 2, "--port: only with --http"),
     ("bad --redis URL", ["serve", "--http", "--redis", "http://cache:6379", "ok.py"], {}, 2, "--redis: not a Redis URL"),
+    ("bad ANYPORT_REDIS_URL", ["serve", "--http", "ok.py"], {"ANYPORT_REDIS_URL": "cache:6379"}, 2, "ANYPORT_REDIS_URL: not a Redis URL"),
     ("Redis down", ["serve", "--http", "--redis", "redis://user:hunter2@127.0.0.1:1/0", "ok.py"], {}, 1, "Redis at 127.0.0.1:1/0 is unreachable"),
     ("workers without state", ["serve", "--http", "--workers", "2", "ok.py"], {}, 2, "--workers 2 needs shared state"),
     ("bad rate", ["serve", "--http", "--rate-limit", "lots", "ok.py"], {}, 2, "rate limit:"),

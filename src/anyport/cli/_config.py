@@ -303,11 +303,11 @@ def _nothing(*_args: Any, **_kwargs: Any) -> None:
 
 
 def file_origin(ctx: click.Context, name: str) -> str | None:
-    """``PATH:key`` when the value of parameter ``name`` came from the configuration file."""
+    """``PATH: key`` (as in its errors) when the value of parameter ``name`` came from the configuration file."""
     config, origins = ctx.meta.get(_META, (None, {}))
     if config is None or name not in origins:
         return None
-    return f"{config.label}:{config.prefix}{origins[name]}"
+    return f"{config.label}: {config.prefix}{origins[name]}"
 
 
 

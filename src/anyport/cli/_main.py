@@ -349,10 +349,24 @@ def _check_redis(url: str, prefix: str) -> None:
     except ImportError as exc:
         raise click.ClickException(str(exc)) from None
     except ValueError as exc:
-        raise click.UsageError(f"--redis: {exc}") from None
+        raise click.UsageError(f"{_origin('redis', '--redis')}: {exc}") from None
     except Exception as exc:
         shown = url.split("@")[-1] if "@" in url else url  # no password in messages
         raise click.ClickException(f"Redis at {shown} is unreachable: {type(exc).__name__}: {exc}".splitlines()[0]) from None
+
+
+def _origin(name: str, flag: str) -> str:
+    """How the user named parameter ``name``: its flag, its ANYPORT_* variable, or its key in the settings file."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is None:
+        return flag
+    source = ctx.get_parameter_source(name)
+    param = next((p for p in ctx.command.params if p.name == name), None)
+    if source == click.core.ParameterSource.ENVIRONMENT and param is not None:
+        return env_name(param) or flag
+    if source == click.core.ParameterSource.DEFAULT_MAP:
+        return file_origin(ctx, name) or flag
+    return flag
 
 
 def _split(argv: Sequence[str], args: Sequence[str]) -> tuple[list[str], list[str]]:
