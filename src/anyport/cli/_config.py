@@ -1,4 +1,5 @@
-"""The configuration file of ``anyport serve`` and ``anyport bridge`` (docs/config.md).
+"""The configuration file of ``anyport serve`` and ``anyport bridge`` (docs/config.md), and the
+front door of the ``anyport`` group: every error a user can cause is one line.
 
 ``anyport.toml`` in the current directory, else ``[tool.anyport]`` of ``./pyproject.toml``, or the
 file named by ``--config FILE`` / ``ANYPORT_CONFIG``. Its values become the commands' click
@@ -10,10 +11,9 @@ before anything runs: an unknown key or a bad value is one error naming the file
 from __future__ import annotations
 
 import copy
-import difflib
 import os
-import shlex
-from collections.abc import Iterator
+import sys
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -22,7 +22,7 @@ from urllib.parse import urlsplit, urlunsplit
 import click
 from click.core import ParameterSource
 
-__all__ = ["ConfigFile", "config", "configurable", "describe", "env_name", "file_origin", "find_config", "redact"]
+__all__ = ["ConfigFile", "FrontDoor", "config", "configurable", "describe", "env_name", "file_origin", "find_config", "redact"]
 
 C = TypeVar("C", bound=click.Command)
 
@@ -175,6 +175,8 @@ def _entries(config: ConfigFile, commands: dict[str, click.Command]) -> Iterator
 
 
 def _unknown(config: ConfigFile, dotted: str, key: str, known: list[str]) -> ConfigError:
+    import difflib
+
     close = difflib.get_close_matches(key, known, n=1)
     hint = f" (did you mean {close[0]}?)" if close else ""
     return ConfigError(f"{config.label}: {config.prefix}{dotted}: unknown key{hint}")
@@ -213,6 +215,8 @@ def _convert(config: ConfigFile, command: click.Command, param: click.Parameter,
         raise ConfigError(f"{config.label}: {config.prefix}{dotted}: expected a value, not a table")
     many = param.multiple or param.nargs == -1
     if many and isinstance(value, str):
+        import shlex
+
         value = shlex.split(value) if isinstance(param, click.Argument) else [value]
     elif not many and isinstance(value, list):
         raise ConfigError(f"{config.label}: {config.prefix}{dotted}: expected one value, not a list")
@@ -352,3 +356,43 @@ def _shown(value: Any) -> str:
     if isinstance(value, tuple):
         value = list(value)
     return orjson.dumps(value).decode()
+
+
+#: click >= 8.2 raises this for a group called without a command (its message is the help).
+_NO_ARGS_IS_HELP: type[Exception] | tuple[()] = getattr(click.exceptions, "NoArgsIsHelpError", ())
+
+
+class FrontDoor(click.Group):
+    """The ``anyport`` group: every error a user can cause is one line on stderr and a non-zero exit
+    (click would print the usage and a hint around a usage error)."""
+
+    def main(
+        self, args: Sequence[str] | None = None, prog_name: str | None = None, complete_var: str | None = None,
+        standalone_mode: bool = True, **extra: Any,
+    ) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        try:
+            rv = super().main(args, prog_name, complete_var, False, **extra)
+        except click.ClickException as exc:
+            if isinstance(exc, _NO_ARGS_IS_HELP):  # ``anyport`` alone: the help, as click shows it
+                exc.show()
+            else:
+                click.echo(f"Error: {one_line(exc)}", err=True)
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("Aborted!", err=True)
+            sys.exit(1)
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+
+def one_line(exc: click.ClickException) -> str:
+    """The message of ``exc`` on one line; a bad value names its variable or its key in the settings file."""
+    message = exc.format_message()
+    if isinstance(exc, click.BadParameter) and exc.param is not None and exc.ctx is not None and exc.param.name:
+        source = exc.ctx.get_parameter_source(exc.param.name)
+        if source == ParameterSource.ENVIRONMENT:
+            message = f"{env_name(exc.param)}: {exc.message}"
+        elif source == ParameterSource.DEFAULT_MAP:
+            message = f"{file_origin(exc.ctx, exc.param.name)}: {exc.message}"
+    return " ".join(line.strip() for line in message.splitlines() if line.strip())

@@ -14,53 +14,13 @@ import orjson
 from anyport._exceptions import MCPError
 from anyport.cli._auth import AUTH_OPTIONS, auth_chain, auth_options, keys
 from anyport.cli._bridge import bridge, connect
-from anyport.cli._config import config, configurable, env_name, file_origin
+from anyport.cli._config import FrontDoor, config, configurable, env_name, file_origin
 from anyport.cli._install import install
 from anyport.cli._observe import OBSERVE_OPTIONS, apply_observe, observe_options
 from anyport.cli._probe import probe
 from anyport.limits import Limits
 
 __all__ = ["cli"]
-
-
-#: click >= 8.2 raises this for a group called without a command (its message is the help).
-_NO_ARGS_IS_HELP: type[Exception] | tuple[()] = getattr(click.exceptions, "NoArgsIsHelpError", ())
-
-
-class FrontDoor(click.Group):
-    """The ``anyport`` group: every error a user can cause is one line on stderr and a non-zero exit
-    (click would print the usage and a hint around a usage error)."""
-
-    def main(
-        self, args: Sequence[str] | None = None, prog_name: str | None = None, complete_var: str | None = None,
-        standalone_mode: bool = True, **extra: Any,
-    ) -> Any:
-        if not standalone_mode:
-            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
-        try:
-            rv = super().main(args, prog_name, complete_var, False, **extra)
-        except click.ClickException as exc:
-            if isinstance(exc, _NO_ARGS_IS_HELP):  # ``anyport`` alone: the help, as click shows it
-                exc.show()
-            else:
-                click.echo(f"Error: {one_line(exc)}", err=True)
-            sys.exit(exc.exit_code)
-        except click.Abort:
-            click.echo("Aborted!", err=True)
-            sys.exit(1)
-        sys.exit(rv if isinstance(rv, int) else 0)
-
-
-def one_line(exc: click.ClickException) -> str:
-    """The message of ``exc`` on one line; a bad value names its variable or its key in the settings file."""
-    message = exc.format_message()
-    if isinstance(exc, click.BadParameter) and exc.param is not None and exc.ctx is not None and exc.param.name:
-        source = exc.ctx.get_parameter_source(exc.param.name)
-        if source == click.core.ParameterSource.ENVIRONMENT:
-            message = f"{env_name(exc.param)}: {exc.message}"
-        elif source == click.core.ParameterSource.DEFAULT_MAP:
-            message = f"{file_origin(exc.ctx, exc.param.name)}: {exc.message}"
-    return " ".join(line.strip() for line in message.splitlines() if line.strip())
 
 
 @click.group(cls=FrontDoor)
