@@ -207,3 +207,11 @@ def test_http_in_the_file_yields_to_transport_on_the_command_line(tmp_path: Path
 def test_a_bad_redis_url_in_the_file_names_the_key(tmp_path: Path) -> None:
     (tmp_path / "anyport.toml").write_text('[serve.state]\nredis = "cache:6379"\n')
     assert error("serve", "--http", "app.py").startswith("Error: anyport.toml: serve.state.redis: not a Redis URL")
+
+
+def test_an_explicit_pyproject_needs_tool_anyport(tmp_path: Path) -> None:
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "pyproject.toml").write_text('[project]\nname = "x"\n')
+    assert error("serve", "--config", "other/pyproject.toml", "app.py") == "Error: other/pyproject.toml: no [tool.anyport] table"
+    (tmp_path / "other" / "pyproject.toml").write_text("[tool.anyport.bridge]\nspares = 2\n")
+    assert show("bridge", "--config", "other/pyproject.toml")["spares"] == (2, "file other/pyproject.toml:tool.anyport.bridge.spares")

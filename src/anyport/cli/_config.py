@@ -74,19 +74,16 @@ def find_config(explicit: str | None, *, how: str = "--config", cwd: Path | None
             raise ConfigError(f"{label}: cannot read it: {exc}") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{label}: not valid TOML: {exc}") from None
-        if path.name == "pyproject.toml" and explicit is None:
-            section = data.get("tool", {}).get("anyport")
-            if section is None:
+        found_how = how if explicit is not None else "found"
+        if path.name == "pyproject.toml":
+            tool = data.get("tool")
+            section = tool.get("anyport") if isinstance(tool, dict) else None
+            if section is None and explicit is None:
                 continue  # a pyproject.toml without [tool.anyport] is not a configuration file
             if not isinstance(section, dict):
-                raise ConfigError(f"{label}: tool.anyport: expected a table")
-            return ConfigFile(path, label, "tool.anyport.", section)
-        if path.name == "pyproject.toml":
-            section = data.get("tool", {}).get("anyport")
-            if not isinstance(section, dict):
                 raise ConfigError(f"{label}: no [tool.anyport] table")
-            return ConfigFile(path, label, "tool.anyport.", section, how)
-        return ConfigFile(path, label, "", data, how if explicit is not None else "found")
+            return ConfigFile(path, label, "tool.anyport.", section, found_how)
+        return ConfigFile(path, label, "", data, found_how)
     return None
 
 
