@@ -215,3 +215,22 @@ def test_an_explicit_pyproject_needs_tool_anyport(tmp_path: Path) -> None:
     assert error("serve", "--config", "other/pyproject.toml", "app.py") == "Error: other/pyproject.toml: no [tool.anyport] table"
     (tmp_path / "other" / "pyproject.toml").write_text("[tool.anyport.bridge]\nspares = 2\n")
     assert show("bridge", "--config", "other/pyproject.toml")["spares"] == (2, "file other/pyproject.toml:tool.anyport.bridge.spares")
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "shown"),
+    [
+        ("redis", "redis://:pw@cache:6379/0", "redis://:***@cache:6379/0"),
+        ("redis", "rediss://u:pw@[::1]/1?cluster=1", "rediss://u:***@[::1]/1?cluster=1"),
+        ("redis", "redis://cache:6379", "redis://cache:6379"),
+        ("jwks_url", "https://u:pw@as.example/jwks", "https://u:***@as.example/jwks"),
+        ("introspection_client_secret", "s", "***"),
+        ("allowed_hosts", ("a", "b"), ["a", "b"]),
+        ("port", 8000, 8000),
+        ("rate_limit", None, None),
+    ],
+)
+def test_redact(name: str, value: object, shown: object) -> None:
+    from anyport.cli._config import redact
+
+    assert redact(name, value) == shown
