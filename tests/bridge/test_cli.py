@@ -45,3 +45,19 @@ def test_a_command_that_cannot_start_is_exit_1_with_the_reason() -> None:
     assert proc.returncode == 1
     last = proc.stderr.decode().strip().splitlines()[-1]
     assert last.startswith("Error: the stdio server did not start") and "missing configuration" in last
+
+
+def test_a_port_in_use_is_one_line_before_any_child_starts() -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-m", "anyport", "bridge", "--port", str(port), "--", sys.executable, "-c", "pass"],
+            capture_output=True, text=True, timeout=60,
+        )
+    assert done.returncode == 1, done.stderr
+    lines = [li for li in done.stderr.splitlines() if li.strip()]
+    assert lines == [f"Error: cannot listen on 127.0.0.1:{port}: address already in use (another server is running there?)"], lines

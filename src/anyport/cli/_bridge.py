@@ -78,7 +78,7 @@ def bridge(command: tuple[str, ...], host: str, port: int, path: str, shared: bo
     except ImportError as exc:
         raise click.ClickException("the bridge needs uvicorn: pip install 'anyport[http]'") from exc
     from anyport.bridge import Bridge, BridgeOptions, bridge_app
-    from anyport.transports.http._serve import default_allowed_hosts
+    from anyport.transports.http._serve import ListenError, check_listen, default_allowed_hosts
 
     allow, given = _env_options(env)
     if min_children is None:
@@ -94,6 +94,10 @@ def bridge(command: tuple[str, ...], host: str, port: int, path: str, shared: bo
         raise click.UsageError(str(exc)) from None
     if not path.startswith("/"):
         raise click.UsageError("--path must start with '/'")
+    try:
+        check_listen(host, port)  # a port in use: one line, before any child is started
+    except ListenError as exc:
+        raise click.ClickException(exc.strerror or str(exc)) from None
     hosts, warning = (list(allowed_hosts), None) if allowed_hosts else default_allowed_hosts(host)
     if warning:
         click.echo(warning, err=True)
