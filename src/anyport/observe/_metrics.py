@@ -28,6 +28,7 @@ imported only when a ``MCPMetrics`` is made (``pip install 'anyport[metrics]'``)
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Callable
 from typing import Any
 
@@ -53,6 +54,55 @@ def _prometheus() -> Any:
     return prometheus_client
 
 
+class _PerRequest:
+    """The two per-request series, kept as plain counts and folded into Prometheus families only
+    when scraped (``collect``): ``prometheus_client``'s ``Histogram.observe`` takes a lock per
+    bucket and per sum and walks the buckets in Python, ``labels()`` more; this is one ``bisect``
+    and two additions. Written on the event loop, read by the scrape thread: a scrape may see an
+    observation's count before its sum, never a torn number."""
+
+    def __init__(self, buckets: tuple[float, ...]) -> None:
+        from prometheus_client.metrics_core import CounterMetricFamily, HistogramMetricFamily
+
+        self._histogram = HistogramMetricFamily
+        self._counter = CounterMetricFamily
+        self.bounds = tuple(sorted(buckets))
+        self._les = [repr(float(b)) for b in self.bounds]  # as prometheus_client writes le: 0.01, 1.0, 300.0
+        #: label values -> [count per bucket ..., count above the last (+Inf), sum of seconds]
+        self.operations: dict[tuple[str, ...], list[float]] = {}
+        self.endpoints: dict[str, int] = {}
+
+    def observe(self, key: tuple[str, ...], seconds: float) -> None:
+        series = self.operations.get(key)
+        if series is None:
+            series = self.operations[key] = [0.0] * (len(self.bounds) + 2)
+        series[bisect_left(self.bounds, seconds)] += 1
+        series[-1] += seconds
+
+    def describe(self) -> list[Any]:
+        return [self._histogram(_OPERATIONS, _OPERATIONS_HELP, labels=_OPERATION_LABELS),
+                self._counter(_HTTP_REQUESTS, _HTTP_REQUESTS_HELP, labels=("endpoint",))]
+
+    def collect(self) -> list[Any]:
+        histogram = self._histogram(_OPERATIONS, _OPERATIONS_HELP, labels=_OPERATION_LABELS)
+        for key, series in list(self.operations.items()):
+            total, buckets = 0.0, []
+            for le, count in zip([*self._les, "+Inf"], series[:-1], strict=True):
+                total += count
+                buckets.append((le, total))
+            histogram.add_metric(list(key), buckets, series[-1])
+        counter = self._counter(_HTTP_REQUESTS, _HTTP_REQUESTS_HELP, labels=("endpoint",))
+        for endpoint, count in list(self.endpoints.items()):
+            counter.add_metric([endpoint], count)
+        return [histogram, counter]
+
+
+_OPERATIONS = "mcp_server_operation_duration_seconds"
+_OPERATIONS_HELP = "Duration of MCP requests the server answered (OpenTelemetry mcp.server.operation.duration)."
+_HTTP_REQUESTS = "anyport_http_requests"
+_HTTP_REQUESTS_HELP = "HTTP requests by MCP endpoint (streamable_http, sse, sse_messages): who still uses /sse."
+
+
 class MCPMetrics:
     """The metrics of one server process, in a registry of their own (``registry``)."""
 
@@ -60,11 +110,8 @@ class MCPMetrics:
         prom = _prometheus()
         self._prom = prom
         self.registry = registry if registry is not None else prom.CollectorRegistry(auto_describe=True)
-        self.operations = prom.Histogram(
-            "mcp_server_operation_duration_seconds",
-            "Duration of MCP requests the server answered (OpenTelemetry mcp.server.operation.duration).",
-            _OPERATION_LABELS, buckets=buckets, registry=self.registry,
-        )
+        self._fast = _PerRequest(buckets)
+        self.registry.register(self._fast)
         self.sessions = prom.Histogram(
             "mcp_server_session_duration_seconds",
             "Duration of MCP sessions that ended (OpenTelemetry mcp.server.session.duration).",
@@ -74,10 +121,6 @@ class MCPMetrics:
             "anyport_rejected_requests", "Requests refused before they reached the application, by reason.",
             ("reason",), registry=self.registry,
         )
-        self.http_requests = prom.Counter(
-            "anyport_http_requests", "HTTP requests by MCP endpoint (streamable_http, sse, sse_messages): who still uses /sse.",
-            ("endpoint",), registry=self.registry,
-        )
         self._gauges: dict[str, Callable[[], float]] = {}
         live = prom.Gauge("anyport_live_sessions", "Legacy sessions held now.", registry=self.registry)
         live.set_function(lambda: self._gauge("sessions"))
@@ -85,21 +128,16 @@ class MCPMetrics:
             "anyport_open_streams", "Standalone SSE streams (GET) and HTTP+SSE connections open now.", registry=self.registry,
         )
         streams.set_function(lambda: self._gauge("streams"))
-        #: Children of ``operations`` by label values: ``labels()`` costs more than ``observe``.
-        self._children: dict[tuple[str, ...], Any] = {}
 
     def observe(self, seconds: float, method: str, tool: str, prompt: str, error: str, version: str, transport: str) -> None:
-        key = (method, tool, prompt, error, version, transport)
-        child = self._children.get(key)
-        if child is None:
-            child = self._children[key] = self.operations.labels(*key)
-        child.observe(seconds)
+        self._fast.observe((method, tool, prompt, error, version, transport), seconds)
 
     def session_ended(self, seconds: float, version: str, transport: str) -> None:
         self.sessions.labels(version, transport).observe(seconds)
 
     def http_request(self, endpoint: str) -> None:
-        self.http_requests.labels(endpoint).inc()
+        endpoints = self._fast.endpoints
+        endpoints[endpoint] = endpoints.get(endpoint, 0) + 1
 
     def reject(self, reason: str) -> None:
         self.rejected.labels(reason).inc()
