@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from typing import Any
 
 from click.testing import CliRunner
 
@@ -61,3 +62,54 @@ def test_a_port_in_use_is_one_line_before_any_child_starts() -> None:
     assert done.returncode == 1, done.stderr
     lines = [li for li in done.stderr.splitlines() if li.strip()]
     assert lines == [f"Error: cannot listen on 127.0.0.1:{port}: address already in use (another server is running there?)"], lines
+
+
+def test_bridge_takes_serves_auth_and_metrics_options(tmp_path: Any) -> None:
+    """issue 15: the bridge has what `anyport serve --http` has in front of it: an API key is asked
+    for (401 without, 200 with) and the bridged calls are counted on --metrics-port."""
+    import socket
+    import time
+
+    import httpx
+
+    from anyport.auth import new_api_key
+    from tests.bridge._helpers import call, initialize
+
+    key, entry = new_api_key("ci")
+    keys = tmp_path / "keys.txt"
+    keys.write_text(entry.line() + "\n")
+
+    def port() -> int:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return int(s.getsockname()[1])
+
+    p, m = port(), port()
+    argv = [sys.executable, "-m", "anyport", "bridge", "--port", str(p), "--api-keys", str(keys), "--metrics-port", str(m),
+            "--", *rogue()]
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    try:
+        base = f"http://127.0.0.1:{p}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read().decode() if proc.stderr else ""
+            time.sleep(0.1)
+        with httpx.Client(base_url=base, timeout=10) as c:
+            refused = c.post("/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "ping"},
+                             headers={"Accept": "application/json, text/event-stream"})
+            assert refused.status_code == 401 and "resource_metadata" in refused.headers["www-authenticate"]
+            c.headers["x-api-key"] = key
+            headers = initialize(c)
+            call(c, headers, 2, "ping")
+        text = httpx.get(f"http://127.0.0.1:{m}/metrics", timeout=10).text
+        assert any(li.startswith("mcp_server_operation_duration_seconds_count{") and 'mcp_method_name="tools/call"' in li
+                   for li in text.splitlines()), text[-2000:]
+        assert 'anyport_rejected_requests_total{reason="auth"} 1.0' in text
+    finally:
+        proc.terminate()
+        proc.wait(20)

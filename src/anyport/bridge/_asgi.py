@@ -32,9 +32,11 @@ Scope = dict[str, Any]
 class BridgeASGI:
     """ASGI application: ``bridge`` served by anyport's HTTP transport."""
 
-    def __init__(self, bridge: Bridge, options: HTTPOptions | None = None, **changes: Any) -> None:
+    def __init__(self, bridge: Bridge, options: HTTPOptions | None = None, *, application: Any = None, **changes: Any) -> None:
         self.bridge = bridge
-        self.http = create_app(bridge, options, **changes)
+        # ``application``: what the HTTP transport serves, when it is not the bridge itself (the
+        # bridge wrapped by ``anyport.observe.Observed``, for metrics, spans and the access log).
+        self.http = create_app(application if application is not None else bridge, options, **changes)
         self.path = self.http.path
         bridge.end_session = self._end_session
         self.startup_error: str | None = None
@@ -119,6 +121,7 @@ async def _json(send: Any, status: int, body: dict[str, Any], *, retry_after: bo
     await send({"type": "http.response.body", "body": data})
 
 
-def bridge_app(bridge: Bridge, options: HTTPOptions | None = None, **changes: Any) -> BridgeASGI:
-    """The ASGI app serving ``bridge`` (every option of ``anyport.transports.http.create_app``)."""
-    return BridgeASGI(bridge, options, **changes)
+def bridge_app(bridge: Bridge, options: HTTPOptions | None = None, *, application: Any = None, **changes: Any) -> BridgeASGI:
+    """The ASGI app serving ``bridge`` (every option of ``anyport.transports.http.create_app``;
+    ``application``: the bridge wrapped, e.g. ``Observed(bridge, metrics=...)``)."""
+    return BridgeASGI(bridge, options, application=application, **changes)

@@ -12,6 +12,9 @@ from typing import Any
 
 import click
 
+from anyport.cli._auth import auth_chain, auth_options
+from anyport.cli._observe import OBSERVE_OPTIONS, apply_observe, observe_options
+
 __all__ = ["bridge", "commands", "connect"]
 
 
@@ -64,11 +67,13 @@ def _env_options(items: tuple[str, ...]) -> tuple[tuple[str, ...], dict[str, str
 @click.option("--rate-limit", default=None, metavar="RATE", help="Requests per client, e.g. 100/minute; more get 429.")
 @click.option("--legacy-sse/--no-legacy-sse", default=True, show_default=True, help="Also serve HTTP+SSE (2024-11-05) at /sse.")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info", show_default=True)
+@auth_options
+@observe_options
 def bridge(command: tuple[str, ...], host: str, port: int, path: str, shared: bool, min_children: int | None, max_children: int,
            spares: int, concurrency: int, idle_timeout: float, grace: float, start_timeout: float, call_timeout: float,
            env: tuple[str, ...], cwd: str | None, pass_headers: tuple[str, ...], watchdog: bool, child_era: str, allowed_hosts: tuple[str, ...],
            allowed_origins: tuple[str, ...], json_response: bool, max_sessions: int | None, max_message_bytes: int | None,
-           rate_limit: str | None, legacy_sse: bool, log_level: str) -> None:
+           rate_limit: str | None, legacy_sse: bool, log_level: str, **more: Any) -> None:
     """Serve the stdio MCP server COMMAND over Streamable HTTP (both eras) and HTTP+SSE.
 
     Put -- before the command: anyport bridge --port 8000 -- npx -y @modelcontextprotocol/server-everything
@@ -107,10 +112,18 @@ def bridge(command: tuple[str, ...], host: str, port: int, path: str, shared: bo
         limits["max_sessions"] = max_sessions
     if max_message_bytes is not None:
         limits["max_body_bytes"] = max_message_bytes
+    observing = {name: more.pop(name) for name in OBSERVE_OPTIONS}
+    if more.get("client_ca"):
+        raise click.UsageError("--client-ca needs anyport's own TLS, which the bridge does not terminate: put it behind a proxy "
+                               "that does, with --client-cert-header")
+    more.pop("hide_unauthorized", None)
+    auth = auth_chain(more, host=host, port=port, path=path, tls=False, trusted_proxies=())
+    bridged = Bridge(options)
     try:
         app = bridge_app(
-            Bridge(options), path=path, json_response=json_response, allowed_hosts=hosts or None,
-            allowed_origins=list(allowed_origins) or None, legacy_sse=legacy_sse, rate_limit=rate_limit, **limits,
+            bridged, application=apply_observe(bridged, transport="http", **observing), path=path, json_response=json_response,
+            allowed_hosts=hosts or None, allowed_origins=list(allowed_origins) or None, legacy_sse=legacy_sse,
+            rate_limit=rate_limit, auth=auth, **limits,
         )
     except ValueError as exc:  # a malformed --rate-limit, ...
         raise click.UsageError(str(exc)) from None
