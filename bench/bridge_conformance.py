@@ -22,7 +22,6 @@ import contextlib
 import datetime as dt
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -42,7 +41,16 @@ import urllib.error  # noqa: E402
 import urllib.request  # noqa: E402
 
 import orjson  # noqa: E402
-from tests.conformance.run import PRELOAD, Outcome, SetupError, conformance, free_port, read_results, require_suite  # noqa: E402
+from tests.conformance.run import (  # noqa: E402
+    PRELOAD,
+    Outcome,
+    SetupError,
+    conformance,
+    free_port,
+    read_results,
+    require_suite,
+    stop,
+)
 
 EVERYTHING = ROOT / "tests" / "bridge" / "peers" / "node_modules" / "@modelcontextprotocol" / "server-everything" / "dist" / "index.js"
 START_TIMEOUT = 60
@@ -59,20 +67,6 @@ def node() -> str:
     if found is None or not EVERYTHING.is_file():
         raise SetupError("node and tests/bridge/peers (npm ci) are needed: make test installs them")
     return found
-
-
-def _stop(proc: subprocess.Popen[Any]) -> None:
-    """SIGTERM the process group started here, SIGKILL after 10 s."""
-    if proc.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
 
 
 @contextlib.contextmanager
@@ -98,7 +92,7 @@ def _running(cmd: list[str], env: dict[str, str], probe: str, log_path: Path) ->
             time.sleep(0.2)
         yield
     finally:
-        _stop(proc)
+        stop(proc)
 
 
 @contextlib.contextmanager

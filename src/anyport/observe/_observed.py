@@ -106,10 +106,11 @@ class Observed:
             answer = await self.app.reply(req, outlet)
             self._record(req, outlet, answer, time.perf_counter() - started, None)
             return answer
-        with self.tracing.span(req, self._names(req), getattr(outlet, "session_id", None)) as span:
+        names = self._names(req)  # once: the span's name and the metric's labels
+        with self.tracing.span(req, names, getattr(outlet, "session_id", None)) as span:
             answer = await self.app.reply(req, outlet)
             trace_id = self.tracing.finish(span, req, answer)
-        self._record(req, outlet, answer, time.perf_counter() - started, trace_id)
+        self._record(req, outlet, answer, time.perf_counter() - started, trace_id, names)
         return answer
 
     def reply_now(self, req: IncomingRequest, outlet: Outlet) -> dict[str, Any]:
@@ -118,10 +119,11 @@ class Observed:
             answer = self.app.reply_now(req, outlet)
             self._record(req, outlet, answer, time.perf_counter() - started, None)
             return answer
-        with self.tracing.span(req, self._names(req), getattr(outlet, "session_id", None)) as span:
+        names = self._names(req)  # once: the span's name and the metric's labels
+        with self.tracing.span(req, names, getattr(outlet, "session_id", None)) as span:
             answer = self.app.reply_now(req, outlet)
             trace_id = self.tracing.finish(span, req, answer)
-        self._record(req, outlet, answer, time.perf_counter() - started, trace_id)
+        self._record(req, outlet, answer, time.perf_counter() - started, trace_id, names)
         return answer
 
     def _names(self, req: IncomingRequest) -> tuple[str, str]:
@@ -145,10 +147,13 @@ class Observed:
             return "", name if known and isinstance(name, str) else OTHER
         return "", ""
 
-    def _record(self, req: IncomingRequest, outlet: Outlet, answer: dict[str, Any], seconds: float, trace_id: str | None) -> None:
+    def _record(
+        self, req: IncomingRequest, outlet: Outlet, answer: dict[str, Any], seconds: float, trace_id: str | None,
+        names: tuple[str, str] | None = None,
+    ) -> None:
         try:
             error, _ = outcome(answer)
-            tool, prompt = self._names(req)
+            tool, prompt = names if names is not None else self._names(req)
             if self.metrics is not None:
                 self.metrics.observe(seconds, req.method, tool, prompt, error, req.revision.version, self.transport)
             if self.access is not None:
