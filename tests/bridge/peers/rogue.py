@@ -20,7 +20,9 @@ Tools:
 - ``flood``: writes 64 MiB on stdout without a newline;
 - ``garbage``: writes three lines that are no JSON-RPC, then answers ``ok``;
 - ``slow``: sleeps ``seconds`` then answers ``slept``;
-- ``cancels``: the request ids named by the ``notifications/cancelled`` this process received.
+- ``cancels``: the request ids named by the ``notifications/cancelled`` this process received;
+- ``notes``: the methods of the other notifications it received (``notifications/roots/list_changed``, ...);
+- ``level``: the level of the last ``logging/setLevel`` it was sent ("" before any).
 """
 
 from __future__ import annotations
@@ -39,8 +41,11 @@ pending: dict[int, dict] = {}
 waiters: dict[int, threading.Event] = {}
 next_id = 0
 
-TOOLS = ["inc", "pid", "family", "env", "getenv", "ping", "changed", "ask", "crash", "hang", "flood", "garbage", "slow", "cancels"]
+TOOLS = ["inc", "pid", "family", "env", "getenv", "ping", "changed", "ask", "crash", "hang", "flood", "garbage", "slow", "cancels",
+         "notes", "level"]
 cancelled: list[object] = []
+notes: list[str] = []
+level = ""
 
 
 def send(msg: dict) -> None:
@@ -115,6 +120,10 @@ def call_tool(rid: object, params: dict) -> None:
         result = text("ok")
     elif name == "cancels":
         result = text(json.dumps(cancelled))
+    elif name == "notes":
+        result = text(json.dumps(notes))
+    elif name == "level":
+        result = text(level)
     elif name == "slow":
         time.sleep(float(args.get("seconds", 1)))
         result = text("slept")
@@ -125,6 +134,7 @@ def call_tool(rid: object, params: dict) -> None:
 
 
 def handle(msg: dict) -> None:
+    global level
     method = msg.get("method")
     rid = msg.get("id")
     if method is None:  # an answer to one of our requests
@@ -135,7 +145,9 @@ def handle(msg: dict) -> None:
     if rid is None:
         if method == "notifications/cancelled":
             cancelled.append((msg.get("params") or {}).get("requestId"))
-        return  # other notifications: nothing to do
+        elif method != "notifications/initialized":
+            notes.append(str(method))
+        return
     if method == "initialize":
         if MODE == "silent":
             return
@@ -150,6 +162,9 @@ def handle(msg: dict) -> None:
     elif method == "tools/call":
         threading.Thread(target=call_tool, args=(rid, msg.get("params") or {}), daemon=True).start()
     elif method == "ping":
+        send({"jsonrpc": "2.0", "id": rid, "result": {}})
+    elif method == "logging/setLevel":
+        level = str((msg.get("params") or {}).get("level"))
         send({"jsonrpc": "2.0", "id": rid, "result": {}})
     else:
         send({"jsonrpc": "2.0", "id": rid, "error": {"code": -32601, "message": f"Method not found: {method}"}})
