@@ -67,29 +67,17 @@ _CACHEABLE = frozenset({"tools/list", "prompts/list", "resources/list", "resourc
 _MAX_ROUNDS = 16
 
 
-class _SessionHub(NotificationHub):
-    """The hub, plus the one thing a bridge needs to hear from it: a session ended (DELETE, an
-    HTTP+SSE connection closed, the session expired), so its child stops."""
-
-    def __init__(self, ended: Callable[[str], None]) -> None:
-        super().__init__()
-        self._ended = ended
-
-    def unregister(self, peer_id: str, peer: Any = None) -> None:
-        super().unregister(peer_id, peer)
-        if self.peer(peer_id) is None:
-            self._ended(peer_id)
-
-
 class _Slot:
     """The child of one legacy session (one child per session)."""
 
-    __slots__ = ("child", "last_used", "lock")
+    __slots__ = ("child", "last_used", "level", "lock")
 
     def __init__(self) -> None:
         self.child: Child | None = None
         self.lock = asyncio.Lock()
         self.last_used = time.monotonic()
+        #: The session's log level as its child was last told (``debug``: the core's default, never sent).
+        self.level: str | None = "debug"
 
 
 class Bridge(_Relay):
@@ -100,7 +88,8 @@ class Bridge(_Relay):
 
     def __init__(self, options: BridgeOptions, *, key_ring: KeyRing | None = None, input_ttl: float = 600.0) -> None:
         self.options = options
-        self._hub = _SessionHub(self._session_ended)
+        self._hub = NotificationHub()
+        self._hub.on_session_end(self._session_ended)
         self.pool = Pool(options, on_notify=self._child_notify, on_ask=self._child_ask)
         self.rounds = Rounds(key_ring or KeyRing.from_env(), input_ttl)
         self.slots: dict[str, _Slot] = {}
@@ -111,6 +100,8 @@ class Bridge(_Relay):
         self.end_session: Callable[[str], Awaitable[None]] | None = None
         self.started = False
         self._reaper: asyncio.Task[None] | None = None
+        #: Notifications of clients on their way to children.
+        self._sending: set[asyncio.Task[None]] = set()
 
     # -- Application -------------------------------------------------------------------------
 
@@ -136,6 +127,23 @@ class Bridge(_Relay):
 
     def param_headers(self, name: str) -> list[ParamHeader] | str | None:
         return None  # the child's x-mcp-header declarations are not checked by the bridge
+
+    def client_notification(self, session_id: str | None, method: str, params: dict[str, Any]) -> None:
+        """``notifications/roots/list_changed`` of a legacy session goes to the session's own child.
+        Shared children serve many clients: a change of one client's roots is not theirs to hear
+        (they ask ``roots/list`` of the caller in flight, so they get the current roots anyway)."""
+        if method != "notifications/roots/list_changed" or session_id is None:
+            return
+        slot = self.slots.get(session_id)
+        child = slot.child if slot is not None else None
+        if child is not None and child.alive and child.session == session_id:
+            task = asyncio.get_running_loop().create_task(child.notify(method, params))
+            self._sending.add(task)
+            task.add_done_callback(self._sending.discard)
+
+    def _session_level(self, session: str) -> str | None:
+        slot = self.slots.get(session)
+        return slot.level if slot is not None else None
 
     async def reply(self, req: IncomingRequest, outlet: Outlet) -> dict[str, Any]:
         try:
@@ -274,7 +282,7 @@ class Bridge(_Relay):
         route = Route(outlet, req, session if isinstance(session, str) else None)
         try:
             if req.revision.modern and child.era == "legacy":
-                flight = asyncio.get_running_loop().create_task(self._call(child, route, self._params_for(child, req)))
+                flight = asyncio.get_running_loop().create_task(self._call(child, route, _params_for(child, req)))
                 return await self._drive(child, route, flight, disposable)
             msg = await self._call_with_rounds(child, route, req)
             return self._finish(req, msg, child)
@@ -300,40 +308,23 @@ class Bridge(_Relay):
                     log.info("session %s: its child ended (%s); starting another", session[:8], slot.child.describe_end())
                 slot.child = await self.pool.start(req.revision.version, req.client_capabilities, req.client_info, PASSED_HEADERS.get())
                 slot.child.session = session
-                await self._set_level(slot.child, req)
+                slot.level = "debug"
                 if session not in self.slots:  # the session ended while its child started
                     self.pool.stop_soon(slot.child)
+            if req.log_level != slot.level:  # logging/setLevel (answered by the core) since the child last heard
+                await self._set_level(slot.child, req.log_level)
+                slot.level = req.log_level
             return slot.child
 
-    async def _set_level(self, child: Child, req: IncomingRequest) -> None:
-        """The session's log level (``logging/setLevel``, answered by the core) given to its new child."""
+    async def _set_level(self, child: Child, level: str | None) -> None:
+        """The session's log level (``logging/setLevel``, answered by the core) given to its child,
+        before the first request that follows the change (U-11); the bridge also drops the child's
+        log messages below it (``_wants_log``), so none below it ever reaches the client."""
         caps = child.server.get("capabilities")
-        if req.log_level is None or req.log_level == "debug" or not (isinstance(caps, dict) and "logging" in caps):
+        if level is None or not (isinstance(caps, dict) and "logging" in caps):
             return
-        with contextlib.suppress(ChildGone, TimeoutError):
-            await child.request("logging/setLevel", {"level": req.log_level}, Call(None, None), self.options.start_timeout)
-
-    def _params_for(self, child: Child, req: IncomingRequest) -> dict[str, Any]:
-        """The caller's params as the child must see them: no caller's era envelope or progress
-        token; a 2026-07-28 child gets its own ``_meta`` (M-02)."""
-        params = dict(req.params)
-        meta = params.get("_meta")
-        kept = {k: v for k, v in meta.items() if not k.startswith("io.modelcontextprotocol/") and k != "progressToken"} if isinstance(meta, dict) else {}
-        if child.era == "modern":
-            kept.update({
-                META_PROTOCOL_VERSION: LATEST_VERSION, META_CLIENT_CAPABILITIES: req.client_capabilities,
-                META_CLIENT_INFO: req.client_info or BRIDGE_INFO,
-            })
-            if req.log_level is not None:
-                kept[META_LOG_LEVEL] = req.log_level
-        elif req.revision.modern:
-            params.pop("requestState", None)
-            params.pop("inputResponses", None)
-        if kept:
-            params["_meta"] = kept
-        else:
-            params.pop("_meta", None)
-        return params
+        with contextlib.suppress(ChildGone, TimeoutError, JSONRPCError):
+            await child.request("logging/setLevel", {"level": level}, Call(None, None), self.options.start_timeout)
 
     async def _call(self, child: Child, route: Route, params: dict[str, Any]) -> dict[str, Any]:
         call = Call(route, route.req.progress_token)
@@ -351,7 +342,7 @@ class Bridge(_Relay):
     async def _call_with_rounds(self, child: Child, route: Route, req: IncomingRequest) -> dict[str, Any]:
         """One request, and (a 2026-07-28 child answering a legacy caller) its MRTR rounds, each
         asked of the caller as server->client requests."""
-        params = self._params_for(child, req)
+        params = _params_for(child, req)
         for _ in range(_MAX_ROUNDS):
             msg = await self._call(child, route, params)
             result = msg.get("result")
@@ -404,3 +395,26 @@ class Bridge(_Relay):
             for key in ("resultType", "ttlMs", "cacheScope"):
                 result.pop(key, None)
         return result_message(req.id, result)
+
+
+def _params_for(child: Child, req: IncomingRequest) -> dict[str, Any]:
+    """The caller's params as the child must see them: no caller's era envelope or progress
+    token; a 2026-07-28 child gets its own ``_meta`` (M-02)."""
+    params = dict(req.params)
+    meta = params.get("_meta")
+    kept = {k: v for k, v in meta.items() if not k.startswith("io.modelcontextprotocol/") and k != "progressToken"} if isinstance(meta, dict) else {}
+    if child.era == "modern":
+        kept.update({
+            META_PROTOCOL_VERSION: LATEST_VERSION, META_CLIENT_CAPABILITIES: req.client_capabilities,
+            META_CLIENT_INFO: req.client_info or BRIDGE_INFO,
+        })
+        if req.log_level is not None:
+            kept[META_LOG_LEVEL] = req.log_level
+    elif req.revision.modern:
+        params.pop("requestState", None)
+        params.pop("inputResponses", None)
+    if kept:
+        params["_meta"] = kept
+    else:
+        params.pop("_meta", None)
+    return params

@@ -69,8 +69,14 @@ class _Relay:
                 return
             await _bounded(route.outlet.notify(method, params))
         elif child.session is not None:
+            if method == "notifications/message" and not _at_least(params, self._session_level(child.session)):
+                return  # below the session's logging/setLevel (U-11)
             await self._hub.publish(method, params, peers=[child.session])
         # else: several callers share this child and nothing names the one it is for: dropped
+
+    def _session_level(self, session: str) -> str | None:
+        """The log level a legacy session asked for (``logging/setLevel``); None: not known."""
+        return None
 
     async def _child_ask(self, child: Child, method: str, params: dict[str, Any]) -> Any:
         if method == "ping":
@@ -130,6 +136,12 @@ def _wants_log(req: IncomingRequest, params: dict[str, Any]) -> bool:
     without one on 2026-07-28), or its session's ``logging/setLevel`` (U-11)."""
     if req.log_level is None:
         return not req.revision.modern
+    return _at_least(params, req.log_level)
+
+
+def _at_least(params: dict[str, Any], floor: str | None) -> bool:
+    """A log message's level is ``floor`` or above (any level when ``floor`` is None)."""
+    if floor is None:
+        return True
     level = params.get("level")
-    order = list(LOG_LEVELS)
-    return level in order and order.index(level) >= order.index(req.log_level)
+    return isinstance(level, str) and LOG_LEVELS.get(level, -1) >= LOG_LEVELS.get(floor, 0)

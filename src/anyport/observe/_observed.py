@@ -77,6 +77,9 @@ class Observed:
     def param_headers(self, name: str) -> list[ParamHeader] | str | None:
         return self.app.param_headers(name)
 
+    def client_notification(self, session_id: str | None, method: str, params: dict[str, Any]) -> None:
+        self.app.client_notification(session_id, method, params)
+
     async def serve(self, stream: MessageStream) -> None:
         """Serve one connection (stdio, a memory pair) observed; it counts as one session."""
         started = time.perf_counter()

@@ -13,7 +13,7 @@ from anyport.runtime._asking import CANCELLED, TIMED_OUT, await_answer
 from anyport.runtime._hub import LIST_KINDS, Fanout, Listener, NotificationHub, Peer
 from anyport.runtime._ports import Application, MessageStream, Outlet
 from anyport.runtime._principal import PRINCIPAL, current_principal
-from anyport.runtime._stream import StreamRuntime, answer_inline, serve_stream
+from anyport.runtime._stream import StreamRuntime, answer_inline, hand_notification, serve_stream
 
 __all__ = [
     "CANCELLED",
@@ -31,5 +31,6 @@ __all__ = [
     "answer_inline",
     "await_answer",
     "current_principal",
+    "hand_notification",
     "serve_stream",
 ]

@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -123,6 +123,8 @@ class NotificationHub:
         self._relays: dict[Hashable, Relay] = {}
         #: Names this hub in what its relays carry, so it never takes back its own notifications.
         self.origin = secrets.token_hex(8)
+        #: Called with a peer id once no peer is left under it (``on_session_end``).
+        self._enders: list[Callable[[str], None]] = []
 
     # -- peers (legacy) ------------------------------------------------------------------------
 
@@ -145,6 +147,7 @@ class NotificationHub:
         ``peer_id`` its resource subscriptions are dropped."""
         current = self._peers.get(peer_id)
         earlier = self._earlier.get(peer_id)
+        known = current is not None or bool(earlier)  # else no session of this hub, or one ended already
         if peer is None or current is peer:
             if peer is None:
                 earlier = None
@@ -161,6 +164,17 @@ class NotificationHub:
                 del self._earlier[peer_id]
         if peer_id not in self._peers:
             self._subscriptions.pop(peer_id, None)
+            for ended in self._enders if known else ():
+                try:
+                    ended(peer_id)
+                except Exception:
+                    log.exception("a session-end hook failed")
+
+    def on_session_end(self, hook: Callable[[str], None]) -> None:
+        """Call ``hook(session_id)`` whenever a session of this process ends: its last peer is
+        unregistered (DELETE, expiry, an HTTP+SSE or stdio connection closed, shutdown). The
+        application frees what it keeps per session there (a bridge stops the session's child)."""
+        self._enders.append(hook)
 
     def compact(self) -> None:
         """Shrink the tables after many peers left (a dict keeps its peak size until rebuilt)."""

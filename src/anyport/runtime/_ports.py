@@ -6,7 +6,8 @@
   each runtime makes one per request.
 - ``Application``: what the runtime and the transports need of the application (``Server``
   implements it): fresh protocol state, dispatch, whether a request may be answered inline, the
-  notification hub, and the per-tool header declarations. Nothing else of tools, resources or
+  notification hub, the per-tool header declarations, and the client's notifications that the
+  protocol core does not consume itself (``client_notification``). Nothing else of tools, resources or
   prompts crosses this seam.
 """
 
@@ -82,4 +83,11 @@ class Application(Protocol):
 
     def param_headers(self, name: str) -> list[ParamHeader] | str | None:
         """A tool's ``x-mcp-header`` declarations (a str: why they are invalid; None: no such tool)."""
+        ...
+
+    def client_notification(self, session_id: str | None, method: str, params: dict[str, Any]) -> None:
+        """A notification of the client that the protocol core leaves to the application (e.g.
+        ``notifications/roots/list_changed``; never ``initialized`` or ``cancelled``).
+        ``session_id``: the session it came on (the id its peer has in the hub), None for a
+        request of its own. Called by the runtime as it reads the message: it must not block."""
         ...

@@ -43,7 +43,7 @@ from anyport.runtime._asking import await_answer
 if TYPE_CHECKING:
     from anyport.runtime._ports import Application, MessageStream, Outlet
 
-__all__ = ["StreamRuntime", "answer_inline", "serve_stream"]
+__all__ = ["StreamRuntime", "answer_inline", "hand_notification", "serve_stream"]
 
 log = logging.getLogger("anyport.server")
 
@@ -55,6 +55,15 @@ def answer_inline(app: Application, req: IncomingRequest, outlet: Outlet) -> dic
     if app.inline_safe(req):
         return contextvars.copy_context().run(app.reply_now, req, outlet)
     return None
+
+
+def hand_notification(app: Application, session_id: str | None, ev: NotificationReceived) -> None:
+    """A client's notification the core left to the application (``Application.client_notification``);
+    an application that raises is logged, the connection goes on."""
+    try:
+        app.client_notification(session_id, ev.method, ev.params)
+    except Exception:
+        log.exception("client_notification(%s) failed", ev.method)
 
 
 class _Outlet:
@@ -92,6 +101,7 @@ class StreamRuntime:
         stream: MessageStream,
         *,
         request_timeout: float | None = 300.0,
+        id: str | None = None,
     ) -> None:
         self.server = server
         self.stream = stream
@@ -100,7 +110,8 @@ class StreamRuntime:
         self._tasks: dict[str | int, asyncio.Task[None]] = {}
         self._waiters: dict[str | int, asyncio.Future[Any]] = {}
         self._closed = False
-        self.id = f"conn-{secrets.token_hex(8)}"
+        #: The session's id in the hub (an HTTP+SSE connection passes its ``session_id``).
+        self.id = id or f"conn-{secrets.token_hex(8)}"
         self._outlet = _Outlet(self)
         server.hub.register(self)
 
@@ -205,7 +216,7 @@ class StreamRuntime:
             if task is not None:
                 task.cancel()
         elif isinstance(ev, NotificationReceived):
-            pass  # progress for our requests, roots/list_changed: nothing to do yet
+            hand_notification(self.server, self.id, ev)
 
     def _spawn(self, coro: Any, key: str | int | None, context: contextvars.Context | None = None) -> None:
         task = asyncio.get_running_loop().create_task(coro, context=context)

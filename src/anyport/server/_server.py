@@ -152,6 +152,10 @@ class Server(_Registering, _Dispatch, _Resources, _Prompts):
             assume_initialized=assume_initialized,
         )
 
+    def client_notification(self, session_id: str | None, method: str, params: dict[str, Any]) -> None:
+        """A client's notification the protocol core left to the server (``roots/list_changed``):
+        nothing to do, a server keeps nothing of the client's roots (``ctx.list_roots`` asks anew)."""
+
     async def serve(self, stream: MessageStream) -> None:
         """Serve one connection over any message stream (memory pairs, custom byte streams)."""
         await serve_stream(self, stream)

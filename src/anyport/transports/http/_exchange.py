@@ -35,6 +35,7 @@ from anyport.protocol import (
     CancelRequested,
     Event,
     IncomingRequest,
+    NotificationReceived,
     Reply,
     ResponseReceived,
     ServerConnection,
@@ -42,7 +43,7 @@ from anyport.protocol import (
     notification,
     request,
 )
-from anyport.runtime import answer_inline, await_answer
+from anyport.runtime import answer_inline, await_answer, hand_notification
 from anyport.state import Bus, EventLog
 from anyport.transports.http._sessions import HTTPSession
 
@@ -285,6 +286,8 @@ class Exchange:
             elif isinstance(ev, CancelRequested):
                 if self.session is not None:
                     self.session.cancel(ev.request_id)
+            elif isinstance(ev, NotificationReceived):
+                hand_notification(self.server, self.session.id if self.session is not None else None, ev)
 
     @property
     def has_handlers(self) -> bool:

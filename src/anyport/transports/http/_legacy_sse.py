@@ -174,7 +174,7 @@ class LegacySSE:
             prepare_trim()  # before the first connection: see anyport.runtime._heap.prepare (a no-op after)
         session_id = secrets.token_hex(16)  # T-SSE-06: per-connection, unguessable
         channel = SSEChannel(self.max_buffered)
-        session = StreamRuntime(self.server, channel, request_timeout=self.request_timeout)
+        session = StreamRuntime(self.server, channel, request_timeout=self.request_timeout, id=session_id)
         session.conn.max_inflight = self.max_inflight
         runner = asyncio.get_running_loop().create_task(session.run())
         conn = _Connection(session_id, channel, runner, owner)
@@ -277,6 +277,14 @@ class LegacySSE:
         trim_heap()
 
     # -- shutdown ---------------------------------------------------------------------------------
+
+    def end(self, session_id: str) -> bool:
+        """End one connection's stream (its application ended the session); False when there is none."""
+        conn = self.connections.get(session_id)
+        if conn is None:
+            return False
+        conn.channel.close()
+        return True
 
     def close_all(self) -> None:
         """End every stream (server shutdown); safe to call from the event loop at any time."""

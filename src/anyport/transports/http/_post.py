@@ -30,6 +30,7 @@ from anyport.protocol import (
     META_PROTOCOL_VERSION,
     REVISIONS,
     IncomingRequest,
+    NotificationReceived,
     Received,
     Reply,
     ServerConnection,
@@ -42,7 +43,7 @@ from anyport.protocol import (
     param_mismatch,
     readable_id,
 )
-from anyport.runtime import PRINCIPAL, answer_inline
+from anyport.runtime import PRINCIPAL, answer_inline, hand_notification
 from anyport.runtime._heap import Releaser, trim_heap
 from anyport.state import Rate, RateLimiter
 from anyport.transports.http._asgi import Receive, Send, error_body, reject, send_empty, send_json
@@ -320,6 +321,9 @@ class PostHandler:
             if errors:
                 await send_json(send, 400, errors[0])
             else:
+                for ev in received.events:
+                    if isinstance(ev, NotificationReceived):
+                        hand_notification(self.server, None, ev)
                 await send_empty(send, 202)
             return
         id_ = readable_id(parsed)
