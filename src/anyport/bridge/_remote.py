@@ -61,11 +61,17 @@ class Remote:
             on_sample=lambda p: self._ask("sampling/createMessage", p),
             on_list_roots=self._roots,
             on_notification=self._notified, on_log=lambda p: self._notified("notifications/message", p),
-            log_level="debug", client_info={"name": "anyport-connect", "version": "1"},
+            client_info={"name": "anyport-connect", "version": "1"},
         )
 
     async def start(self) -> None:
         await self.client.connect()
+        # Every log message upstream (the local host's level is applied here): in the envelope of each request
+        # to a 2026-07-28 remote (no request sent), by logging/setLevel to an older one, only if it
+        # declares the logging capability (L-14, U-11: the official Python SDK's MCPServer declares none
+        # and answers logging/setLevel with "Method not found", yet sends log messages, against U-10).
+        if self.client.revision.modern or "logging" in self.client.server_capabilities:
+            await self.client.set_logging_level("debug")
 
     async def aclose(self) -> None:
         self.rounds.close()
@@ -171,6 +177,13 @@ class Remote:
         else:  # a legacy host of a 2026-07-28 remote: no fields its revision does not have
             for key in ("resultType", "ttlMs", "cacheScope"):
                 result.pop(key, None)
+            meta_out = result.get("_meta")
+            if isinstance(meta_out, dict) and META_SERVER_INFO in meta_out:  # M-07's stamp is 2026-07-28's
+                meta_out = {k: v for k, v in meta_out.items() if k != META_SERVER_INFO}
+                if meta_out:
+                    result["_meta"] = meta_out
+                else:
+                    del result["_meta"]
         return result_message(req.id, result)
 
     # -- what the remote says ----------------------------------------------------------------
