@@ -226,21 +226,23 @@ def inspector(target: list[str], *args: str) -> Any:
 
 
 @pytest.mark.interop
-@pytest.mark.parametrize("remote", ["anyport", "sdk"])
+@pytest.mark.parametrize("remote", ["anyport", "sdk", "sdk-sse"])
 def test_inspector_cli_through_connect(remote: str) -> None:
     """The MCP Inspector's CLI (the TypeScript SDK v1 client, 2025-11-25 handshake) spawns ``anyport connect``
-    (T-STDIO-01..03) in front of anyport's fixture server or the official Python SDK's server (a
-    2026-07-28 remote for both: the legacy host gets no resultType and no serverInfo stamp): tools/list,
-    tools/call with arguments converted by the tool's inputSchema, a tool error as isError (L-04's
-    serverInfo is the remote's: the Inspector prints none), a resource read, a prompt."""
+    (T-STDIO-01..03) in front of anyport's fixture server or the official Python SDK's server: a
+    2026-07-28 remote on Streamable HTTP (the legacy host gets no resultType and no serverInfo stamp),
+    or the SDK's HTTP+SSE transport, reached by connect's default ``--transport auto`` falling back
+    from Streamable HTTP (T-BC-02..04; the Inspector passes no options to its child). tools/list,
+    tools/call with arguments converted by the tool's inputSchema; on Streamable HTTP also a tool
+    error as isError, a resource read, a prompt."""
     with ExitStack() as stack:
         if remote == "anyport":
-            base = stack.enter_context(running(create_app(fixture_app)))
+            url = stack.enter_context(running(create_app(fixture_app))) + "/mcp"
             tools, greeting = {"add", "echo", "fail", "log", "progress"}, "Hello, world"
         else:
-            base = stack.enter_context(sdk_remote())
+            url = stack.enter_context(sdk_remote(sse=remote == "sdk-sse")) + ("/sse" if remote == "sdk-sse" else "/mcp")
             tools, greeting = {"add", "ask_name", "fail", "steps", "summarize"}, "Hello from the SDK"
-        target = [*CONNECT, f"{base}/mcp"]
+        target = [*CONNECT, url]
         listed = inspector(target, "--method", "tools/list")
         assert tools <= {tool["name"] for tool in listed["tools"]}
         add = next(tool for tool in listed["tools"] if tool["name"] == "add")
@@ -250,6 +252,8 @@ def test_inspector_cli_through_connect(remote: str) -> None:
         called = inspector(target, "--method", "tools/call", "--tool-name", "add", "--tool-arg", "a=2", "b=3")
         assert called["structuredContent"] == {"result": 5} and called.get("isError") is False
         assert json.loads(called["content"][0]["text"]) == {"result": 5}
+        if remote == "sdk-sse":
+            return  # the rest is the same through either transport (test_sdk_client_through_connect_to_sdk_server)
         failed = inspector(target, "--method", "tools/call", "--tool-name", "fail")
         assert failed["isError"] is True and "boom" in failed["content"][0]["text"]
 
