@@ -2,7 +2,11 @@
 
 The remote is the interop fixture served over HTTP; the fixture clients of the official Python and
 TypeScript SDKs spawn ``anyport connect`` as their stdio server and must get every fixture answer,
-server->client requests (asked of the local host on its stdio), progress and logs included."""
+server->client requests (asked of the local host on its stdio), progress and logs included.
+
+Then peers nobody here wrote at both ends: a server written with the official Python SDK
+(peers/sdk_http_server.py, Streamable HTTP and HTTP+SSE) driven by that SDK's stdio ClientSession,
+and the MCP Inspector's CLI (peers/package.json) in front of that server and of anyport's."""
 
 from __future__ import annotations
 
@@ -156,9 +160,9 @@ def _text(result: Any) -> str | None:
 @pytest.mark.parametrize("remote", ["streamable-http", "sse"])
 async def test_sdk_client_through_connect_to_sdk_server(remote: str, tmp_path: Path) -> None:
     """Both ends the official Python SDK (mcp 2.3.0): its stdio client spawns ``anyport connect`` in front
-    of its own HTTP server. T-STDIO-01..03 locally; upstream T-BC-02 (Streamable HTTP, a 2026-07-28
-    exchange with the SDK's dual-era server: M-14..M-18 input_required rounds turned into requests)
-    or T-SSE-01..03 (HTTP+SSE, 2024-11-05 .. 2025-11-25). L-04 serverInfo/instructions passed through;
+    of its own HTTP server. T-STDIO-01..03 locally; upstream T-BC-02 (Streamable HTTP: the SDK's
+    dual-era server, whose questions come as M-14..M-18 input_required results at 2026-07-28) or
+    T-SSE-01..03 (HTTP+SSE, the handshake era: requests mid-call). L-04 serverInfo/instructions passed through;
     progress with the host's token and messages (U-05); a log message; a resource, a prompt; a tool
     error as isError (not a JSON-RPC error); elicitation and sampling asked of the host as
     server->client requests on its request in flight and answered by its callbacks."""
