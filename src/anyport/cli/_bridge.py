@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from anyport.cli._auth import auth_chain, auth_options
-from anyport.cli._observe import OBSERVE_OPTIONS, apply_observe, observe_options
+from anyport.cli._observe import OBSERVE_OPTIONS, observe_options
 
 __all__ = ["bridge", "commands", "connect"]
 
@@ -35,8 +35,52 @@ def _env_options(items: tuple[str, ...]) -> tuple[tuple[str, ...], dict[str, str
     return tuple(allow), given
 
 
+def _bridge_options(server: str, s: dict[str, Any]) -> Any:
+    """The ``BridgeOptions`` of one server's settings (the child options of ``bridge``)."""
+    from anyport.bridge import BridgeOptions
+
+    allow, given = _env_options(s["env"])
+    min_children = s["min_children"]
+    if min_children is None:
+        min_children = 1 if s["shared"] else 0
+    try:
+        return BridgeOptions(
+            command=tuple(s["command"]), shared=s["shared"], min_children=min_children, max_children=s["max_children"],
+            spares=s["spares"], concurrency=s["concurrency"], idle_timeout=s["idle_timeout"], grace=s["grace"],
+            start_timeout=s["start_timeout"], call_timeout=s["call_timeout"], env_allow=allow, env_set=given, cwd=s["cwd"],
+            child_era=s["child_era"], pass_headers=tuple(s["pass_headers"]), watch_group=s["watchdog"],
+        )
+    except ValueError as exc:
+        raise click.UsageError(f"{server}{exc}") from None
+
+
+def _served(children: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The servers to bridge: {"": the command line's} or, with ``[bridge.servers.NAME]`` tables in
+    the settings file, {NAME: the bridge's settings overridden by its table} (path ``/NAME/mcp``)."""
+    from anyport.cli._config import file_origin, servers_of
+
+    ctx = click.get_current_context()
+    tables = servers_of(ctx)
+    if not tables:
+        if not children["command"]:
+            raise click.UsageError("Missing argument 'COMMAND...': the stdio server to bridge (after --), "
+                                   "or [bridge.servers.NAME] tables in the settings file")
+        return {"": children}
+    if children["command"]:
+        origin = file_origin(ctx, "command")
+        raise click.UsageError(f"{origin}: a command and [bridge.servers] tables: give the command in each server's table"
+                               if origin else "a COMMAND and [bridge.servers] tables in the settings file: give one or the other")
+    out: dict[str, dict[str, Any]] = {}
+    for name, table in tables.items():
+        settings = {**children, **{key: value for key, (value, _) in table.items()}}
+        if "path" not in table:
+            settings["path"] = f"/{name}{children['path']}"
+        out[name] = settings
+    return out
+
+
 @click.command(context_settings={"ignore_unknown_options": False})
-@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+@click.argument("command", nargs=-1, required=False, type=click.UNPROCESSED)
 @click.option("--host", default="127.0.0.1", show_default=True, envvar="ANYPORT_HOST", help="Address to bind.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, envvar="ANYPORT_PORT", help="Port.")
 @click.option("--path", default="/mcp", show_default=True, help="The Streamable HTTP endpoint (HTTP+SSE is at /sse).")
@@ -77,28 +121,29 @@ def bridge(command: tuple[str, ...], host: str, port: int, path: str, shared: bo
     """Serve the stdio MCP server COMMAND over Streamable HTTP (both eras) and HTTP+SSE.
 
     Put -- before the command: anyport bridge --port 8000 -- npx -y @modelcontextprotocol/server-everything
+
+    Several servers, one path each (/NAME/mcp): [bridge.servers.NAME] tables in anyport.toml, no COMMAND.
     """
     try:
         import uvicorn
     except ImportError as exc:
         raise click.ClickException("the bridge needs uvicorn: pip install 'anyport[http]'") from exc
-    from anyport.bridge import Bridge, BridgeOptions, bridge_app
+    from anyport.bridge import Bridge, BridgeASGI, MultiBridge, bridge_app
+    from anyport.bridge._multi import beside
+    from anyport.cli._observe import observer
     from anyport.transports.http._serve import ListenError, check_listen, default_allowed_hosts
 
-    allow, given = _env_options(env)
-    if min_children is None:
-        min_children = 1 if shared else 0
-    try:
-        options = BridgeOptions(
-            command=command, shared=shared, min_children=min_children, max_children=max_children, spares=spares,
-            concurrency=concurrency, idle_timeout=idle_timeout, grace=grace, start_timeout=start_timeout,
-            call_timeout=call_timeout, env_allow=allow, env_set=given, cwd=cwd, child_era=child_era,
-            pass_headers=pass_headers, watch_group=watchdog,
-        )
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from None
     if not path.startswith("/"):
         raise click.UsageError("--path must start with '/'")
+    children = {
+        "command": command, "shared": shared, "min_children": min_children, "max_children": max_children, "spares": spares,
+        "concurrency": concurrency, "idle_timeout": idle_timeout, "grace": grace, "start_timeout": start_timeout,
+        "call_timeout": call_timeout, "env": env, "cwd": cwd, "pass_headers": pass_headers, "watchdog": watchdog,
+        "child_era": child_era, "path": path,
+    }
+    served = _served(children)
+    several = "" not in served
+    options = {name: _bridge_options(f"server {name!r}: " if several else "", s) for name, s in served.items()}
     try:
         check_listen(host, port)  # a port in use: one line, before any child is started
     except ListenError as exc:
@@ -107,7 +152,7 @@ def bridge(command: tuple[str, ...], host: str, port: int, path: str, shared: bo
     if warning:
         click.echo(warning, err=True)
     logging.basicConfig(level=log_level.upper(), stream=sys.stderr, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    limits: dict[str, Any] = {"session_idle_timeout": max(idle_timeout, 1.0)}
+    limits: dict[str, Any] = {}
     if max_sessions is not None:
         limits["max_sessions"] = max_sessions
     if max_message_bytes is not None:
@@ -117,19 +162,32 @@ def bridge(command: tuple[str, ...], host: str, port: int, path: str, shared: bo
         raise click.UsageError("--client-ca needs anyport's own TLS, which the bridge does not terminate: put it behind a proxy "
                                "that does, with --client-cert-header")
     more.pop("hide_unauthorized", None)
-    auth = auth_chain(more, host=host, port=port, path=path, tls=False, trusted_proxies=())
-    bridged = Bridge(options)
-    try:
-        app = bridge_app(
-            bridged, application=apply_observe(bridged, transport="http", **observing), path=path, json_response=json_response,
-            allowed_hosts=hosts or None, allowed_origins=list(allowed_origins) or None, legacy_sse=legacy_sse,
-            rate_limit=rate_limit, auth=auth, **limits,
-        )
-    except ValueError as exc:  # a malformed --rate-limit, ...
-        raise click.UsageError(str(exc)) from None
+    observe = observer(transport="http", **observing)
+    apps: dict[str, BridgeASGI] = {}
+    banner: list[str] = []
     shown = f"[{host}]" if ":" in host else host
-    click.echo(f"anyport: bridging {' '.join(command)!r} at http://{shown}:{port}{path}"
-               + (" and HTTP+SSE at /sse" if legacy_sse else ""), err=True)
+    for name, s in served.items():
+        flags = dict(more)
+        if several and flags.get("resource_url"):  # several servers: --resource-url is the base URL of them all
+            flags["resource_url"] = str(flags["resource_url"]).rstrip("/") + s["path"]
+        auth = auth_chain(flags, host=host, port=port, path=s["path"], tls=False, trusted_proxies=())
+        sse_path, messages_path = beside(s["path"]) if several else ("/sse", "/messages/")
+        bridged = Bridge(options[name])
+        try:
+            apps[name] = bridge_app(
+                bridged, application=observe(bridged), path=s["path"], sse_path=sse_path, messages_path=messages_path,
+                json_response=json_response, allowed_hosts=hosts or None, allowed_origins=list(allowed_origins) or None,
+                legacy_sse=legacy_sse, rate_limit=rate_limit, auth=auth, session_idle_timeout=max(s["idle_timeout"], 1.0), **limits,
+            )
+        except ValueError as exc:  # a malformed --rate-limit, paths that collide, ...
+            raise click.UsageError(f"server {name!r}: {exc}" if several else str(exc)) from None
+        banner.append(f"anyport: bridging {(f'server {name!r}: ' if several else '')}{' '.join(s['command'])!r} at "
+                      f"http://{shown}:{port}{s['path']}" + (f" and HTTP+SSE at {sse_path}" if legacy_sse else ""))
+    try:
+        app: BridgeASGI | MultiBridge = MultiBridge(apps) if several else apps[""]
+    except ValueError as exc:  # two servers at one path
+        raise click.UsageError(str(exc)) from None
+    click.echo("\n".join(banner), err=True)
     config = uvicorn.Config(app, host=host, port=port, lifespan="on", log_level=log_level if log_level != "info" else "warning",
                             ws="none", timeout_graceful_shutdown=5)
     try:
@@ -139,8 +197,6 @@ def bridge(command: tuple[str, ...], host: str, port: int, path: str, shared: bo
             raise
     if app.startup_error is not None:
         raise click.ClickException(app.startup_error)
-
-
 
 
 @click.command()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -22,7 +23,10 @@ from urllib.parse import urlsplit, urlunsplit
 import click
 from click.core import ParameterSource
 
-__all__ = ["ConfigFile", "FrontDoor", "config", "configurable", "describe", "env_name", "file_origin", "find_config", "redact"]
+__all__ = [
+    "SERVER_KEYS", "ConfigFile", "FrontDoor", "config", "configurable", "describe", "env_name", "file_origin", "find_config",
+    "redact", "servers_of",
+]
 
 C = TypeVar("C", bound=click.Command)
 
@@ -36,6 +40,19 @@ _PARAM = "config_file"
 _NOT_IN_FILE = ("help", _PARAM)
 #: Parameters whose values are secrets: shown as *** by ``anyport config show``.
 _SECRETS = ("introspection_client_secret",)
+#: ``[bridge.servers.NAME]``: the stdio servers of one bridge process, one path each (docs/bridge.md).
+_SERVERS = "servers"
+#: The commands whose section may hold ``servers`` tables.
+_SERVER_COMMANDS = ("bridge",)
+#: The parameters a server table may set: the bridge's child options, and its path.
+SERVER_KEYS = (
+    "command", "shared", "min_children", "max_children", "spares", "concurrency", "idle_timeout", "grace", "start_timeout",
+    "call_timeout", "env", "cwd", "pass_headers", "watchdog", "child_era", "path",
+)
+#: A server's name is a path segment of its URL.
+_SAFE_NAME = re.compile(r"[A-Za-z0-9_-]+\Z")
+#: The ``ctx.meta`` key holding the checked server tables of the command.
+_SERVERS_META = "anyport.config.servers"
 
 
 class ConfigError(click.UsageError):
@@ -109,11 +126,18 @@ def _apply(ctx: click.Context, param: click.Parameter, value: str | None) -> Non
         how = "ANYPORT_CONFIG"
     config = find_config(value, how=how)
     ctx.meta[_META] = (config, {})
+    ctx.meta[_SERVERS_META] = {}
     if config is None:
         return
     commands = _configurable_commands(ctx)
     settings = _resolve(config, commands)
-    mine = settings.get(ctx.info_name or ctx.command.name or "", {})
+    me = ctx.info_name or ctx.command.name or ""
+    mine = settings.get(me, {})
+    for name, command in commands.items():  # every server table is checked, whichever command runs
+        if name in _SERVER_COMMANDS:
+            servers = _servers(config, name, command)
+            if name == me:
+                ctx.meta[_SERVERS_META] = servers
     ctx.default_map = {**(ctx.default_map or {}), **{name: v for name, (v, _) in mine.items()}}
     ctx.meta[_META] = (config, {name: key for name, (_, key) in mine.items()})
 
@@ -155,6 +179,8 @@ def _entries(config: ConfigFile, commands: dict[str, click.Command]) -> Iterator
             if not isinstance(value, dict):
                 raise ConfigError(f"{config.label}: {config.prefix}{key}: expected a table ([{key}])")
             for sub, item in value.items():
+                if sub == _SERVERS and key in _SERVER_COMMANDS:
+                    continue  # checked by _servers
                 if isinstance(item, dict):
                     if sub not in GROUPS:
                         raise _unknown(config, f"{key}.{sub}", sub, [*GROUPS, *key_names(commands[key])])
@@ -204,6 +230,46 @@ def _resolve(config: ConfigFile, commands: dict[str, click.Command]) -> dict[str
         param = names[key]
         out[name][param.name or key] = (_convert(config, commands[name], param, dotted, value), dotted)
     return out
+
+
+def _servers(config: ConfigFile, name: str, command: click.Command) -> dict[str, dict[str, tuple[Any, str]]]:
+    """The ``[NAME.servers.SERVER]`` tables of command ``name``, checked like the rest of the file:
+    {server: {param name: (value, dotted key)}}."""
+    section = config.table.get(name)
+    table = section.get(_SERVERS) if isinstance(section, dict) else None
+    if table is None:
+        return {}
+    where = f"{config.label}: {config.prefix}{name}.{_SERVERS}"
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: expected tables ([{name}.{_SERVERS}.NAME])")
+    names = {k: p for k, p in key_names(command).items() if p.name in SERVER_KEYS}
+    out: dict[str, dict[str, tuple[Any, str]]] = {}
+    for server, keys in table.items():
+        dotted = f"{name}.{_SERVERS}.{server}"
+        if not _SAFE_NAME.match(server):
+            raise ConfigError(f"{where}.{server}: a server's name is a path segment: letters, digits, '-' and '_' only")
+        if not isinstance(keys, dict):
+            raise ConfigError(f"{where}.{server}: expected a table ([{dotted}])")
+        settings: dict[str, tuple[Any, str]] = {}
+        for key, value in keys.items():
+            param = names.get(key)
+            if param is None or param.name is None:
+                raise _unknown(config, f"{dotted}.{key}", key, list(names))
+            converted = _convert(config, command, param, f"{dotted}.{key}", value)
+            if param.name == "path" and not str(converted).startswith("/"):
+                raise ConfigError(f"{where}.{server}.{key}: must start with '/'")
+            settings[param.name] = (converted, f"{dotted}.{key}")
+        if "command" not in settings:
+            raise ConfigError(f"{where}.{server}: no command (each server table names its own)")
+        out[server] = settings
+    return out
+
+
+def servers_of(ctx: click.Context) -> dict[str, dict[str, tuple[Any, str]]]:
+    """The checked ``[bridge.servers.NAME]`` tables of the settings file in effect:
+    {name: {param name: (value, dotted key)}}; empty when there are none."""
+    servers: dict[str, dict[str, tuple[Any, str]]] = ctx.meta.get(_SERVERS_META, {})
+    return servers
 
 
 def _convert(config: ConfigFile, command: click.Command, param: click.Parameter, dotted: str, value: Any) -> Any:
@@ -263,10 +329,7 @@ def describe(ctx: click.Context) -> Iterator[tuple[str, Any, str]]:
     for param in ctx.command.params:
         if param.name is None or param.name in _NOT_IN_FILE:
             continue
-        key = param.name.replace("_", "-")
-        if isinstance(param, click.Option):
-            longs = [o.lstrip("-") for o in param.opts if o.startswith("--")]
-            key = longs[0] if longs else key
+        key = _key(param)
         source = ctx.get_parameter_source(param.name)
         if source == ParameterSource.COMMANDLINE:
             where = "flag"
@@ -277,6 +340,15 @@ def describe(ctx: click.Context) -> Iterator[tuple[str, Any, str]]:
         else:
             where = "default"
         yield key, redact(param.name, ctx.params.get(param.name)), where
+
+
+def _key(param: click.Parameter) -> str:
+    """The name of ``param``'s key as ``config show`` prints it: its first long flag, else its name."""
+    key = (param.name or "").replace("_", "-")
+    if isinstance(param, click.Option):
+        longs = [o.lstrip("-") for o in param.opts if o.startswith("--")]
+        key = longs[0] if longs else key
+    return key
 
 
 def env_name(param: click.Parameter) -> str | None:
@@ -343,6 +415,11 @@ def show(ctx: click.Context, /, command: str, args: tuple[str, ...]) -> None:
         width = max(len(key) for key, _, _ in rows)
         for key, value, where in rows:
             click.echo(f"{key:<{width}}  {_shown(value):<24}  {where}")
+        params = {p.name: p for p in target.params}
+        for name, settings in servers_of(sub).items():  # a line each: what its table sets (the rest is the bridge's)
+            assert found is not None
+            table = {_key(params[k]): redact(k, v) for k, (v, _) in settings.items()}
+            click.echo(f"servers.{name}  {_shown(table)}  file {found.label}:{found.prefix}bridge.servers.{name}")
 
 
 def _shown(value: Any) -> str:

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 import click
 
-__all__ = ["OBSERVE_OPTIONS", "apply_observe", "observe_options"]
+__all__ = ["OBSERVE_OPTIONS", "apply_observe", "observe_options", "observer"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -51,12 +51,27 @@ def apply_observe(
 ) -> Any:
     """``server``, observed as the options ask (or ``server`` itself when none is on); starts the
     metrics port. A usage error for a combination that cannot work."""
+    observe = observer(
+        transport=transport, workers=workers, metrics_port=metrics_port, metrics_host=metrics_host, access_log=access_log,
+        log_format=log_format, otel=otel,
+    )
+    return observe(server)
+
+
+def observer(
+    *, transport: str, workers: int = 1, metrics_port: int | None, metrics_host: str, access_log: bool, log_format: str,
+    otel: bool,
+) -> Callable[[Any], Any]:
+    """What ``apply_observe`` does, for several servers in one process (``anyport bridge`` with
+    ``[bridge.servers]``): one ``MCPMetrics`` (one metrics port), ``Tracing`` and ``AccessLog``,
+    made and started once; the function returned wraps each server in an ``Observed`` of its own
+    sharing them (or returns it as is when no option is on)."""
     if log_format == "json":
         from anyport.observe import configure_logging
 
         configure_logging(level="warning", fmt="json")
     if metrics_port is None and not access_log and not otel:
-        return server
+        return _as_is
     if metrics_port is not None and workers > 1:
         raise click.UsageError(
             "--metrics-port with --workers > 1: each worker would keep metrics of its own; run one process per "
@@ -69,10 +84,7 @@ def apply_observe(
         tracing = Tracing() if otel else None
     except ImportError as exc:
         raise click.ClickException(str(exc)) from None
-    observed = Observed(
-        server, metrics=metrics, tracing=tracing, access=AccessLog(fmt=log_format) if access_log else None,
-        transport="pipe" if transport == "stdio" else "tcp",
-    )
+    access = AccessLog(fmt=log_format) if access_log else None
     if metrics is not None and metrics_port is not None:
         from prometheus_client import start_http_server
 
@@ -80,4 +92,12 @@ def apply_observe(
             start_http_server(metrics_port, addr=metrics_host, registry=metrics.registry)
         except OSError as exc:
             raise click.ClickException(f"metrics port {metrics_host}:{metrics_port}: {exc.strerror or exc}") from None
-    return observed
+
+    def observe(server: Any) -> Any:
+        return Observed(server, metrics=metrics, tracing=tracing, access=access, transport="pipe" if transport == "stdio" else "tcp")
+
+    return observe
+
+
+def _as_is(server: Any) -> Any:
+    return server
