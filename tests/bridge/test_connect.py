@@ -11,7 +11,9 @@ and the MCP Inspector's CLI (peers/package.json) in front of that server and of 
 from __future__ import annotations
 
 import json
+import os
 import select
+import signal
 import subprocess
 import sys
 import tempfile
@@ -220,13 +222,20 @@ def inspector(target: list[str], *args: str) -> Any:
     to the current directory (for its clientInfo) and fails elsewhere."""
     cli = INSPECTOR / "build" / "cli.js"
     assert cli.is_file(), "run make test (npm ci of tests/bridge/peers)"
-    proc = subprocess.run([node(), str(cli), "--cli", *target, *args], cwd=cli.parent, capture_output=True,
-                          stdin=subprocess.DEVNULL, timeout=60, check=False)
-    assert proc.returncode == 0, proc.stderr.decode()[-3000:]
+    # A session of its own: on a timeout the launcher, the CLI it starts and connect are all stopped.
+    proc = subprocess.Popen([node(), str(cli), "--cli", *target, *args], cwd=cli.parent, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
     try:
-        return json.loads(proc.stdout)
+        out, err = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)  # the launcher is not reaped yet: the group is still ours
+        proc.communicate()
+        raise
+    assert proc.returncode == 0, err.decode()[-3000:]
+    try:
+        return json.loads(out)
     except json.JSONDecodeError:
-        raise AssertionError(f"the Inspector printed no JSON: {proc.stdout[:500]!r} / {proc.stderr[-2000:]!r}") from None
+        raise AssertionError(f"the Inspector printed no JSON: {out[:500]!r} / {err[-2000:]!r}") from None
 
 
 @pytest.mark.interop

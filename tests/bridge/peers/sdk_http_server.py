@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import socket
-import sys
 import warnings
 from typing import Annotated
 
@@ -121,4 +120,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
