@@ -240,7 +240,8 @@ def _error(*args: str) -> str:
     ("table", "expected"),
     [
         ('[bridge.servers.a]\ncommand = "x"\nhots = "0.0.0.0"\n', "anyport.toml: bridge.servers.a.hots: unknown key"),
-        ('[bridge.servers.a]\ncommand = "x"\nport = 1\n', "anyport.toml: bridge.servers.a.port: unknown key"),
+        ('[bridge.servers.a]\ncommand = "x"\nport = 1\n', "anyport.toml: bridge.servers.a.port: not a server's key: set it in [bridge]"),
+        ('[bridge.servers.a]\ncommand = "x"\nshraed = true\n', "anyport.toml: bridge.servers.a.shraed: unknown key (did you mean shared?)"),
         ('[bridge.servers.a]\ncommand = "x"\nmax = 0\n', "anyport.toml: bridge.servers.a.max: 0 is not in the range x>=1."),
         ('[bridge.servers.a]\ncommand = "x"\nchild-era = "new"\n', "anyport.toml: bridge.servers.a.child-era: 'new' is not one of"),
         ('[bridge.servers.a]\ncommand = "x"\ncwd = "missing"\n', "anyport.toml: bridge.servers.a.cwd: Directory "),

@@ -254,6 +254,8 @@ def _servers(config: ConfigFile, name: str, command: click.Command) -> dict[str,
         for key, value in keys.items():
             param = names.get(key)
             if param is None or param.name is None:
+                if key in key_names(command):  # host, port, auth, ...: the process's, not a server's
+                    raise ConfigError(f"{where}.{server}.{key}: not a server's key: set it in [{name}], for every server")
                 raise _unknown(config, f"{dotted}.{key}", key, list(names))
             converted = _convert(config, command, param, f"{dotted}.{key}", value)
             if param.name == "path" and not str(converted).startswith("/"):
