@@ -158,3 +158,34 @@ def _until(lines: Iterator[str], marker: str) -> list[str]:
         if line.startswith("data:") and marker in line:
             return seen
     raise AssertionError(f"the stream ended before {marker}")
+
+
+@pytest.mark.parametrize(("client", "transport"), [("python", "streamable"), ("python", "sse"), ("typescript", "streamable")])
+def test_official_sdk_peers_through_nginx_round_robin_over_two_replicas(redis: RedisServer, client: str, transport: str) -> None:
+    """The interop fixture (every step: server->client requests, progress, logs, cancellation), an official
+    SDK client -> a real nginx with plain round robin (no stickiness) -> two bridge replicas -> the official
+    Python SDK's stdio fixture server; each replica served some of the session's requests (access log)."""
+    from tests.bridge.test_fixture_peers import _child, _client
+    from tests.interop._report import check_report
+    from tests.interop.test_official_peers import _peer_report
+    from tests.scaleout.nginx import nginx_balancer
+
+    prefix = f"t{secrets.token_hex(4)}"
+    with ExitStack() as stack:
+        replicas = []
+        for _ in range(2):
+            bridge = Bridge(BridgeOptions(command=tuple(_child("python")), child_era="legacy"))
+            app = Affinity(bridge_app(bridge, redis=redis.url, redis_prefix=prefix), "http://127.0.0.1:1")
+            base = stack.enter_context(running(app, start_timeout=30))
+            app.url = base
+            replicas.append((base, app))
+        ports = [int(base.rsplit(":", 1)[1]) for base, _ in replicas]
+        nginx = stack.enter_context(nginx_balancer(ports))
+        root = nginx.url.removesuffix("/mcp")
+        url = f"{root}/sse" if transport == "sse" else f"{root}/mcp"
+        report = _peer_report(_client(client, "legacy", url, transport == "sse"))
+        upstreams = {line["upstream"] for line in nginx.access_log() if line["method"] == "POST"}
+        forwarded = sum(app.forwarded for _, app in replicas)
+    check_report(report, era="legacy", version="2025-11-25")
+    assert len(upstreams) == 2, "round robin should have used both replicas"
+    assert forwarded > 0
