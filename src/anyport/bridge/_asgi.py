@@ -43,8 +43,12 @@ class BridgeASGI:
         self._starting = asyncio.Lock()
 
     async def _end_session(self, session_id: str) -> None:
+        """End a session whose child went idle: a Streamable HTTP session is deleted, an HTTP+SSE
+        connection's stream is closed (its ``session_id`` is the session's id in the hub)."""
         if session_id in self.http.sessions:
             await self.http.sessions.delete(session_id)
+        elif self.http.legacy is not None:
+            self.http.legacy.end(session_id)
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         kind = scope["type"]
