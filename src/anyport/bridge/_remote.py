@@ -104,6 +104,11 @@ class Remote:
     def param_headers(self, name: str) -> list[ParamHeader] | str | None:
         return None
 
+    def client_notification(self, session_id: str | None, method: str, params: dict[str, Any]) -> None:
+        """Nothing goes upstream: the client upstream declares ``roots`` without ``listChanged``, and a
+        remote's ``roots/list`` is asked of the local host on its request in flight, so the remote
+        gets the host's current roots anyway (as the bridge's shared children do)."""
+
     async def reply(self, req: IncomingRequest, outlet: Outlet) -> dict[str, Any]:
         try:
             if req.revision.modern and req.params.get("requestState") is not None:
