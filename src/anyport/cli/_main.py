@@ -68,7 +68,8 @@ _HTTP_OPTIONS = (
 )
 @click.option(
     "--allowed-origin", "allowed_origins", multiple=True, envvar="ANYPORT_ALLOWED_ORIGINS",
-    help="HTTP: an Origin allowed to call (repeatable; env: space-separated). Default: local origins.",
+    help="HTTP: an Origin allowed to call, also from a browser: CORS preflights are answered for it "
+         "(repeatable; env: space-separated; '*' allows any origin, without credentials). Default: local origins.",
 )
 @click.option(
     "--trusted-proxy", "trusted_proxies", multiple=True, envvar="ANYPORT_TRUSTED_PROXIES",
