@@ -1,18 +1,15 @@
 """The docs site (mkdocs.yml + docs/): it builds with ``mkdocs build --strict``, and the code samples
-of the pages written for it run.
+of every page of its nav run.
 
-Samples of the pages in ``NEW_PAGES``:
-
-- every ```python block runs as a program of its own (offline, loopback only, free ports);
-  ``<!-- file: NAME -->`` on the line before a block also saves it as NAME in the shared working
-  directory, for the blocks that import it or serve it (``notes.py`` of the quickstart);
-- every ```bash block whose first word is ``anyport`` runs under bash with the venv's ``bin``
-  first on PATH, unless the line before it says ``<!-- not run: WHY -->`` (servers that run until
-  stopped); other ```bash blocks (``pip install``) are not run.
-
-The pages that existed before the site are listed in ``EXISTING_PAGES`` with their python and bash
-blocks and why they are not executed yet, and a test keeps those counts equal to the pages; the few of
-their python blocks that do run (with a line defining the ``server`` they use) are in ``EXISTING_RUN``.
+- every ```python block runs as a program of its own (offline, loopback only, free ports, stopping by
+  itself); ``<!-- file: NAME -->`` on the line before a block also saves it as NAME in the shared
+  working directory, for the blocks that import it or serve it (``notes.py`` of the quickstart);
+- every ```bash block whose first word is ``anyport`` (or ``python`` / ``.venv/bin/python``: the
+  project's scripts) runs under bash with the venv's ``bin`` first on PATH, unless the line before
+  it says ``<!-- not run: WHY -->``: servers that run until stopped, commands that write into a
+  host's real configuration, benchmark runs of several minutes. Other ```bash blocks
+  (``pip install``, ``make``, ``docker``, ``kubectl``) are not run;
+- no ``anyport`` or ``python`` command hides in a fence without a language.
 """
 
 from __future__ import annotations
@@ -30,31 +27,15 @@ ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
 BIN = Path(sys.executable).parent
 
-NEW_PAGES = ["index.md", "quickstart.md", "transports.md", "testing.md", "reference.md"]
 
-# page: (python blocks, bash blocks, why the blocks not in EXISTING_RUN are not executed yet)
-EXISTING_PAGES: dict[str, tuple[int, int, str]] = {
-    "architecture.md": (0, 0, "no python or bash blocks"),
-    "scaling.md": (0, 0, "no python or bash blocks (its commands are in untagged blocks and need Redis)"),
-    "authentication.md": (2, 0, "python 2: an AuthChain reading /etc/anyport/keys.txt and a JWKS URL, then serving until stopped"),
-    "oauth-client.md": (6, 0, "fragments (top-level await, undefined callbacks and names) that need a real authorization "
-                              "server and a browser"),
-    "operations.md": (1, 3, "the bash blocks probe https://mcp.example.com, run a probe exporter on a fixed port and a "
-                            "server serving until stopped"),
-    "bridge.md": (0, 0, "no python or bash blocks"),
-    "deploy.md": (0, 4, "docker, docker compose, kubectl, and `anyport install` writing into a host's real configuration"),
-    "config.md": (0, 0, "no python or bash blocks"),
-    "limits.md": (1, 1, "the bash block serves until stopped"),
-}
+# The pages of mkdocs.yml's nav, in order: its "- Title: page.md" lines (read without a YAML parser, so
+# that the test runs without the docs extra installed).
+_NAV = re.compile(r"^\s*-\s*(?:[^:\n]+:\s*)?(?P<page>[\w./-]+\.md)\s*$", re.M)
+_CONFIG = (ROOT / "mkdocs.yml").read_text(encoding="utf-8")
+PAGES = [m["page"] for m in _NAV.finditer(_CONFIG[_CONFIG.index("\nnav:"):])]
 
-# Python blocks of the existing pages that do run, as (page, nth python block of the page): the code put before
-# the block. Those blocks are fragments that use a `server` defined elsewhere on their page.
-PRELUDE = 'from anyport import Server\nserver = Server("demo")\n'
-EXISTING_RUN: dict[tuple[str, int], str] = {
-    ("authentication.md", 1): "",
-    ("operations.md", 1): PRELUDE,
-    ("limits.md", 1): PRELUDE,  # ends with server.run("stdio"), which returns at once: stdin is /dev/null
-}
+# The first words of the bash blocks that run (unless marked "not run"): anyport and the project's scripts.
+COMMANDS = {"anyport", "python", ".venv/bin/python"}
 
 FENCE = re.compile(
     r"^(?:<!--\s*(?P<note>.*?)\s*-->\n)?(?P<indent>[ \t]*)```(?P<lang>[\w-]*)[^\n]*\n(?P<body>.*?)^(?P=indent)```[ \t]*$",
@@ -79,6 +60,12 @@ class Block:
         return self.note[len("file:"):].strip() if self.note.startswith("file:") else None
 
     @property
+    def command(self) -> bool:
+        """A bash block that runs anyport or a script of the project."""
+        words = self.body.split()
+        return bool(words) and words[0] in COMMANDS
+
+    @property
     def not_run(self) -> str | None:
         return self.note[len("not run:"):].strip() if self.note.startswith("not run:") else None
 
@@ -93,18 +80,13 @@ def blocks(page: str) -> list[Block]:
 
 
 def runnable_python() -> list[Block]:
-    new = [b for page in NEW_PAGES for b in blocks(page) if b.lang == "python"]
-    existing = []
-    for page, nth in EXISTING_RUN:
-        block = [b for b in blocks(page) if b.lang == "python"][nth - 1]
-        existing.append(Block(block.page, block.line, block.lang, EXISTING_RUN[page, nth] + block.body, block.note))
-    return new + existing
+    return [b for page in PAGES for b in blocks(page) if b.lang == "python"]
 
 
 def runnable_bash() -> list[Block]:
     return [
-        b for page in NEW_PAGES for b in blocks(page)
-        if b.lang == "bash" and b.body.split()[:1] == ["anyport"] and b.not_run is None
+        b for page in PAGES for b in blocks(page)
+        if b.lang == "bash" and b.command and b.not_run is None
     ]
 
 
@@ -112,7 +94,7 @@ def runnable_bash() -> list[Block]:
 def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One directory for every sample, holding the files the pages name (notes.py, ...)."""
     directory = tmp_path_factory.mktemp("docs-samples")
-    for page in NEW_PAGES:
+    for page in PAGES:
         for block in blocks(page):
             if block.file:
                 (directory / block.file).write_text(block.body, encoding="utf-8")
@@ -144,7 +126,7 @@ def test_python_sample_runs(block: Block, workdir: Path) -> None:
 
 
 @pytest.mark.parametrize("block", runnable_bash(), ids=lambda b: b.id)
-def test_anyport_command_runs(block: Block, workdir: Path) -> None:
+def test_bash_command_runs(block: Block, workdir: Path) -> None:
     run = subprocess.run(
         ["bash", "-e", "-c", block.body], cwd=workdir, env=_env(), capture_output=True, text=True, timeout=60,
         stdin=subprocess.DEVNULL,
@@ -152,26 +134,26 @@ def test_anyport_command_runs(block: Block, workdir: Path) -> None:
     _check(run, block)
 
 
-def test_every_new_block_runs_or_says_why() -> None:
-    for page in NEW_PAGES:
+def test_every_block_runs_or_says_why() -> None:
+    for page in PAGES:
         for block in blocks(page):
-            if block.lang == "bash" and block.body.split()[:1] == ["anyport"]:
+            assert block.lang or not block.command, f"{block.id}: a command in a fence without a language (```bash)"
+            if block.lang == "bash" and block.command:
                 assert block.not_run is None or block.not_run, f"{block.id}: 'not run:' without a reason"
             elif block.lang == "python":
-                assert block.not_run is None, f"{block.id}: every python block of a new page runs"
+                assert block.not_run is None, f"{block.id}: every python block runs"
             elif block.not_run is not None:
                 pytest.fail(f"{block.id}: 'not run' on a block that would not run anyway")
     assert runnable_python() and runnable_bash()
 
 
-def test_existing_pages_are_listed_as_they_are() -> None:
-    pages = sorted(p.name for p in DOCS.glob("*.md"))
-    assert sorted([*NEW_PAGES, *EXISTING_PAGES]) == pages, "a page is neither new nor listed in EXISTING_PAGES"
-    for page, (python, bash, why) in EXISTING_PAGES.items():
-        found = blocks(page)
-        counts = (sum(b.lang == "python" for b in found), sum(b.lang == "bash" for b in found))
-        assert counts == (python, bash), f"{page}: {counts} python/bash blocks, EXISTING_PAGES says {(python, bash)}"
-        assert why
+def test_every_page_is_in_the_nav() -> None:
+    assert sorted(PAGES) == sorted(p.name for p in DOCS.glob("*.md")), "a page of docs/ is not in mkdocs.yml's nav"
+
+
+def test_shared_files_are_named_once() -> None:
+    names = [b.file for page in PAGES for b in blocks(page) if b.file]
+    assert len(names) == len(set(names)), f"two blocks save the same file: {sorted(names)}"
 
 
 def test_site_builds_strictly(tmp_path: Path) -> None:
