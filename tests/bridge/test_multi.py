@@ -7,6 +7,7 @@ tests/bridge/peers/rogue.py several times; config errors through click's runner.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import socket
@@ -16,13 +17,17 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
 from click.testing import CliRunner
 
 from anyport.cli._main import cli
-from tests.bridge._helpers import ROGUE, call, initialize, modern_call, text_of, wait_until
+from tests.bridge._helpers import ROGUE, call, initialize, modern_call, rogue, text_of, wait_until
+
+if TYPE_CHECKING:
+    from anyport.bridge import BridgeASGI
 
 ANYPORT = [sys.executable, "-m", "anyport"]
 
@@ -160,7 +165,9 @@ def test_health_readiness_and_unknown_paths(bridged: Running) -> None:
         servers = busy.json()["servers"]
         assert servers["solo"] == {"ready": False, "reason": "all 1 children are busy"}
         assert servers["alpha"]["ready"] and servers["beta"]["ready"]
-        assert c.get("/solo/readyz").status_code == 503 and c.get("/alpha/readyz").status_code == 200
+        own = c.get("/solo/readyz")
+        assert own.status_code == 503 and own.headers["retry-after"] == "1" and own.json()["reason"] == "all 1 children are busy"
+        assert c.get("/alpha/readyz").status_code == 200
         refused = solo.post("/mcp", headers={"accept": "application/json, text/event-stream"},
                             json={"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {}})
         assert refused.status_code == 503 and refused.headers["retry-after"] == "1"
@@ -214,6 +221,46 @@ def test_a_server_that_cannot_start_fails_start_up_naming_it(tmp_path: Path) -> 
     last = proc.stderr.decode().strip().splitlines()[-1]
     assert last.startswith("Error: server 'files': the stdio server did not start") and "missing configuration" in last, last
     assert "'fine'" not in last
+
+
+async def test_a_failed_start_up_stops_the_servers_that_started() -> None:
+    """In process: the router's lifespan starts both servers at once; one cannot, so start-up fails
+    naming it, and the one that did start has every child stopped."""
+    from anyport.bridge import Bridge, BridgeOptions, MultiBridge, bridge_app
+    from anyport.bridge._multi import beside
+
+    def app(bridge: Bridge, name: str) -> BridgeASGI:
+        sse, messages = beside(f"/{name}/mcp")
+        return bridge_app(bridge, path=f"/{name}/mcp", sse_path=sse, messages_path=messages)
+
+    fine = Bridge(BridgeOptions(command=tuple(rogue()), spares=1))
+    broken = Bridge(BridgeOptions(command=tuple(rogue("exit-at-start"))))
+    router = MultiBridge({"fine": app(fine, "fine"), "broken": app(broken, "broken")})
+    inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    await inbox.put({"type": "lifespan.startup"})
+    await asyncio.wait_for(router({"type": "lifespan"}, inbox.get, outbox.put), 60)
+    message = outbox.get_nowait()
+    assert message["type"] == "lifespan.startup.failed"
+    assert message["message"].startswith("server 'broken': the stdio server did not start"), message
+    assert router.startup_error == message["message"]
+    assert fine.started and fine.pool.closed and not fine.pool.children
+
+
+def test_the_router_refuses_bad_names_and_paths_that_collide() -> None:
+    from anyport.bridge import Bridge, BridgeOptions, MultiBridge, bridge_app
+
+    def app(path: str) -> BridgeASGI:
+        return bridge_app(Bridge(BridgeOptions(command=("x",))), path=path, sse_path="/s/sse", messages_path="/s/messages/")
+
+    with pytest.raises(ValueError, match="letters, digits"):
+        MultiBridge({"a/b": app("/a/mcp")})
+    with pytest.raises(ValueError, match="/s/sse is taken by server 'a'"):
+        MultiBridge({"a": app("/a/mcp"), "b": app("/b/mcp")})
+    with pytest.raises(ValueError, match="/readyz is taken by the bridge"):
+        MultiBridge({"a": app("/readyz")})
+    with pytest.raises(ValueError, match="at least one"):
+        MultiBridge({})
 
 
 # -- the settings file ---------------------------------------------------------------------------------
