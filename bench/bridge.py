@@ -9,9 +9,11 @@ tool) when ``make test`` installed it, else tests/bridge/peers/rogue.py (its ``p
    calls per second (and the same with ``--shared`` children, ``--concurrency`` 16);
 3. child start cost: the first call of a new session with no warm spare (spawn + initialize + call)
    and with warm spares, median of ``--starts``; a 2026-07-28 request (a child of its own) too;
-4. ``--soak N``: N sessions opened, used and deleted by 8 workers; children and the bridge's RSS
+4. with redis-server installed: two bridges sharing it (``--redis``, ``--advertise-url``), one
+   session's calls on the replica holding its child and on the other one, which forwards them;
+5. ``--soak N``: N sessions opened, used and deleted by 8 workers; children and the bridge's RSS
    before and after;
-5. ``--peers``: phases 1 and 2 (latency, 16-session throughput) through two other stdio-to-HTTP
+6. ``--peers``: phases 1 and 2 (latency, 16-session throughput) through two other stdio-to-HTTP
    bridges too, in the same run: supergateway 4 (npm, ``--outputTransport streamableHttp
    --stateful``: a child per session) installed into ``bench/.bridge-peers``, and sparfenyuk's
    mcp-proxy (PyPI, Streamable HTTP at /mcp, one child for every session) installed into the venv
@@ -135,8 +137,8 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def bridge(cmd: list[str], *options: str) -> Iterator[tuple[str, int]]:
-    port = free_port()
+def bridge(cmd: list[str], *options: str, port: int | None = None) -> Iterator[tuple[str, int]]:
+    port = port or free_port()
     argv = [sys.executable, "-m", "anyport.cli._bridge", "bridge", "--port", str(port), "--log-level", "warning", *options, "--", *cmd]
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
@@ -217,6 +219,33 @@ async def throughput(base: str, tool: str, args: dict[str, Any], sessions: int, 
         elapsed = time.monotonic() - started
         await asyncio.gather(*(c.delete("/mcp", headers=h) for h in opened))
         return sum(counts) / elapsed
+
+
+def replica_latency(cmd: list[str], tool: str, args: dict[str, Any], calls: int) -> dict[str, dict[str, float]]:
+    """Two bridges sharing a redis-server (started here on a free loopback port), with plain round
+    robin in mind: one session's calls on the replica that holds its child, and on the other one,
+    which forwards them (``--advertise-url``); p50 / p99 of each, interleaved."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from tests.redis_servers import redis_server
+
+    with redis_server() as redis, contextlib.ExitStack() as stack:
+        bases = []
+        for _ in range(2):
+            port = free_port()
+            options = ("--spares", "0", "--redis", redis.url, "--redis-prefix", "bench", "--advertise-url", f"http://127.0.0.1:{port}")
+            bases.append(stack.enter_context(bridge(cmd, *options, port=port))[0])
+        with httpx.Client(base_url=bases[0], timeout=30) as owner, httpx.Client(base_url=bases[1], timeout=30) as other:
+            h = session(owner)
+            checked(owner.post("/mcp", headers=h, json=call_body(0, tool, args)))  # the child starts on the first replica
+            times: dict[str, list[float]] = {"owner": [], "forwarded": []}
+            for i in range(calls):
+                name, c = ("owner", owner) if i % 2 == 0 else ("forwarded", other)
+                t = time.perf_counter()
+                checked(c.post("/mcp", headers=h, json=call_body(i + 1, tool, args)))
+                times[name].append(time.perf_counter() - t)
+            owner.delete("/mcp", headers=h)
+    return {name: {"p50": pct(v, 50), "p99": pct(v, 99)} for name, v in times.items()}
 
 
 def first_calls(base: str, tool: str, args: dict[str, Any], starts: int) -> list[float]:
@@ -457,6 +486,9 @@ def main() -> int:
         with bridge(cmd, "--shared", "--min", "2", "--max", "2", "--concurrency", "16") as (base, _pid):
             log("throughput, shared children ...")
             shared = asyncio.run(throughput(base, tool, targs, args.sessions, args.seconds))
+        if shutil.which("redis-server"):
+            log("two replicas sharing a redis-server: calls on the child's replica and forwarded from the other ...")
+            results["replicas_ms"] = replica_latency(cmd, tool, targs, args.calls)
         results["latency_ms"] = {
             "direct": {"p50": pct(direct, 50), "p99": pct(direct, 99)},
             "bridge": {"p50": pct(via, 50), "p99": pct(via, 99)},
@@ -479,6 +511,10 @@ def main() -> int:
             print(f"| {name} | {lat[name]['p50']:.2f} | {lat[name]['p99']:.2f} |")
         print(f"\nadded by the bridge: p50 +{lat['bridge']['p50'] - lat['direct']['p50']:.2f} ms, "
               f"p99 +{lat['bridge']['p99'] - lat['direct']['p99']:.2f} ms")
+        if "replicas_ms" in results:
+            rep = results["replicas_ms"]
+            print(f"\ntwo replicas, --redis: a call on the child's replica p50 {rep['owner']['p50']:.2f} ms / p99 {rep['owner']['p99']:.2f} ms; "
+                  f"forwarded from the other replica p50 {rep['forwarded']['p50']:.2f} ms / p99 {rep['forwarded']['p99']:.2f} ms")
         tp = results["throughput_calls_per_s"]
         print(f"\nthroughput, {args.sessions} sessions: {tp['per_session']:.0f} calls/s (a child each), {tp['shared']:.0f} calls/s (2 shared children)")
         if args.peers:

@@ -31,11 +31,11 @@ def redis() -> Iterator[RedisServer]:
 @contextmanager
 def replica(redis: RedisServer, prefix: str, **http: Any) -> Iterator[tuple[str, Affinity]]:
     bridge = Bridge(BridgeOptions(command=tuple(rogue())))
-    front = bridge_app(bridge, redis=redis.url, redis_prefix=prefix, **http)
-    app = Affinity(front, "http://127.0.0.1:1")  # the real port is known once it serves
+    app = bridge_app(bridge, redis=redis.url, redis_prefix=prefix, advertise_url="http://127.0.0.1:1", **http)
+    assert app.affinity is not None
     with running(app, start_timeout=30) as base:
-        app.url = base
-        yield base, app
+        app.affinity.url = base  # the real port is known once it serves
+        yield base, app.affinity
     assert not bridge.pool.children, "a child outlived its replica"
 
 
@@ -175,10 +175,11 @@ def test_official_sdk_peers_through_nginx_round_robin_over_two_replicas(redis: R
         replicas = []
         for _ in range(2):
             bridge = Bridge(BridgeOptions(command=tuple(_child("python")), child_era="legacy"))
-            app = Affinity(bridge_app(bridge, redis=redis.url, redis_prefix=prefix), "http://127.0.0.1:1")
+            app = bridge_app(bridge, redis=redis.url, redis_prefix=prefix, advertise_url="http://127.0.0.1:1")
+            assert app.affinity is not None
             base = stack.enter_context(running(app, start_timeout=30))
-            app.url = base
-            replicas.append((base, app))
+            app.affinity.url = base
+            replicas.append((base, app.affinity))
         ports = [int(base.rsplit(":", 1)[1]) for base, _ in replicas]
         nginx = stack.enter_context(nginx_balancer(ports))
         root = nginx.url.removesuffix("/mcp")
@@ -189,3 +190,61 @@ def test_official_sdk_peers_through_nginx_round_robin_over_two_replicas(redis: R
     check_report(report, era="legacy", version="2025-11-25")
     assert len(upstreams) == 2, "round robin should have used both replicas"
     assert forwarded > 0
+
+
+def test_anyport_bridge_replicas_from_the_command_line(redis: RedisServer) -> None:
+    """Two `anyport bridge --redis URL --advertise-url URL` processes: a session opened on one is served by its
+    child through the other; both processes leave no child behind."""
+    import subprocess
+    import sys
+    import time
+
+    from tests.redis_servers import free_port
+
+    procs: list[subprocess.Popen[bytes]] = []
+    bases = []
+    prefix = f"cli{secrets.token_hex(3)}"
+    try:
+        for _ in range(2):
+            port = free_port()
+            base = f"http://127.0.0.1:{port}"
+            argv = [sys.executable, "-m", "anyport.cli._bridge", "bridge", "--port", str(port), "--redis", redis.url,
+                    "--redis-prefix", prefix, "--advertise-url", base, "--log-level", "warning", "--", *rogue()]
+            procs.append(subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            bases.append(base)
+        for base in bases:
+            assert wait_until(lambda b=base: _ready(b), timeout=30), f"{base} did not become ready"
+        with httpx.Client(base_url=bases[0], timeout=20) as ca, httpx.Client(base_url=bases[1], timeout=20) as cb:
+            h = initialize(ca)
+            assert [text_of(call(c, h, i, "inc")) for i, c in enumerate([cb, ca, cb])] == ["1", "2", "3"]
+            pid = int(text_of(call(cb, h, 9, "pid")))
+    finally:
+        for proc in procs:
+            proc.terminate()
+        deadline = time.monotonic() + 20
+        for proc in procs:
+            proc.wait(max(0.1, deadline - time.monotonic()))
+    assert wait_until(lambda: not alive(pid)), "a child outlived its bridge"
+
+
+def _ready(base: str) -> bool:
+    try:
+        return httpx.get(f"{base}/readyz", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def test_replica_flags_are_checked_before_anything_starts(redis: RedisServer) -> None:
+    """One line and exit 2 for --advertise-url without --redis or with a path; exit 1 for a Redis that does not answer."""
+    from click.testing import CliRunner
+
+    from anyport.cli._bridge import commands
+    from tests.redis_servers import free_port
+
+    runner = CliRunner()
+    r = runner.invoke(commands, ["bridge", "--advertise-url", "http://10.0.0.5:8000", "--", *rogue()])
+    assert r.exit_code == 2 and "--advertise-url needs --redis" in r.output
+    r = runner.invoke(commands, ["bridge", "--redis", redis.url, "--advertise-url", "10.0.0.5:8000/mcp", "--", *rogue()])
+    assert r.exit_code == 2 and "expected http://HOST:PORT" in r.output
+    r = runner.invoke(commands, ["bridge", "--redis", f"redis://127.0.0.1:{free_port()}/0", "--", *rogue()])
+    assert r.exit_code == 1 and "is unreachable" in r.output

@@ -48,7 +48,8 @@ Scope = dict[str, Any]
 
 
 class Affinity:
-    """ASGI app: ``front`` (a ``BridgeASGI`` with Redis) forwarding the sessions other replicas hold."""
+    """The replica routing of ``front`` (a ``BridgeASGI`` with Redis): ``route`` serves a request here or
+    forwards it to the replica that holds its session."""
 
     def __init__(self, front: BridgeASGI, advertise_url: str, *, connect_timeout: float = 2.0) -> None:
         redis = front.http.redis
@@ -123,24 +124,20 @@ class Affinity:
 
     # -- ASGI --------------------------------------------------------------------------------------
 
-    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
-        if scope["type"] == "lifespan":
-            await self.front(scope, receive, self._lifespan_send(send))
-            return
-        if scope["type"] != "http":
-            await self.front(scope, receive, send)
-            return
+    async def route(self, scope: Scope, receive: Any, send: Any, local: Any) -> None:
+        """Serve an HTTP request: ``local(scope, receive, send)`` here, or forwarded to the replica
+        that holds the session it names."""
         headers = dict(scope.get("headers") or ())
         if FORWARDED_HEADER in headers:
-            await self.front(scope, receive, send)  # a replica sent it here: served here
+            await local(scope, receive, send)  # a replica sent it here: served here
             return
         path = scope.get("path", "").rstrip("/") or "/"
-        session_id, local = self._session_of(path, scope, headers)
+        session_id, here = self._session_of(path, scope, headers)
         if session_id is None:
-            await self.front(scope, receive, self._claiming_send(send, path, scope.get("method")))
+            await local(scope, receive, self._claiming_send(send, path, scope.get("method")))
             return
-        if local:
-            await self.front(scope, receive, send)
+        if here:
+            await local(scope, receive, send)
             return
         owner = await self.owner(session_id)
         if owner is not None and owner != self.url:
@@ -152,7 +149,7 @@ class Affinity:
                 await self._drop_claim(session_id, owner)
                 self.taken_over += 1
             receive = _replay(body, more, receive)
-        await self.front(scope, receive, self._claiming_send(send, path, scope.get("method"), session_id))
+        await local(scope, receive, self._claiming_send(send, path, scope.get("method"), session_id))
 
     def _session_of(self, path: str, scope: Scope, headers: dict[bytes, bytes]) -> tuple[str | None, bool]:
         """(the session a request names, whether this replica holds it)."""
@@ -198,15 +195,10 @@ class Affinity:
 
         return send_
 
-    def _lifespan_send(self, send: Any) -> Any:
-        async def send_(message: MutableMapping[str, Any]) -> None:
-            if message["type"] == "lifespan.startup.complete":
-                self._refresher = asyncio.get_running_loop().create_task(self._refresh())
-            elif message["type"] in ("lifespan.shutdown.complete", "lifespan.shutdown.failed"):
-                await self.aclose()
-            await send(message)
-
-        return send_
+    def start(self) -> None:
+        """Keep this replica's claims alive from now on (the lifespan start-up)."""
+        if self._refresher is None:
+            self._refresher = asyncio.get_running_loop().create_task(self._refresh())
 
     async def aclose(self) -> None:
         if self._refresher is not None:

@@ -17,6 +17,7 @@ from collections.abc import MutableMapping
 from typing import Any
 
 from anyport._exceptions import SERVER_BUSY
+from anyport.bridge._affinity import Affinity
 from anyport.bridge._app import PASSED_HEADERS, Bridge
 from anyport.bridge._pool import header_env
 from anyport.protocol import dumps, error_message
@@ -32,7 +33,10 @@ Scope = dict[str, Any]
 class BridgeASGI:
     """ASGI application: ``bridge`` served by anyport's HTTP transport."""
 
-    def __init__(self, bridge: Bridge, options: HTTPOptions | None = None, *, application: Any = None, **changes: Any) -> None:
+    def __init__(
+        self, bridge: Bridge, options: HTTPOptions | None = None, *, application: Any = None, advertise_url: str | None = None,
+        **changes: Any,
+    ) -> None:
         self.bridge = bridge
         # ``application``: what the HTTP transport serves, when it is not the bridge itself (the
         # bridge wrapped by ``anyport.observe.Observed``, for metrics, spans and the access log).
@@ -41,6 +45,8 @@ class BridgeASGI:
         bridge.end_session = self._end_session
         self.startup_error: str | None = None
         self._starting = asyncio.Lock()
+        #: Replicas sharing the bridge's Redis: a session's requests go to the replica of its child.
+        self.affinity: Affinity | None = Affinity(self, advertise_url) if advertise_url is not None else None
 
     async def _end_session(self, session_id: str) -> None:
         """End a session whose child went idle: a Streamable HTTP session is deleted, an HTTP+SSE
@@ -55,6 +61,14 @@ class BridgeASGI:
         if kind == "lifespan":
             await self._lifespan(scope, receive, send)
             return
+        if kind == "http" and self.affinity is not None:
+            await self.affinity.route(scope, receive, send, self.serve)
+            return
+        await self.serve(scope, receive, send)
+
+    async def serve(self, scope: Scope, receive: Any, send: Any) -> None:
+        """Serve a request here (``Affinity`` forwards those of sessions another replica holds)."""
+        kind = scope["type"]
         if kind == "http":
             if not self.bridge.started and not await self._start_late():
                 await _json(send, 503, {"status": "unavailable", "reason": self.startup_error or "not started"}, retry_after=True)
@@ -108,9 +122,13 @@ class BridgeASGI:
             if message["type"] == "lifespan.startup.complete" and self.startup_error is not None:
                 log.error("anyport bridge: %s", self.startup_error)
                 message = {"type": "lifespan.startup.failed", "message": self.startup_error}
+            elif message["type"] == "lifespan.startup.complete" and self.affinity is not None:
+                self.affinity.start()
             elif message["type"] == "lifespan.shutdown.complete":
                 with contextlib.suppress(Exception):
                     await self.bridge.aclose()
+                if self.affinity is not None:
+                    await self.affinity.aclose()
             await send(message)
 
         await self.http(scope, receive_, send_)
@@ -125,7 +143,11 @@ async def _json(send: Any, status: int, body: dict[str, Any], *, retry_after: bo
     await send({"type": "http.response.body", "body": data})
 
 
-def bridge_app(bridge: Bridge, options: HTTPOptions | None = None, *, application: Any = None, **changes: Any) -> BridgeASGI:
+def bridge_app(
+    bridge: Bridge, options: HTTPOptions | None = None, *, application: Any = None, advertise_url: str | None = None, **changes: Any,
+) -> BridgeASGI:
     """The ASGI app serving ``bridge`` (every option of ``anyport.transports.http.create_app``;
-    ``application``: the bridge wrapped, e.g. ``Observed(bridge, metrics=...)``)."""
-    return BridgeASGI(bridge, options, application=application, **changes)
+    ``application``: the bridge wrapped, e.g. ``Observed(bridge, metrics=...)``; ``advertise_url``
+    with ``redis``: where the other replicas reach this one, to forward the requests of the sessions
+    whose children are here, see ``anyport.bridge._affinity``)."""
+    return BridgeASGI(bridge, options, application=application, advertise_url=advertise_url, **changes)

@@ -110,6 +110,13 @@ def _served(children: dict[str, Any]) -> dict[str, dict[str, Any]]:
 @click.option("--max-message-bytes", type=click.IntRange(1), default=None, help="Largest accepted HTTP body (default 4 MiB).")
 @click.option("--rate-limit", default=None, metavar="RATE", help="Requests per client, e.g. 100/minute; more get 429.")
 @click.option("--legacy-sse/--no-legacy-sse", default=True, show_default=True, help="Also serve HTTP+SSE (2024-11-05) at /sse.")
+@click.option("--redis", default=None, envvar="ANYPORT_REDIS_URL", metavar="URL",
+              help="Replicas of this bridge share rate limits and session records in this Redis (redis://, rediss://).")
+@click.option("--redis-prefix", default="anyport", show_default=True, envvar="ANYPORT_REDIS_PREFIX",
+              help="Prefix of every Redis key (several services may share one Redis).")
+@click.option("--advertise-url", default=None, envvar="ANYPORT_ADVERTISE_URL", metavar="URL",
+              help="With --redis: where the other replicas reach this one (e.g. http://$POD_IP:8000); they forward the "
+                   "requests of the sessions whose children are here, so no sticky load balancer is needed.")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info", show_default=True)
 @auth_options
 @observe_options
@@ -117,7 +124,8 @@ def bridge(command: tuple[str, ...], host: str, port: int, path: str, shared: bo
            spares: int, concurrency: int, idle_timeout: float, grace: float, start_timeout: float, call_timeout: float,
            env: tuple[str, ...], cwd: str | None, pass_headers: tuple[str, ...], watchdog: bool, child_era: str, allowed_hosts: tuple[str, ...],
            allowed_origins: tuple[str, ...], json_response: bool, max_sessions: int | None, max_message_bytes: int | None,
-           rate_limit: str | None, legacy_sse: bool, log_level: str, **more: Any) -> None:
+           rate_limit: str | None, legacy_sse: bool, redis: str | None, redis_prefix: str, advertise_url: str | None,
+           log_level: str, **more: Any) -> None:
     """Serve the stdio MCP server COMMAND over Streamable HTTP (both eras) and HTTP+SSE.
 
     Put -- before the command: anyport bridge --port 8000 -- npx -y @modelcontextprotocol/server-everything
@@ -144,6 +152,7 @@ def bridge(command: tuple[str, ...], host: str, port: int, path: str, shared: bo
     served = _served(children)
     several = "" not in served
     options = {name: _bridge_options(f"server {name!r}: " if several else "", s) for name, s in served.items()}
+    shared_state = _shared_state(redis, redis_prefix, advertise_url)
     try:
         check_listen(host, port)  # a port in use: one line, before any child is started
     except ListenError as exc:
@@ -178,6 +187,7 @@ def bridge(command: tuple[str, ...], host: str, port: int, path: str, shared: bo
                 bridged, application=observe(bridged), path=s["path"], sse_path=sse_path, messages_path=messages_path,
                 json_response=json_response, allowed_hosts=hosts or None, allowed_origins=list(allowed_origins) or None,
                 legacy_sse=legacy_sse, rate_limit=rate_limit, auth=auth, session_idle_timeout=max(s["idle_timeout"], 1.0), **limits,
+                **shared_state,
             )
         except ValueError as exc:  # a malformed --rate-limit, paths that collide, ...
             raise click.UsageError(f"server {name!r}: {exc}" if several else str(exc)) from None
@@ -197,6 +207,28 @@ def bridge(command: tuple[str, ...], host: str, port: int, path: str, shared: bo
             raise
     if app.startup_error is not None:
         raise click.ClickException(app.startup_error)
+
+
+def _shared_state(redis: str | None, prefix: str, advertise_url: str | None) -> dict[str, Any]:
+    """The bridge_app keywords of --redis / --advertise-url, checked (Redis reachable, the URL well formed)."""
+    if redis is None:
+        if advertise_url is not None:
+            raise click.UsageError("--advertise-url needs --redis: the replicas find each other's sessions there")
+        return {}
+    from anyport.cli._main import _check_redis
+
+    _check_redis(redis, prefix)
+    if advertise_url is None:
+        click.echo("anyport: --redis without --advertise-url: a session's request that lands on another replica gets a "
+                   "new child there (what the old one kept in memory is lost); give --advertise-url to forward it instead",
+                   err=True)
+        return {"redis": redis, "redis_prefix": prefix}
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(advertise_url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path.strip("/") or parts.query:
+        raise click.BadParameter(f"{advertise_url!r}: expected http://HOST:PORT (no path)", param_hint="--advertise-url")
+    return {"redis": redis, "redis_prefix": prefix, "advertise_url": advertise_url}
 
 
 @click.command()
