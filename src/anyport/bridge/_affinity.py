@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import logging
 import re
+import time
 from collections.abc import MutableMapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
@@ -36,6 +37,9 @@ log = logging.getLogger("anyport.bridge")
 
 #: Marks a request one replica forwarded to another (served there, never forwarded again).
 FORWARDED_HEADER = b"x-anyport-forwarded"
+#: Seconds a replica remembers where another replica's session is.
+OWNER_CACHE = 5.0
+_MAX_CACHED = 10_000
 _HOP_BY_HOP = frozenset({
     b"connection", b"keep-alive", b"proxy-authenticate", b"proxy-authorization", b"te", b"trailer",
     b"transfer-encoding", b"upgrade", b"content-length", b"host",
@@ -68,6 +72,8 @@ class Affinity:
         self._client: httpx.AsyncClient | None = None
         self._refresher: asyncio.Task[None] | None = None
         self._pending: set[asyncio.Task[Any]] = set()
+        #: session id -> (the replica holding it, when that was read from Redis).
+        self._owners: dict[str, tuple[str, float]] = {}
         self._mcp = front.http.path
         legacy = front.http.legacy
         self._messages = (legacy.messages_path.rstrip("/") or "/") if legacy is not None else None
@@ -90,12 +96,23 @@ class Affinity:
             log.warning("could not record session %s as held here: %s", session_id[:8], exc)
 
     async def owner(self, session_id: str) -> str | None:
+        """The replica holding ``session_id``: looked up in Redis, then remembered for ``OWNER_CACHE``
+        seconds (a claim only moves when its replica is gone, and a forward that fails forgets it)."""
+        now = time.monotonic()
+        cached = self._owners.get(session_id)
+        if cached is not None and now - cached[1] < OWNER_CACHE:
+            return cached[0]
         try:
             value = await self.redis.client.get(self.key(session_id))
         except Exception as exc:
             log.warning("could not look up the replica of session %s: %s", session_id[:8], exc)
             return None
-        return value.decode() if isinstance(value, bytes) else value
+        owner = value.decode() if isinstance(value, bytes) else value
+        if owner is not None:
+            if len(self._owners) >= _MAX_CACHED:
+                self._owners.clear()
+            self._owners[session_id] = (owner, now)
+        return owner
 
     def _ended(self, session_id: str) -> None:
         task = asyncio.get_running_loop().create_task(self._drop_claim(session_id, self.url))
@@ -146,6 +163,7 @@ class Affinity:
                 if await self._forward(owner, scope, body, receive, send):
                     return
                 log.info("the replica %s of session %s cannot be reached: serving it here", owner, session_id[:8])
+                self._owners.pop(session_id, None)
                 await self._drop_claim(session_id, owner)
                 self.taken_over += 1
             receive = _replay(body, more, receive)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from collections.abc import MutableMapping
 from typing import Any
@@ -21,6 +22,7 @@ from anyport.bridge._affinity import Affinity
 from anyport.bridge._app import PASSED_HEADERS, Bridge
 from anyport.bridge._pool import header_env
 from anyport.protocol import dumps, error_message
+from anyport.state import MemoryBus, MemoryEventLog
 from anyport.transports.http import HTTPOptions, create_app
 
 __all__ = ["BridgeASGI", "bridge_app"]
@@ -40,7 +42,7 @@ class BridgeASGI:
         self.bridge = bridge
         # ``application``: what the HTTP transport serves, when it is not the bridge itself (the
         # bridge wrapped by ``anyport.observe.Observed``, for metrics, spans and the access log).
-        self.http = create_app(application if application is not None else bridge, options, **changes)
+        self.http = create_app(application if application is not None else bridge, _local_streams(options, advertise_url, changes))
         self.path = self.http.path
         bridge.end_session = self._end_session
         self.startup_error: str | None = None
@@ -132,6 +134,21 @@ class BridgeASGI:
             await send(message)
 
         await self.http(scope, receive_, send_)
+
+
+def _local_streams(options: HTTPOptions | None, advertise_url: str | None, changes: dict[str, Any]) -> HTTPOptions:
+    """The HTTP options; with replica affinity every request of a session is served by the replica of its
+    child, so its event log (resumable streams) and bus (GET streams) stay in that process: Redis keeps
+    the claims, the session records (a takeover after a crash) and the rate limits."""
+    opts = HTTPOptions.of(options, **changes)
+    if advertise_url is None or opts.redis is None:
+        return opts
+    limits = opts.limits
+    return dataclasses.replace(
+        opts,
+        event_log=opts.event_log or MemoryEventLog(max_events=limits.max_events_per_stream, max_streams=limits.max_streams_per_session),
+        bus=opts.bus or MemoryBus(),
+    )
 
 
 async def _json(send: Any, status: int, body: dict[str, Any], *, retry_after: bool = False) -> None:
