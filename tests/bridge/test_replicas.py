@@ -140,6 +140,26 @@ def test_the_replica_holding_a_session_goes_and_the_session_goes_on_with_a_new_c
         assert aff_b.taken_over == before + 1
 
 
+def test_a_2026_retry_reaches_the_replica_where_its_mrtr_call_is_parked(redis: RedisServer) -> None:
+    """M-14..M-18 across replicas: a legacy child's elicitation becomes an input_required round on one
+    replica; the retry with inputResponses lands on the other and is forwarded to the parked call. A
+    requestState whose clear id was altered is refused (M-16)."""
+    caps = {"elicitation": {}}
+    with two_replicas(redis) as ((a, _), (b, aff_b)):
+        with httpx.Client(base_url=a, timeout=20) as ca, httpx.Client(base_url=b, timeout=20) as cb:
+            first = modern_call(ca, 1, "ask", caps=caps)[-1]["result"]
+            assert first["resultType"] == "input_required"
+            ((key, _ask),) = first["inputRequests"].items()
+            retry = {"inputResponses": {key: {"action": "accept", "content": {"name": "Ada"}}}, "requestState": first["requestState"]}
+            forwarded = aff_b.forwarded
+            assert text_of(modern_call(cb, 2, "ask", caps=caps, extra=retry)) == "name=Ada"
+            assert aff_b.forwarded == forwarded + 1
+            second = modern_call(cb, 3, "ask", caps=caps)[-1]["result"]  # parked on b this time
+            pid, sealed = second["requestState"].split(".", 1)
+            altered = {"requestState": f"{pid[:-1]}{'A' if pid[-1] != 'A' else 'B'}.{sealed}", "inputResponses": {}}
+            assert modern_call(cb, 4, "ask", caps=caps, extra=altered)[-1]["error"]["code"] == -32602
+
+
 def test_rate_limits_are_shared_by_the_replicas(redis: RedisServer) -> None:
     """One client's limit counts its requests on every replica (429 with data.retryAfter)."""
     with two_replicas(redis, rate_limit="3/minute") as ((a, _), (b, _)):

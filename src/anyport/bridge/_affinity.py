@@ -26,6 +26,8 @@ from collections.abc import MutableMapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
+from anyport.bridge._rounds import parked_id
+
 if TYPE_CHECKING:
     import httpx
 
@@ -79,6 +81,7 @@ class Affinity:
         self._messages = (legacy.messages_path.rstrip("/") or "/") if legacy is not None else None
         self._sse = (legacy.sse_path.rstrip("/") or "/") if legacy is not None else None
         front.bridge.hub.on_session_end(self._ended)
+        front.bridge.on_parked = self._parked
         #: Requests forwarded to other replicas, and served here after their owner was gone.
         self.forwarded = 0
         self.taken_over = 0
@@ -113,6 +116,13 @@ class Affinity:
                 self._owners.clear()
             self._owners[session_id] = (owner, now)
         return owner
+
+    async def _parked(self, parked: str) -> None:
+        """An MRTR call parked here: its retry, wherever it lands, is forwarded here (as a session's requests are)."""
+        try:
+            await self.redis.client.set(self.key(parked), self.url, ex=int(self.front.bridge.rounds.ttl) + 60)
+        except Exception as exc:
+            log.warning("could not record the parked call %s as here: %s", parked[:8], exc)
 
     def _ended(self, session_id: str) -> None:
         task = asyncio.get_running_loop().create_task(self._drop_claim(session_id, self.url))
@@ -150,6 +160,13 @@ class Affinity:
             return
         path = scope.get("path", "").rstrip("/") or "/"
         session_id, here = self._session_of(path, scope, headers)
+        if session_id is None and path == self._mcp and scope.get("method") == "POST" and b"mcp-session-id" not in headers:
+            # A 2026-07-28 retry answering an MRTR round: to the replica where its call is parked.
+            body, more = await _read_body(receive, self.front.http.options.limits.max_body_bytes)
+            receive = _replay(body, more, receive)
+            parked = None if more else _parked_call(body)
+            if parked is not None:
+                session_id, here = parked, parked in self.front.bridge.rounds
         if session_id is None:
             await local(scope, receive, self._claiming_send(send, path, scope.get("method")))
             return
@@ -296,6 +313,20 @@ async def _relay_body(response: httpx.Response, send: Any) -> None:
     finally:
         with contextlib.suppress(Exception):
             await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+def _parked_call(body: bytes) -> str | None:
+    """The parked call a 2026-07-28 request's ``requestState`` names, if it carries one."""
+    if b'"requestState"' not in body:
+        return None
+    from anyport.protocol import loads
+
+    try:
+        message = loads(body)
+    except ValueError:
+        return None
+    params = message.get("params") if isinstance(message, dict) else None
+    return parked_id(params.get("requestState")) if isinstance(params, dict) else None
 
 
 async def _read_body(receive: Any, limit: int) -> tuple[bytes, bool]:

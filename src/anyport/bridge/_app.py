@@ -34,7 +34,7 @@ from anyport._exceptions import INTERNAL_ERROR, JSONRPCError
 from anyport.bridge._child import BRIDGE_INFO, Call, Child, ChildGone
 from anyport.bridge._pool import BridgeOptions, Pool
 from anyport.bridge._relay import _Relay
-from anyport.bridge._rounds import Parked, Rounds, Route
+from anyport.bridge._rounds import Parked, Rounds, Route, parked_id
 from anyport.protocol import (
     LATEST_LEGACY_VERSION,
     LATEST_VERSION,
@@ -98,6 +98,8 @@ class Bridge(_Relay):
         self.instructions: str | None = None
         #: Set by the HTTP front (``BridgeASGI``): ends an HTTP session whose child went idle.
         self.end_session: Callable[[str], Awaitable[None]] | None = None
+        #: Set by replica affinity: records that a parked MRTR call is here, before the round is answered.
+        self.on_parked: Callable[[str], Awaitable[None]] | None = None
         self.started = False
         self._reaper: asyncio.Task[None] | None = None
         #: Notifications of clients on their way to children.
@@ -374,6 +376,8 @@ class Bridge(_Relay):
         if flight.done():
             return self._finish(req, flight.result(), child)
         result = self.rounds.park(Parked(child, route, flight, disposable))
+        if self.on_parked is not None:  # replicas: the retry must find this replica (``_affinity``)
+            await self.on_parked(str(parked_id(result["requestState"])))
         return result_message(req.id, result)
 
     def _finish(self, req: IncomingRequest, msg: dict[str, Any], child: Child) -> dict[str, Any]:

@@ -5,8 +5,10 @@ A legacy child asks its client with requests (``elicitation/create``, ``sampling
 bridge answers its request with an ``input_required`` result carrying the child's questions, and
 keeps the child's call running, *parked*, until the caller retries with ``inputResponses``. The
 ``requestState`` it echoes is sealed with the key ring (AEAD, bound to the method and the tool,
-prompt or resource named): it names the parked call and cannot be forged (M-16). A parked call
-nobody comes back for is cancelled after ``input_ttl`` seconds.
+prompt or resource named): it names the parked call and cannot be forged (M-16). The parked call's
+id also stands in clear in front of it (``<id>.<sealed>``, checked against the sealed one), so that
+bridge replicas can route a retry to the replica where its call is parked without opening it. A
+parked call nobody comes back for is cancelled after ``input_ttl`` seconds.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ if TYPE_CHECKING:
     from anyport.bridge._child import Child
     from anyport.runtime import Outlet
 
-__all__ = ["Parked", "Rounds", "Route"]
+__all__ = ["Parked", "Rounds", "Route", "parked_id"]
 
 
 class Route:
@@ -63,6 +65,14 @@ class Parked:
     expires: float = field(default=0.0)
 
 
+def parked_id(request_state: object) -> str | None:
+    """The id of the parked call a ``requestState`` names (not verified: ``Rounds.resume`` does that)."""
+    if not isinstance(request_state, str):
+        return None
+    pid, sep, _ = request_state.partition(".")
+    return pid if sep and 0 < len(pid) <= 32 else None
+
+
 def _binding(req: IncomingRequest) -> bytes:
     target = req.params.get("name") or req.params.get("uri") or ""
     return f"bridge\0{req.method}\0{target}".encode()
@@ -76,6 +86,9 @@ class Rounds:
         self.ttl = ttl
         self._parked: dict[str, Parked] = {}
 
+    def __contains__(self, parked: object) -> bool:
+        return parked in self._parked
+
     def holds(self, child: Child) -> bool:
         return any(p.child is child for p in self._parked.values())
 
@@ -84,15 +97,19 @@ class Rounds:
         pid = secrets.token_urlsafe(12)
         parked.expires = time.monotonic() + self.ttl
         self._parked[pid] = parked
-        state = self.key_ring.seal({"p": pid}, binding=_binding(parked.route.req), ttl=self.ttl)
+        state = f"{pid}.{self.key_ring.seal({'p': pid}, binding=_binding(parked.route.req), ttl=self.ttl)}"
         parked.route.asked.clear()
         return {"resultType": "input_required", "inputRequests": parked.route.open_questions(), "requestState": state}
 
     def resume(self, req: IncomingRequest) -> Parked:
         """The parked call a retry names, with the retry's answers given to the child's questions.
         ``InvalidParamsError`` for a forged, altered, expired or already used ``requestState``."""
-        opened = self.key_ring.open(req.params.get("requestState"), binding=_binding(req))
-        parked = self._parked.pop(str(opened.get("p")), None)
+        state = req.params.get("requestState")
+        pid = parked_id(state)
+        opened = self.key_ring.open(state[len(pid) + 1:] if isinstance(state, str) and pid else state, binding=_binding(req))
+        if pid is None or opened.get("p") != pid:
+            raise InvalidParamsError("invalid requestState: altered")
+        parked = self._parked.pop(pid, None)
         if parked is None:
             raise InvalidParamsError(
                 "invalid requestState: the call it names is gone (answered, expired or the bridge restarted); "
