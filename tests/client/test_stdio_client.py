@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from anyport import BrokenConnectionError, Client, ServerExitedError
+from anyport import BrokenConnectionError, Client, Server, ServerExitedError
 
 SERVER_HEAD = "from anyport import Server\napp = Server('s')\n"
 
@@ -148,3 +148,19 @@ async def test_concurrent_calls_are_correlated_by_id(tmp_path: Path) -> None:
     async with Client(cmd, era="legacy") as c:
         results = await asyncio.gather(*(c.call_tool("delayed", {"n": i}) for i in range(50)))
     assert [r.structured_content for r in results] == [{"result": i} for i in range(50)]
+
+
+@pytest.mark.parametrize("target", ["ftp://example.com/mcp", 42, object()])
+async def test_a_target_the_client_cannot_use_is_a_clear_error(target: object) -> None:
+    """Not a server, a URL, a command list or a message stream: ValueError / TypeError naming what it takes."""
+    with pytest.raises((ValueError, TypeError), match=r"URL|takes a server"):
+        async with Client(target):  # type: ignore[arg-type]
+            pass
+
+
+async def test_an_asgi_app_given_as_target_says_to_serve_it() -> None:
+    from anyport.transports.http import create_app
+
+    with pytest.raises(TypeError, match="an ASGI app: serve it and pass its URL"):
+        async with Client(create_app(Server("x"))):  # type: ignore[arg-type]
+            pass

@@ -107,6 +107,11 @@ class Connector:
             stream = StdioClientStream([str(p) for p in target], env=self._env, cwd=self._cwd)
             await stream.start()
             return stream
+        if not all(callable(getattr(target, name, None)) for name in ("send", "receive", "aclose")):
+            raise TypeError(
+                f"Client() takes a server (anyport.Server), an http(s):// URL, a command list or a message stream, "
+                f"not {type(target).__name__}" + (" (an ASGI app: serve it and pass its URL)" if callable(target) else "")
+            )
         return target
 
     def _streamable_stream(self, url: str) -> MessageStream:
