@@ -48,7 +48,7 @@ class Remote:
     modern_versions: tuple[str, ...] = MODERN_VERSIONS
 
     def __init__(self, url: str, *, headers: Mapping[str, str] | None = None, transport: str = "auto",
-                 timeout: float = 300.0) -> None:
+                 timeout: float = 300.0, auth: Any = None) -> None:
         from anyport.client import Client
 
         self._hub = NotificationHub()
@@ -61,7 +61,7 @@ class Remote:
             on_sample=lambda p: self._ask("sampling/createMessage", p),
             on_list_roots=self._roots,
             on_notification=self._notified, on_log=lambda p: self._notified("notifications/message", p),
-            client_info={"name": "anyport-connect", "version": "1"},
+            client_info={"name": "anyport-connect", "version": "1"}, auth=auth,
         )
 
     async def start(self) -> None:

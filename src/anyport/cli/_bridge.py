@@ -237,9 +237,16 @@ def _shared_state(redis: str | None, prefix: str, advertise_url: str | None) -> 
 @click.option("--transport", type=click.Choice(["auto", "streamable-http", "sse"]), default="auto", show_default=True,
               help="auto: Streamable HTTP, falling back to HTTP+SSE as the client does.")
 @click.option("--timeout", type=click.FloatRange(0.1), default=300.0, show_default=True, help="Seconds a request may take upstream.")
+@click.option("--oauth", "use_oauth", is_flag=True,
+              help="Authorize with OAuth 2.1: a stored token, else a login in the browser (the link also on stderr). "
+                   "Several connect processes for one server share one login.")
+@click.option("--scope", "scopes", multiple=True, metavar="SCOPE", help="With --oauth: a scope to ask for (repeatable).")
+@click.option("--token-store", type=click.Path(dir_okay=False), default=None, envvar="ANYPORT_OAUTH_STORE",
+              help="With --oauth: the token file (default ~/.local/state/anyport/oauth.json).")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="warning", show_default=True,
               help="Logs go to stderr; stdout carries protocol messages only.")
-def connect(url: str, headers: tuple[str, ...], transport: str, timeout: float, log_level: str) -> None:
+def connect(url: str, headers: tuple[str, ...], transport: str, timeout: float, use_oauth: bool, scopes: tuple[str, ...],
+            token_store: str | None, log_level: str) -> None:
     """Serve the remote MCP server at URL on stdio (for hosts that only spawn commands)."""
     from anyport.transports.stdio import claim_stdout
 
@@ -259,8 +266,18 @@ def connect(url: str, headers: tuple[str, ...], transport: str, timeout: float, 
     from anyport.bridge._remote import Remote
     from anyport.transports.stdio import serve_stdio
 
+    if (scopes or token_store) and not use_oauth:
+        raise click.UsageError("--scope and --token-store go with --oauth")
+    auth = None
+    if use_oauth:
+        if any(name.lower() == "authorization" for name in parsed):
+            raise click.UsageError("--oauth and an Authorization --header: give one or the other")
+        from anyport.oauth import FileTokenStore, OAuth
+
+        auth = OAuth(scopes=scopes or None, store=FileTokenStore(token_store) if token_store else None)
+
     async def run() -> None:
-        remote = Remote(url, headers=parsed, transport=transport, timeout=timeout)
+        remote = Remote(url, headers=parsed, transport=transport, timeout=timeout, auth=auth)
         try:
             await remote.start()
         except (MCPError, OSError) as exc:

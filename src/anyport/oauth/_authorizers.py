@@ -90,6 +90,14 @@ _PAGE = (
 )
 
 
+def _open_in_background(url: str) -> None:
+    """``webbrowser.open`` in a thread of its own: a browser named by ``BROWSER`` (a terminal browser,
+    a script) runs until it is done, and the loopback listener must answer it meanwhile."""
+    import threading
+
+    threading.Thread(target=webbrowser.open, args=(url,), name="anyport-browser", daemon=True).start()
+
+
 class BrowserAuthorizer:
     """Opens the browser; waits at most ``timeout`` seconds for the redirect on 127.0.0.1.
 
@@ -97,7 +105,8 @@ class BrowserAuthorizer:
 
     Args:
         timeout: seconds to wait for the person to finish in the browser.
-        open_browser: how to show the URL (default ``webbrowser.open``; also printed to stderr).
+        open_browser: how to show the URL, called on the event loop (default: ``webbrowser.open`` in a
+            thread of its own); the URL is also printed to stderr.
         path: the redirect URI's path.
     """
 
@@ -106,7 +115,7 @@ class BrowserAuthorizer:
     ) -> None:
         self.timeout = timeout
         self.interactive = True
-        self._open = open_browser or webbrowser.open
+        self._open = open_browser or _open_in_background
         self._path = path
         self._server: asyncio.Server | None = None
         self._port: int | None = None

@@ -164,9 +164,31 @@ class TokenKeeper:
                             return
                     except OAuthTokenError:
                         pass  # the refresh token is no good any more: a new grant
-                state.tokens = None
-                state.tokens = await self._obtain(http, state, self._select_scope(d))
-                await self._save(state)
+                async with self._one_login(d):
+                    if await self._stored_since(state, d, (sent, old)):
+                        return  # another process got one while this one waited
+                    state.tokens = None
+                    state.tokens = await self._obtain(http, state, self._select_scope(d))
+                    await self._save(state)
+
+    def _one_login(self, d: Discovery) -> contextlib.AbstractAsyncContextManager[object]:
+        """Interactive flows with a store shared by processes (``FileTokenStore``): one login at a time
+        per server, so hosts that start several copies (``anyport connect``) ask the person once."""
+        exclusive = getattr(self.store, "exclusive", None)
+        if not getattr(self, "interactive", False) or exclusive is None:
+            return contextlib.nullcontext()
+        return exclusive(f"login {d.server.issuer} {d.resource}")  # type: ignore[no-any-return]
+
+    async def _stored_since(self, state: ServerState, d: Discovery, known: tuple[Tokens | None, ...]) -> bool:
+        """A usable token in the store that is none of ``known``: another process's login."""
+        data = await self.store.get(f"tokens {d.server.issuer} {d.resource}")
+        tokens = Tokens.from_dict(data) if data is not None else None
+        if tokens is None or tokens.is_dpop or tokens.expired:
+            return False
+        if any(k is not None and k.access_token == tokens.access_token for k in known):
+            return False
+        state.tokens, state.issuer = tokens, d.server.issuer
+        return True
 
     async def _use_stored(self, state: ServerState, d: Discovery) -> bool:
         data = await self.store.get(f"tokens {d.server.issuer} {d.resource}")

@@ -22,7 +22,7 @@ import contextlib
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -121,6 +121,35 @@ class FileTokenStore:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise
+
+    @contextlib.asynccontextmanager
+    async def exclusive(self, name: str, timeout: float = 600.0) -> AsyncIterator[None]:
+        """Hold the lock ``name`` shared with every process using this file (an interactive login
+        for one server holds it, so the person is asked once however many processes need a token).
+        ``TimeoutError`` after ``timeout`` seconds of waiting for another process."""
+        import fcntl
+        import hashlib
+        import time
+
+        digest = hashlib.sha256(name.encode()).hexdigest()[:16]
+        await asyncio.to_thread(self.path.parent.mkdir, mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(f"{self.path}.{digest}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise TimeoutError(f"{self.path}: another process was logging in for {timeout:g} s") from None
+                    await asyncio.sleep(0.05)
+            try:
+                yield
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
