@@ -52,6 +52,21 @@ def serving(command: list[str], **options: Any) -> Iterator[tuple[str, Bridge]]:
     assert not bridge.pool.children, "a child outlived the bridge"
 
 
+@contextmanager
+def sse_connection(c: httpx.Client, capabilities: dict[str, Any] | None = None) -> Iterator[tuple[Iterator[str], str]]:
+    """An HTTP+SSE connection at ``/sse``, initialized at 2024-11-05: yields (its stream's lines, its
+    message endpoint); the initialize answer is read from the lines."""
+    with c.stream("GET", "/sse", headers={"accept": "text/event-stream"}) as stream:
+        lines = stream.iter_lines()
+        endpoint = next(line for line in lines if line.startswith("data:"))[5:].strip()
+        init = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2024-11-05", "capabilities": capabilities or {}, "clientInfo": {"name": "t", "version": "1"}}}
+        assert c.post(endpoint, json=init).status_code == 202
+        next(line for line in lines if line.startswith("data:") and '"id":1' in line)
+        c.post(endpoint, json={"jsonrpc": "2.0", "method": "notifications/initialized"})
+        yield lines, endpoint
+
+
 def sse_messages(text: str) -> list[dict[str, Any]]:
     out = []
     for block in text.replace("\r\n", "\n").split("\n\n"):

@@ -8,7 +8,7 @@ import json
 
 import httpx
 
-from tests.bridge._helpers import alive, call, initialize, rogue, serving, text_of, wait_until
+from tests.bridge._helpers import alive, call, initialize, rogue, serving, sse_connection, text_of, wait_until
 
 ROOTS_CHANGED = {"jsonrpc": "2.0", "method": "notifications/roots/list_changed"}
 ROOTS = {"roots": {"listChanged": True}}
@@ -31,9 +31,7 @@ def test_roots_list_changed_reaches_the_sessions_own_child_only() -> None:
 def test_roots_list_changed_over_http_sse_reaches_the_child() -> None:
     """L-15 on the 2024-11-05 transport (T-SSE-04: the answers come on the connection's stream)."""
     with serving(rogue()) as (base, _bridge), httpx.Client(base_url=base, timeout=20) as c:
-        with c.stream("GET", "/sse", headers={"accept": "text/event-stream"}) as stream:
-            lines = stream.iter_lines()
-            endpoint = next(line for line in lines if line.startswith("data:"))[5:].strip()
+        with sse_connection(c, ROOTS) as (lines, endpoint):
 
             def answer(id_: int) -> dict:
                 for line in lines:
@@ -41,11 +39,6 @@ def test_roots_list_changed_over_http_sse_reaches_the_child() -> None:
                         return dict(json.loads(line[5:]))
                 raise AssertionError("the stream ended")
 
-            init = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-                "protocolVersion": "2024-11-05", "capabilities": ROOTS, "clientInfo": {"name": "t", "version": "1"}}}
-            assert c.post(endpoint, json=init).status_code == 202
-            answer(1)
-            c.post(endpoint, json={"jsonrpc": "2.0", "method": "notifications/initialized"})
             tool = {"jsonrpc": "2.0", "method": "tools/call", "params": {"name": "notes", "arguments": {}}}
             c.post(endpoint, json={**tool, "id": 2})
             assert answer(2)["result"]["content"][0]["text"] == "[]"
@@ -81,13 +74,7 @@ def test_idle_http_sse_session_ends_its_stream_with_its_child() -> None:
     """T-SSE-07 from the server's side: the idle timeout stops the child and closes the connection's
     stream, so the client knows to connect again (no stream left open on a dead session)."""
     with serving(rogue(), idle_timeout=0.6) as (base, bridge), httpx.Client(base_url=base, timeout=20) as c:
-        with c.stream("GET", "/sse", headers={"accept": "text/event-stream"}) as stream:
-            lines = stream.iter_lines()
-            endpoint = next(line for line in lines if line.startswith("data:"))[5:].strip()
-            init = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-                "protocolVersion": "2024-11-05", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}
-            c.post(endpoint, json=init)
-            c.post(endpoint, json={"jsonrpc": "2.0", "method": "notifications/initialized"})
+        with sse_connection(c) as (lines, endpoint):
             c.post(endpoint, json={"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "pid", "arguments": {}}})
             pid = None
             for line in lines:

@@ -20,8 +20,7 @@ from typing import Any
 
 import pytest
 
-from tests.oauth._servers import Protected, ToyAS
-from tests.transports._http_helpers import running
+from tests.oauth._servers import Protected, ToyAS, toy_servers
 
 CONNECT = [sys.executable, "-m", "anyport.cli._bridge", "connect"]
 INIT = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
@@ -30,13 +29,8 @@ INIT = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
 
 @pytest.fixture
 def servers() -> Iterator[tuple[ToyAS, Protected]]:
-    auth = ToyAS()
-    with running(auth) as as_base:
-        auth.base = as_base
-        resource = Protected(auth)
-        with running(resource) as rs_base:
-            resource.base = rs_base
-            yield auth, resource
+    with toy_servers() as both:
+        yield both
 
 
 def _browser(tmp: Path) -> dict[str, str]:

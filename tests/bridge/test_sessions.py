@@ -16,6 +16,7 @@ from tests.bridge._helpers import (
     modern_call,
     rogue,
     serving,
+    sse_connection,
     text_of,
     wait_until,
 )
@@ -74,13 +75,7 @@ def test_idle_child_is_stopped_although_a_get_stream_is_open() -> None:
 def test_http_sse_connection_closing_stops_its_child() -> None:
     """T-SSE-07: on HTTP+SSE the session is the connection; closing it reaps the child."""
     with serving(rogue()) as (base, bridge), httpx.Client(base_url=base, timeout=20) as c:
-        with c.stream("GET", "/sse", headers={"accept": "text/event-stream"}) as stream:
-            lines = stream.iter_lines()
-            endpoint = next(line for line in lines if line.startswith("data:"))[5:].strip()
-            init = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-                "protocolVersion": "2024-11-05", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}
-            assert c.post(endpoint, json=init).status_code == 202
-            c.post(endpoint, json={"jsonrpc": "2.0", "method": "notifications/initialized"})
+        with sse_connection(c) as (lines, endpoint):
             c.post(endpoint, json={"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "pid", "arguments": {}}})
             pid = None
             for line in lines:
@@ -177,13 +172,7 @@ def test_pool_exhausted_is_503_with_retry_after() -> None:
         ready = c.get("/readyz")
         assert ready.status_code == 503 and "busy" in ready.json()["reason"]
         assert text_of(call(c, h, 2, "inc")) == "1"
-        with c.stream("GET", "/sse", headers={"accept": "text/event-stream"}) as stream:
-            lines = stream.iter_lines()
-            endpoint = next(line for line in lines if line.startswith("data:"))[5:].strip()
-            init = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-                "protocolVersion": "2024-11-05", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}
-            c.post(endpoint, json=init)
-            c.post(endpoint, json={"jsonrpc": "2.0", "method": "notifications/initialized"})
+        with sse_connection(c) as (lines, endpoint):
             c.post(endpoint, json={"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "pid", "arguments": {}}})
             answer = next(line for line in lines if line.startswith("data:") and '"id":2' in line)
         assert '"code":-32000' in answer and "children are in use" in answer

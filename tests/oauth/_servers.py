@@ -16,9 +16,11 @@ live; it serves PRM and answers 401/403 with ``WWW-Authenticate`` as configured.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import itertools
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -338,3 +340,17 @@ class Protected:
 def origin(url: str) -> str:
     p = urlsplit(url)
     return f"{p.scheme}://{p.netloc}"
+
+
+@contextlib.contextmanager
+def toy_servers() -> Iterator[tuple[ToyAS, Protected]]:
+    """A toy authorization server and a protected anyport MCP server, each a real uvicorn on loopback."""
+    from tests.transports._http_helpers import running
+
+    auth = ToyAS()
+    with running(auth) as as_base:
+        auth.base = as_base
+        resource = Protected(auth)
+        with running(resource) as rs_base:
+            resource.base = rs_base
+            yield auth, resource

@@ -6,16 +6,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.oauth._servers import Protected, ToyAS
-from tests.transports._http_helpers import running
+from tests.oauth._servers import Protected, ToyAS, toy_servers
 
 
 @pytest.fixture
 def servers() -> Iterator[tuple[ToyAS, Protected]]:
-    auth = ToyAS()
-    with running(auth) as as_base:
-        auth.base = as_base
-        resource = Protected(auth)
-        with running(resource) as rs_base:
-            resource.base = rs_base
-            yield auth, resource
+    with toy_servers() as both:
+        yield both

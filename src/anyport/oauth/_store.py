@@ -127,50 +127,50 @@ class FileTokenStore:
         """Hold the lock ``name`` shared with every process using this file (an interactive login
         for one server holds it, so the person is asked once however many processes need a token).
         ``TimeoutError`` after ``timeout`` seconds of waiting for another process."""
-        import fcntl
         import hashlib
-        import time
 
         digest = hashlib.sha256(name.encode()).hexdigest()[:16]
-        await asyncio.to_thread(self.path.parent.mkdir, mode=0o700, parents=True, exist_ok=True)
-        fd = os.open(f"{self.path}.{digest}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        why = f"another process was logging in for {timeout:g} s"
+        fd = await asyncio.to_thread(self._lock, f"{self.path}.{digest}.lock", timeout, why)
         try:
-            deadline = time.monotonic() + timeout
-            while True:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() > deadline:
-                        raise TimeoutError(f"{self.path}: another process was logging in for {timeout:g} s") from None
-                    await asyncio.sleep(0.05)
-            try:
-                yield
-            finally:
-                fcntl.flock(fd, fcntl.LOCK_UN)
+            yield
         finally:
-            os.close(fd)
+            _unlock(fd)
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
+        fd = self._lock(f"{self.path}.lock", self.lock_timeout, f"another process held its lock for {self.lock_timeout} s")
+        try:
+            yield
+        finally:
+            _unlock(fd)
+
+    def _lock(self, lock_path: str, timeout: float, why: str) -> int:
+        """An open descriptor of ``lock_path`` holding its exclusive ``flock`` (it blocks: run it in a worker thread)."""
         import fcntl
         import time
 
         self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd = os.open(f"{self.path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            deadline = time.monotonic() + self.lock_timeout
-            while True:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() > deadline:
-                        raise TimeoutError(f"{self.path}: another process held its lock for {self.lock_timeout} s") from None
-                    time.sleep(0.01)
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        deadline = time.monotonic() + timeout
+        while True:
             try:
-                yield
-            finally:
-                fcntl.flock(fd, fcntl.LOCK_UN)
-        finally:
-            os.close(fd)
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return fd
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    os.close(fd)
+                    raise TimeoutError(f"{self.path}: {why}") from None
+                time.sleep(0.01)
+            except BaseException:
+                os.close(fd)
+                raise
+
+
+def _unlock(fd: int) -> None:
+    import fcntl
+
+    try:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
