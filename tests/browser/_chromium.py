@@ -4,11 +4,13 @@ wait is bounded; the browser and the servers are stopped by the context managers
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import json
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import threading
@@ -91,7 +93,9 @@ class Chromium:
         if os.geteuid() == 0:
             args.insert(1, "--no-sandbox")  # Chromium's sandbox refuses to run as root
         self.stderr = tempfile.TemporaryFile()  # a file, not a pipe: Chromium logs a lot and must never block
-        self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self.stderr)
+        # A process group of its own: closing stops its renderers and helpers too, before the profile goes.
+        self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self.stderr,
+                                        start_new_session=True)
         self.port = self._devtools_port(timeout=30)
 
     def _devtools_port(self, timeout: float) -> int:
@@ -156,13 +160,24 @@ class Chromium:
             self._json(f"/json/close/{target['id']}")
 
     def close(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
+        """Stop Chromium and every process it started (they write into the profile until they end)."""
+        group = self.process.pid
+        for sig, wait in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 10.0)):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(group, sig)
+            deadline = time.monotonic() + wait
+            while time.monotonic() < deadline:
+                self.process.poll()
+                try:
+                    os.killpg(group, 0)
+                except ProcessLookupError:
+                    break  # the whole group is gone
+                time.sleep(0.05)
+            else:
+                continue
+            break
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=5)
         self.stderr.close()
 
 

@@ -89,11 +89,32 @@ function legacySSE() {
     });
 }
 
+/**
+ * A server that wants authorization (?auth=1): what a browser client needs to start OAuth. The 401's
+ * WWW-Authenticate must be readable across origins (exposed), and the protected-resource metadata it
+ * names must be fetchable from the page (RFC 9728, served to any origin).
+ */
+async function challenge() {
+    const response = await fetch(new URL('/mcp', base), {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-11-25' },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' })
+    });
+    const header = response.headers.get('www-authenticate');
+    const metadataUrl = header?.match(/resource_metadata="([^"]+)"/)?.[1] ?? null;
+    const metadata = metadataUrl ? await (await fetch(metadataUrl)).json() : null;
+    return { status: response.status, challenged: header?.split(' ')[0] ?? null, metadata };
+}
+
 async function main() {
     const results = { origin: location.origin };
-    await step('modern', () => callTool('modern'), results);
-    await step('legacy', () => callTool('legacy'), results);
-    await step('sse', legacySSE, results);
+    if (new URL(location.href).searchParams.get('auth')) {
+        await step('challenge', challenge, results);
+    } else {
+        await step('modern', () => callTool('modern'), results);
+        await step('legacy', () => callTool('legacy'), results);
+        await step('sse', legacySSE, results);
+    }
     const pre = document.createElement('pre');
     pre.id = 'result';
     pre.textContent = JSON.stringify(results);

@@ -71,3 +71,21 @@ def test_a_listed_origin_calls_tools_in_both_eras_and_a_foreign_one_is_refused(b
             assert refused["sse"] == {"error": "EventSource failed (CLOSED)"}, refused
             assert calls == []  # refused before MCP
             assert any("CORS policy" in line for line in log), log
+
+
+def test_a_page_reads_the_401_challenge_and_the_resource_metadata(browser: Chromium, site: Path) -> None:
+    """A-01/A-05 from a browser: a server wanting authorization answers the page's request with 401; the
+    page reads WWW-Authenticate across origins (exposed by CORS) and fetches the protected-resource
+    metadata it names (RFC 9728), where a browser OAuth client starts."""
+    from anyport.auth import APIKeys, AuthChain
+    from tests.redis_servers import free_port
+
+    port = free_port()
+    resource = f"http://127.0.0.1:{port}/mcp"
+    auth = AuthChain([APIKeys()], resource=resource, authorization_servers=["https://login.example.com"])
+    with static_site(site) as page, running(create_app(Server("guarded"), allowed_origins=[page], auth=auth), port=port) as mcp:
+        results, log = browser.run_page(f"{page}/index.html?mcp={mcp}&auth=1")
+    assert results["challenge"] == {
+        "status": 401, "challenged": "Bearer",
+        "metadata": {**results["challenge"]["metadata"], "resource": resource, "authorization_servers": ["https://login.example.com"]},
+    }, (results, log)

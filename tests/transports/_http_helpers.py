@@ -22,10 +22,10 @@ MODERN = "2026-07-28"
 
 
 @contextmanager
-def running(app: Any, *, start_timeout: float = 10.0) -> Iterator[str]:
-    """Serve ``app`` on 127.0.0.1 (port chosen by the kernel); yields the base URL; always stops it."""
+def running(app: Any, *, start_timeout: float = 10.0, port: int = 0) -> Iterator[str]:
+    """Serve ``app`` on 127.0.0.1 (``port``, or one chosen by the kernel); yields the base URL; always stops it."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
+    sock.bind(("127.0.0.1", port))
     port = sock.getsockname()[1]
     config = uvicorn.Config(app, lifespan="on", log_level="warning", ws="none", http="h11", loop="asyncio", timeout_graceful_shutdown=5)
     server = uvicorn.Server(config)
