@@ -67,6 +67,27 @@ def sse_connection(c: httpx.Client, capabilities: dict[str, Any] | None = None) 
         yield lines, endpoint
 
 
+def sse_answer(lines: Iterator[str], id_: int) -> dict[str, Any]:
+    """The answer with ``id_`` on an HTTP+SSE stream (the events before it are skipped)."""
+    for line in lines:
+        if line.startswith("data:") and f'"id":{id_}' in line:
+            return dict(json.loads(line[5:]))
+    raise AssertionError(f"the stream ended before the answer to {id_}")
+
+
+def wait_ready(base: str, proc: Any, timeout: float = 30.0) -> None:
+    """Until ``base``'s /readyz answers 200; fails (with the process's stderr) if ``proc`` exits first."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read().decode() if proc.stderr else ""
+        time.sleep(0.1)
+
+
 def sse_messages(text: str) -> list[dict[str, Any]]:
     out = []
     for block in text.replace("\r\n", "\n").split("\n\n"):

@@ -9,7 +9,7 @@ from typing import Any
 from click.testing import CliRunner
 
 from anyport.cli._bridge import bridge, commands, connect
-from tests.bridge._helpers import rogue
+from tests.bridge._helpers import rogue, wait_ready
 
 
 def test_help_names_every_option() -> None:
@@ -68,7 +68,6 @@ def test_bridge_takes_serves_auth_and_metrics_options(tmp_path: Any) -> None:
     """issue 15: the bridge has what `anyport serve --http` has in front of it: an API key is asked
     for (401 without, 200 with) and the bridged calls are counted on --metrics-port."""
     import socket
-    import time
 
     import httpx
 
@@ -90,15 +89,7 @@ def test_bridge_takes_serves_auth_and_metrics_options(tmp_path: Any) -> None:
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
     try:
         base = f"http://127.0.0.1:{p}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read().decode() if proc.stderr else ""
-            time.sleep(0.1)
+        wait_ready(base, proc)
         with httpx.Client(base_url=base, timeout=10) as c:
             refused = c.post("/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "ping"},
                              headers={"Accept": "application/json, text/event-stream"})

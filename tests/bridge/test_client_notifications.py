@@ -8,7 +8,17 @@ import json
 
 import httpx
 
-from tests.bridge._helpers import alive, call, initialize, rogue, serving, sse_connection, text_of, wait_until
+from tests.bridge._helpers import (
+    alive,
+    call,
+    initialize,
+    rogue,
+    serving,
+    sse_answer,
+    sse_connection,
+    text_of,
+    wait_until,
+)
 
 ROOTS_CHANGED = {"jsonrpc": "2.0", "method": "notifications/roots/list_changed"}
 ROOTS = {"roots": {"listChanged": True}}
@@ -32,20 +42,13 @@ def test_roots_list_changed_over_http_sse_reaches_the_child() -> None:
     """L-15 on the 2024-11-05 transport (T-SSE-04: the answers come on the connection's stream)."""
     with serving(rogue()) as (base, _bridge), httpx.Client(base_url=base, timeout=20) as c:
         with sse_connection(c, ROOTS) as (lines, endpoint):
-
-            def answer(id_: int) -> dict:
-                for line in lines:
-                    if line.startswith("data:") and f'"id":{id_}' in line:
-                        return dict(json.loads(line[5:]))
-                raise AssertionError("the stream ended")
-
             tool = {"jsonrpc": "2.0", "method": "tools/call", "params": {"name": "notes", "arguments": {}}}
             c.post(endpoint, json={**tool, "id": 2})
-            assert answer(2)["result"]["content"][0]["text"] == "[]"
+            assert sse_answer(lines, 2)["result"]["content"][0]["text"] == "[]"
             assert c.post(endpoint, json=ROOTS_CHANGED).status_code == 202
             for i in range(3, 40):
                 c.post(endpoint, json={**tool, "id": i})
-                if json.loads(answer(i)["result"]["content"][0]["text"]) == ["notifications/roots/list_changed"]:
+                if json.loads(sse_answer(lines, i)["result"]["content"][0]["text"]) == ["notifications/roots/list_changed"]:
                     break
             else:
                 raise AssertionError("the child never heard of the roots change")
@@ -76,12 +79,7 @@ def test_idle_http_sse_session_ends_its_stream_with_its_child() -> None:
     with serving(rogue(), idle_timeout=0.6) as (base, bridge), httpx.Client(base_url=base, timeout=20) as c:
         with sse_connection(c) as (lines, endpoint):
             c.post(endpoint, json={"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "pid", "arguments": {}}})
-            pid = None
-            for line in lines:
-                if line.startswith("data:") and '"id":2' in line:
-                    pid = int(line.split('"text":"')[1].split('"')[0])
-                    break
-            assert pid is not None
+            pid = int(sse_answer(lines, 2)["result"]["content"][0]["text"])
             rest = list(lines)  # returns once the server ends the stream (keep-alive comments only meanwhile)
             assert not any(line.startswith("data:") for line in rest)
         assert wait_until(lambda: not alive(pid)) and not bridge.slots

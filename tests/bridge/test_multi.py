@@ -13,7 +13,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +23,7 @@ import pytest
 from click.testing import CliRunner
 
 from anyport.cli._main import cli
-from tests.bridge._helpers import ROGUE, call, initialize, modern_call, rogue, text_of, wait_until
+from tests.bridge._helpers import ROGUE, call, initialize, modern_call, rogue, text_of, wait_ready, wait_until
 
 if TYPE_CHECKING:
     from anyport.bridge import BridgeASGI
@@ -80,15 +79,7 @@ def bridged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
                             stdin=subprocess.DEVNULL)
     running = Running(f"http://127.0.0.1:{port}", key, f"http://127.0.0.1:{metrics}/metrics", proc)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{running.base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read().decode() if proc.stderr else ""
-            time.sleep(0.1)
+        wait_ready(running.base, proc)
         yield running
     finally:
         proc.terminate()

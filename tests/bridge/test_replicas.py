@@ -17,7 +17,17 @@ import pytest
 
 from anyport.bridge import Bridge, BridgeOptions, bridge_app
 from anyport.bridge._affinity import Affinity
-from tests.bridge._helpers import POST_HEADERS, alive, call, initialize, modern_call, rogue, text_of, wait_until
+from tests.bridge._helpers import (
+    POST_HEADERS,
+    alive,
+    call,
+    initialize,
+    modern_call,
+    rogue,
+    text_of,
+    wait_ready,
+    wait_until,
+)
 from tests.redis_servers import RedisServer, redis_server
 from tests.transports._http_helpers import running
 
@@ -232,8 +242,8 @@ def test_anyport_bridge_replicas_from_the_command_line(redis: RedisServer) -> No
                     "--redis-prefix", prefix, "--advertise-url", base, "--log-level", "warning", "--", *rogue()]
             procs.append(subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
             bases.append(base)
-        for base in bases:
-            assert wait_until(lambda b=base: _ready(b), timeout=30), f"{base} did not become ready"
+        for base, proc in zip(bases, procs, strict=True):
+            wait_ready(base, proc)
         with httpx.Client(base_url=bases[0], timeout=20) as ca, httpx.Client(base_url=bases[1], timeout=20) as cb:
             h = initialize(ca)
             assert [text_of(call(c, h, i, "inc")) for i, c in enumerate([cb, ca, cb])] == ["1", "2", "3"]
@@ -245,13 +255,6 @@ def test_anyport_bridge_replicas_from_the_command_line(redis: RedisServer) -> No
         for proc in procs:
             proc.wait(max(0.1, deadline - time.monotonic()))
     assert wait_until(lambda: not alive(pid)), "a child outlived its bridge"
-
-
-def _ready(base: str) -> bool:
-    try:
-        return httpx.get(f"{base}/readyz", timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 def test_replica_flags_are_checked_before_anything_starts(redis: RedisServer) -> None:

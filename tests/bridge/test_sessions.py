@@ -16,6 +16,7 @@ from tests.bridge._helpers import (
     modern_call,
     rogue,
     serving,
+    sse_answer,
     sse_connection,
     text_of,
     wait_until,
@@ -77,12 +78,8 @@ def test_http_sse_connection_closing_stops_its_child() -> None:
     with serving(rogue()) as (base, bridge), httpx.Client(base_url=base, timeout=20) as c:
         with sse_connection(c) as (lines, endpoint):
             c.post(endpoint, json={"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "pid", "arguments": {}}})
-            pid = None
-            for line in lines:
-                if line.startswith("data:") and '"id":2' in line:
-                    pid = int(line.split('"text":"')[1].split('"')[0])
-                    break
-            assert pid is not None and alive(pid)
+            pid = int(sse_answer(lines, 2)["result"]["content"][0]["text"])
+            assert alive(pid)
         assert wait_until(lambda: not alive(pid)), "the child outlived its HTTP+SSE connection"
         assert wait_until(lambda: not bridge.slots)
 
