@@ -91,12 +91,13 @@ class Affinity:
 
     # -- claims ----------------------------------------------------------------------------------
 
-    async def claim(self, session_id: str) -> None:
-        """This replica holds ``session_id`` from now on."""
+    async def claim(self, session_id: str, ttl: int | None = None) -> None:
+        """This replica holds ``session_id`` (a session, or a parked MRTR call) for ``ttl`` seconds
+        (default: the session's)."""
         try:
-            await self.redis.client.set(self.key(session_id), self.url, ex=self.ttl)
-        except Exception as exc:  # Redis down: the session works here, the other replicas cannot find it
-            log.warning("could not record session %s as held here: %s", session_id[:8], exc)
+            await self.redis.client.set(self.key(session_id), self.url, ex=ttl or self.ttl)
+        except Exception as exc:  # Redis down: it works here, the other replicas cannot find it
+            log.warning("could not record %s as held here: %s", session_id[:8], exc)
 
     async def owner(self, session_id: str) -> str | None:
         """The replica holding ``session_id``: looked up in Redis, then remembered for ``OWNER_CACHE``
@@ -119,10 +120,7 @@ class Affinity:
 
     async def _parked(self, parked: str) -> None:
         """An MRTR call parked here: its retry, wherever it lands, is forwarded here (as a session's requests are)."""
-        try:
-            await self.redis.client.set(self.key(parked), self.url, ex=int(self.front.bridge.rounds.ttl) + 60)
-        except Exception as exc:
-            log.warning("could not record the parked call %s as here: %s", parked[:8], exc)
+        await self.claim(parked, int(self.front.bridge.rounds.ttl) + 60)
 
     def _ended(self, session_id: str) -> None:
         task = asyncio.get_running_loop().create_task(self._drop_claim(session_id, self.url))
@@ -177,7 +175,7 @@ class Affinity:
         if owner is not None and owner != self.url:
             body, more = await _read_body(receive, self.front.http.options.limits.max_body_bytes)
             if not more:
-                if await self._forward(owner, scope, body, receive, send):
+                if await self._forward(owner, scope, headers, body, receive, send):
                     return
                 log.info("the replica %s of session %s cannot be reached: serving it here", owner, session_id[:8])
                 self._owners.pop(session_id, None)
@@ -258,20 +256,20 @@ class Affinity:
             )
         return self._client
 
-    async def _forward(self, owner: str, scope: Scope, body: bytes, receive: Any, send: Any) -> bool:
-        """The request to ``owner`` and its answer back; False when the owner cannot be reached
-        (nothing was sent to the client then)."""
+    async def _forward(
+        self, owner: str, scope: Scope, given: dict[bytes, bytes], body: bytes, receive: Any, send: Any,
+    ) -> bool:
+        """The request to ``owner`` and its answer back (``given``: its headers as a map); False when
+        the owner cannot be reached (nothing was sent to the client then)."""
         import httpx
 
-        headers = [(k, v) for k, v in scope.get("headers") or () if k not in _HOP_BY_HOP]
-        host = dict(scope.get("headers") or ()).get(b"host")
-        if host is not None:
-            headers.append((b"host", host))
         client = scope.get("client")
+        dropped = _HOP_BY_HOP | {b"x-forwarded-for"} if client else _HOP_BY_HOP
+        headers = [(k, v) for k, v in scope.get("headers") or () if k not in dropped]
+        if b"host" in given:
+            headers.append((b"host", given[b"host"]))
         if client:
-            before = dict(scope.get("headers") or ()).get(b"x-forwarded-for")
-            peer = client[0].encode()
-            headers = [(k, v) for k, v in headers if k != b"x-forwarded-for"]
+            before, peer = given.get(b"x-forwarded-for"), client[0].encode()
             headers.append((b"x-forwarded-for", before + b", " + peer if before else peer))
         headers.append((FORWARDED_HEADER, self.url.encode()))
         url = owner + scope.get("raw_path", scope["path"].encode()).decode("latin-1")
